@@ -1,0 +1,127 @@
+"""Ingest stage: KMA's raw answers into the lake, then the cleaned hourly feature files."""
+
+
+from datetime import datetime
+
+import dagster as dg
+import pandas as pd
+
+from weather_assets import features, kma_format
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake, LakeObjectMissingError, features_key, raw_key
+from weather_assets.partitions import hourly, kst_hours, partition_key
+
+_LISTED = 24  # object paths listed in metadata; a month-long backfill names the first and last ones
+
+
+def _hours(context: dg.AssetExecutionContext) -> list[datetime]:
+    return kst_hours(context.partition_time_window)
+
+
+def _path_list(uris: list[str]) -> dg.MetadataValue:
+    shown = uris if len(uris) <= _LISTED else [*uris[: _LISTED // 2], "...", *uris[-_LISTED // 2 :]]
+    return dg.MetadataValue.md("\n".join(f"- `{uri}`" if uri != "..." else f"- ... ({len(uris)} in all)" for uri in shown))
+
+
+@dg.asset(
+    partitions_def=hourly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="ingest",
+    kinds={"python", "text"},
+)
+def kma_observations(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
+    """KMA's ASOS and PM10 answers for each hour, kept as received under ``raw/``, one object per hour and kind.
+
+    Any hour can be re-parsed from here without calling KMA again. A range of hours is fetched with KMA's
+    range endpoints and still stored hour by hour, so a backfill leaves the same objects as hourly runs.
+    An hour KMA has not published yet fails the run (retry later) instead of storing an empty hour.
+    """
+    hours = _hours(context)
+    raw = kma.fetch_hours(hours)
+    for number, line in raw.malformed:
+        context.log.warning(f"KMA answer line {number} has no readable time or station, not stored: {line[:80]!r}")
+    unpublished = raw.unpublished()
+    if unpublished:
+        raise dg.Failure(
+            description=(
+                f"KMA has no observation yet for {len(unpublished)} of {len(hours)} hours "
+                f"(first {partition_key(unpublished[0])}, last {partition_key(unpublished[-1])}) at stations "
+                f"{kma.stations}; nothing was stored. KMA publishes an hour about ten minutes after it: "
+                "retry later, or leave those hours out of the backfill if KMA lost them."
+            ),
+            allow_retries=True,
+        )
+    uris: list[str] = []
+    size = 0
+    stations_seen: set[int] = set()
+    for hour in hours:
+        for kind, body in (("asos", raw.asos[hour]), ("pm10", raw.pm10[hour])):
+            uris.append(lake.write(raw_key(kind, hour), body))
+            size += len(body)
+        stations_seen.update(kma_format.line_station(line) for line in kma_format.split_block(raw.asos[hour]).lines)
+    return dg.MaterializeResult(
+        metadata={
+            "source": kma.source,
+            "hours": len(hours),
+            "stations_seen": dg.MetadataValue.text(", ".join(map(str, sorted(stations_seen)))),
+            "bytes": size,
+            "api_calls": raw.calls,
+            "malformed_lines": len(raw.malformed),
+            "objects": _path_list(uris),
+        }
+    )
+
+
+@dg.asset(
+    deps=[kma_observations],
+    partitions_def=hourly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="ingest",
+    kinds={"pandas", "parquet"},
+)
+def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
+    """The cleaned hourly table: one row per configured station and hour, one parquet file per hour.
+
+    Columns: station_id, station_name, region, observed_at (naive KST), temperature (deg C), humidity (%),
+    precipitation (mm; KMA's "no rain" sentinel is 0.0), pm10 (ug/m3, mean of the hour's 5-minute readings),
+    wind_speed (m/s), pressure (hPa at sea level). Other sentinels are missing values. A malformed data line
+    is skipped and logged; an hour without any readable line fails the run before anything is written.
+    """
+    hours = _hours(context)
+    stations = kma.station_ids()
+    built: list[tuple[datetime, features.HourFeatures]] = []
+    for hour in hours:
+        try:
+            asos, pm10 = lake.read(raw_key("asos", hour)), lake.read(raw_key("pm10", hour))
+        except LakeObjectMissingError as missing:
+            raise dg.Failure(
+                f"no raw KMA answer for {partition_key(hour)} ({missing}): materialize kma_observations first"
+            ) from None
+        try:
+            hour_features = features.build_hour(hour, asos, pm10, stations)
+        except kma_format.KMAFormatError as error:
+            raise dg.Failure(f"raw answer of {partition_key(hour)} cannot be parsed: {error}") from None
+        for line in hour_features.skipped_lines:
+            context.log.warning(f"{partition_key(hour)}: skipped malformed {line}")
+        if hour_features.frame.empty:
+            raise dg.Failure(f"{partition_key(hour)}: KMA reported none of the stations {stations}")
+        built.append((hour, hour_features))
+    uris = [lake.write(features_key(hour), features.to_parquet(item.frame)) for hour, item in built]
+    table = pd.concat([item.frame for _, item in built], ignore_index=True)
+    missing = {partition_key(hour): item.missing_stations for hour, item in built if item.missing_stations}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "dagster/column_schema": dg.MetadataValue.table_schema(_schema(table)),
+            "hours": len(hours),
+            "null_counts": dg.MetadataValue.json({k: int(v) for k, v in table.isna().sum().items()}),
+            "skipped_lines": sum(len(item.skipped_lines) for _, item in built),
+            "missing_station_hours": dg.MetadataValue.json(missing),
+            "preview": dg.MetadataValue.md(table.tail(10).to_markdown(index=False)),
+            "objects": _path_list(uris),
+        }
+    )
+
+
+def _schema(frame: pd.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.dtypes.items()])

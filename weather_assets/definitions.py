@@ -1,0 +1,37 @@
+"""The code location: assets, jobs and resources, configured from the environment (see README)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from weather_assets.assets.ingest import kma_observations, weather_features
+from weather_assets.jobs import ingest_job
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake
+
+
+def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:
+    """Resource fields bound to the environment variables that are set; unset ones keep embedded defaults.
+
+    Only whether a variable exists is looked at here; Dagster resolves its value when a run starts, and the
+    UI shows the variable's name, never its value.
+    """
+    return {field: dg.EnvVar(variable) for field, variable in fields.items() if os.getenv(variable)}
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources as the environment configures them (embedded defaults for every unset variable)."""
+    return {
+        "kma": KMAClient(**_bound_to_env(auth_key="KMA_AUTH_KEY", base_url="KMA_API_URL", stations="WEATHER_STATIONS")),
+        "lake": Lake(**_bound_to_env(url="WEATHER_LAKE_URL", data_dir="WEATHER_DATA_DIR"), s3=S3Resource()),
+    }
+
+
+defs = dg.Definitions(
+    assets=[kma_observations, weather_features],
+    jobs=[ingest_job],
+    resources=build_resources(),
+)

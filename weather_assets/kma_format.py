@@ -1,0 +1,313 @@
+"""KMA API Hub text format, in one place: recognising, splitting, regrouping, parsing and writing it.
+
+ASOS answers (``kma_sfctm2.php``/``kma_sfctm3.php``) are blocks between ``#START7777`` and ``#7777END``:
+``#`` lines are headers and data lines hold 46 fields separated by runs of spaces (a field may be ``-``,
+so lines are split, never sliced). PM10 answers (``kma_pm10.php``) hold comma-separated
+``TM, STN, PM10, FLAG, MQC, =`` lines, one reading every 5 minutes, and may be EUC-KR. Times are KST.
+
+Missing values are written as sentinels (-9, -9.0, -99.0, -999 ...). For RN (hourly precipitation) the
+sentinel is the normal "no rain" case and reads as 0.0; for every other field it reads as missing (NaN).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+START = b"#START7777"
+END = b"#7777END"
+TM_FORMAT = "%Y%m%d%H%M"
+
+# 1-based field order of an ASOS line, from KMA's help text.
+ASOS_FIELDS: tuple[str, ...] = (
+    "TM", "STN", "WD", "WS", "GST_WD", "GST_WS", "GST_TM", "PA", "PS", "PT", "PR", "TA", "TD", "HM",
+    "PV", "RN", "RN_DAY", "RN_JUN", "RN_INT", "SD_HR3", "SD_DAY", "SD_TOT", "WC", "WP", "WW",
+    "CA_TOT", "CA_MID", "CH_MIN", "CT", "CT_TOP", "CT_MID", "CT_LOW", "VS", "SS", "SI", "ST_GD", "TS",
+    "TE_005", "TE_01", "TE_02", "TE_03", "ST_SEA", "WH", "BF", "IR", "IX",
+)
+# The fields this product reads, and the feature column each becomes. PS (sea level) is the pressure:
+# unlike PA (station level) it is comparable across stations at different heights.
+ASOS_COLUMNS: dict[str, str] = {
+    "TA": "temperature",
+    "HM": "humidity",
+    "RN": "precipitation",
+    "WS": "wind_speed",
+    "PS": "pressure",
+}
+_ASOS_INDEX = {name: i for i, name in enumerate(ASOS_FIELDS)}
+_MIN_ASOS_FIELDS = max(_ASOS_INDEX[name] for name in ASOS_COLUMNS) + 1
+SENTINELS = frozenset({-9.0, -99.0, -999.0, -9999.0})
+_TM = re.compile(rb"^\d{12}$")
+
+
+class KMAFormatError(ValueError):
+    """A body that is not KMA's text format, or a block with no usable data line."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One answer split into header lines, data lines (bytes as received, no line ends) and unreadable lines.
+
+    `malformed` holds (1-based line number in the answer, line) of data lines without a readable time or
+    station: they cannot be filed under an hour, so they are reported instead of stored.
+    """
+
+    headers: tuple[bytes, ...]
+    lines: tuple[bytes, ...]
+    malformed: tuple[tuple[int, bytes], ...] = ()
+
+
+@dataclass
+class Parsed:
+    """Rows parsed from one body, and the data lines skipped as malformed (1-based line number, reason)."""
+
+    frame: pd.DataFrame
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def tm(moment: datetime) -> str:
+    """KMA's ``YYYYMMDDHHMI`` for a naive KST datetime."""
+    return moment.strftime(TM_FORMAT)
+
+
+def decode(body: bytes) -> str:
+    """Text of a body: UTF-8 when it is, else EUC-KR (CP949, its superset), which KMA still serves."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp949", errors="replace")
+
+
+def _body_lines(body: bytes) -> list[bytes]:
+    return [line.rstrip(b"\r") for line in body.split(b"\n")]
+
+
+def _first_token(line: bytes) -> bytes:
+    return line.replace(b",", b" ").split(None, 1)[0] if line.strip() else b""
+
+
+def check_block(body: bytes) -> None:
+    """Raise `KMAFormatError` quoting the body's start unless it is a KMA text block.
+
+    KMA answers errors (bad key, quota, maintenance) with HTTP 200 and a JSON or HTML body, so the status
+    code proves nothing: the body must open with ``#START7777`` (or, for PM10, with header or data lines)
+    and, when it opens with the marker, close with ``#7777END``, which a truncated answer lacks.
+    """
+    text = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        raise KMAFormatError("KMA answered with an empty body instead of a #START7777 text block")
+    if text.startswith(START):
+        if END not in text:
+            raise KMAFormatError(
+                f"KMA answer has #START7777 but no #7777END (truncated?); it starts with: {snippet(body)!r}"
+            )
+        return
+    first = _body_lines(text)[0]
+    if not (first.startswith(b"#") or _TM.match(_first_token(first))):
+        raise KMAFormatError(f"KMA answered with something that is not its text format: {snippet(body)!r}")
+
+
+def snippet(body: bytes, limit: int = 160) -> str:
+    """The start of a body, decoded and shortened, for error messages."""
+    text = " ".join(decode(body[: limit * 2]).split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def split_block(body: bytes) -> Block:
+    """Header and data lines of a checked body; the markers and blank lines are dropped."""
+    check_block(body)
+    headers: list[bytes] = []
+    lines: list[bytes] = []
+    malformed: list[tuple[int, bytes]] = []
+    for number, line in enumerate(_body_lines(body), start=1):
+        stripped = line.strip(b"\xef\xbb\xbf \t")
+        if not stripped or stripped in (START, END):
+            continue
+        if stripped.startswith(b"#"):
+            headers.append(line)
+        elif line_hour(line) is None or line_station(line) is None:
+            malformed.append((number, line))
+        else:
+            lines.append(line)
+    return Block(tuple(headers), tuple(lines), tuple(malformed))
+
+
+def line_hour(line: bytes) -> datetime | None:
+    """The KST observation hour a data line belongs to, or None for a line without a valid TM.
+
+    An ASOS line is stamped on the hour. A PM10 reading stamped HH:MM belongs to the hour that ends at or
+    after it: 08:05 ... 09:00 make the 09:00 hour, as KMA's own hourly values cover the hour before.
+    """
+    token = _first_token(line)
+    if not _TM.match(token):
+        return None
+    try:
+        moment = datetime.strptime(token.decode(), TM_FORMAT)
+    except ValueError:
+        return None
+    hour = moment.replace(minute=0)
+    return hour if moment == hour else hour + timedelta(hours=1)
+
+
+def line_station(line: bytes) -> int | None:
+    """The station id (second field) of a data line, or None."""
+    parts = line.replace(b",", b" ").split()
+    try:
+        return int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def regroup_by_hour(
+    blocks: Iterable[Block], hours: Sequence[datetime], stations: Iterable[int]
+) -> dict[datetime, bytes]:
+    """One canonical block per requested hour, from any number of answers (one hour, or ranges per station).
+
+    Each hour's block keeps the first answer's header lines and the data lines of that hour and of the given
+    stations, byte for byte as received, ordered by (time, station). A one-hour call and a range call thus
+    leave the same object for the same hour. Lines outside the hours or stations are not kept.
+    """
+    wanted = set(stations)
+    by_hour: dict[datetime, list[tuple[bytes, int, bytes]]] = {hour: [] for hour in hours}
+    headers: tuple[bytes, ...] = ()
+    seen: set[bytes] = set()
+    for block in blocks:
+        headers = headers or block.headers
+        for line in block.lines:
+            hour, station = line_hour(line), line_station(line)
+            if hour in by_hour and station in wanted and line not in seen:
+                seen.add(line)
+                by_hour[hour].append((_first_token(line), station, line))
+    return {
+        hour: b"\n".join([START, *headers, *(line for *_, line in sorted(rows)), END]) + b"\n"
+        for hour, rows in by_hour.items()
+    }
+
+
+def _value(token: str) -> float:
+    if token == "-":
+        return math.nan
+    value = float(token)
+    return math.nan if value in SENTINELS else value
+
+
+def parse_asos(body: bytes) -> Parsed:
+    """Rows of an ASOS block: ``station_id, observed_at`` and the feature columns of `ASOS_COLUMNS`.
+
+    A data line that cannot be read (too few fields, a bad TM or station, a non-number) is skipped and
+    reported with its 1-based line number in the body; a body that yields no row at all raises.
+    """
+    check_block(body)
+    rows: list[dict[str, object]] = []
+    skipped: list[tuple[int, str]] = []
+    for number, raw in enumerate(_body_lines(body), start=1):
+        line = decode(raw).strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        try:
+            if len(parts) < _MIN_ASOS_FIELDS:
+                raise ValueError(f"{len(parts)} fields, at least {_MIN_ASOS_FIELDS} needed")
+            observed_at = datetime.strptime(parts[0], TM_FORMAT)
+            row: dict[str, object] = {"station_id": int(parts[1]), "observed_at": observed_at}
+            for name, column in ASOS_COLUMNS.items():
+                row[column] = _value(parts[_ASOS_INDEX[name]])
+        except ValueError as error:
+            skipped.append((number, f"{error}: {line[:80]!r}"))
+            continue
+        if math.isnan(row["precipitation"]):  # RN's sentinel is "no rain", not "unknown"
+            row["precipitation"] = 0.0
+        rows.append(row)
+    if not rows:
+        raise KMAFormatError(_no_rows("ASOS", skipped, body))
+    frame = pd.DataFrame(rows, columns=["station_id", "observed_at", *ASOS_COLUMNS.values()])
+    return Parsed(frame, skipped)
+
+
+def parse_pm10(body: bytes) -> Parsed:
+    """Readings of a PM10 block: ``station_id, measured_at, pm10`` (sentinels and negatives are NaN).
+
+    FLAG and MQC stay in the raw object for replay; KMA's help text does not define their codes, so they do
+    not filter readings here. An empty block (no PM10 station in the selection) gives an empty frame.
+    """
+    check_block(body)
+    rows: list[tuple[int, datetime, float]] = []
+    skipped: list[tuple[int, str]] = []
+    for number, raw in enumerate(_body_lines(body), start=1):
+        line = decode(raw).strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [part.strip() for part in line.split(",")]
+        try:
+            if len(parts) < 3:
+                raise ValueError(f"{len(parts)} fields, at least 3 needed")
+            value = _value(parts[2])
+            rows.append((int(parts[1]), datetime.strptime(parts[0], TM_FORMAT), value if value >= 0 else math.nan))
+        except ValueError as error:
+            skipped.append((number, f"{error}: {line[:80]!r}"))
+    if skipped and not rows:
+        raise KMAFormatError(_no_rows("PM10", skipped, body))
+    return Parsed(pd.DataFrame(rows, columns=["station_id", "measured_at", "pm10"]), skipped)
+
+
+def hourly_pm10(readings: pd.DataFrame, hour: datetime) -> pd.Series:
+    """Hourly PM10 per station: the mean of the valid 5-minute readings in (hour - 60 min, hour].
+
+    That is the window KMA's own hourly values use. A station whose readings are all missing gets NaN,
+    which the model tolerates; so does a station with no PM10 sensor (it has no readings at all).
+    """
+    window = readings[(readings["measured_at"] > hour - timedelta(hours=1)) & (readings["measured_at"] <= hour)]
+    return window.groupby("station_id")["pm10"].mean()
+
+
+def _no_rows(kind: str, skipped: list[tuple[int, str]], body: bytes) -> str:
+    where = "; ".join(f"line {n}: {reason}" for n, reason in skipped[:3]) or "no data lines"
+    return f"{kind} block has no readable data line ({where}); it starts with: {snippet(body)!r}"
+
+
+def _field(value: float | int | None, fmt: str, missing: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return format(value, fmt)
+
+
+def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> bytes:
+    """An ASOS block as ``kma_sfctm2.php?help=0`` writes it, for the rows' fields (others are -9 sentinels).
+
+    Missing readings are written with KMA's own sentinels, and RN as -9.0 on a dry hour, as KMA does.
+    """
+    out = [
+        START.decode(),
+        "# YYMMDDHHMI STN  WD   WS GST  GST  GST     PA     PS PT    PR    TA    TD    HM    PV     RN  RN  RN  RN"
+        "     SD     SD     SD WC WP WW                  CA  CA CH CT  CT  CT  CT    VS  SS    SI ST    TS    TE"
+        "    TE    TE    TE  ST  WH BF IR IX",
+        "#        KST  ID  16  m/s  WD   WS   TM    hPa    hPa  -   hPa     C     C     %   hPa     mm DAY JUN INT"
+        "    HR3    DAY    TOT -- -- --                 TOT MID MIN --  TOP MID LOW    --  --    --  --     C"
+        "   005    01    02    03  --   m  -- -- --",
+    ]
+    for row in rows:
+        rain = row.get("RN")
+        out.append(
+            f"{tm(row['TM'])} {row['STN']:>3} {_field(row.get('WD'), '>3d', ' -9')} {_field(row.get('WS'), '>4.1f', '-9.0')}"
+            f"  -9 -9.0   -9 {_field(row.get('PA'), '>6.1f', ' -99.0')} {_field(row.get('PS'), '>6.1f', ' -99.0')}"
+            f" -9  -9.0 {_field(row.get('TA'), '>5.1f', '-99.0')} {_field(row.get('TD'), '>5.1f', '-99.0')}"
+            f" {_field(row.get('HM'), '>5.1f', '-99.0')} {_field(row.get('PV'), '>5.1f', '-99.0')}"
+            f" {_field(rain if rain else None, '>6.1f', '  -9.0')} -9.0 -9.0 -9.0   -9.0   -9.0   -9.0 -9 -9 -"
+            f"  -9  -9 -9 -  -9  -9  -9  -9  -9 -9.0 -9 -9.0 -9.0 -9.0 -9.0 -9.0 -9.0 -9.0 -9 -9 -9"
+        )
+    out.append(END.decode())
+    return ("\n".join(out) + "\n").encode()
+
+
+def render_pm10(readings: Iterable[tuple[datetime, int, float | None]]) -> bytes:
+    """A PM10 block as ``kma_pm10.php`` writes it: EUC-KR, ``TM,STN,PM10,FLAG,MQC,=`` lines."""
+    out = [START.decode(), "# 황사 PM10 관측자료", "# TM, STN, PM10, FLAG, MQC"]
+    for moment, station, value in readings:
+        out.append(f"{tm(moment)},{station},{_field(value, '.0f', '-99')},0,0,=")
+    out.append(END.decode())
+    return ("\n".join(out) + "\n").encode("cp949")

@@ -1,0 +1,133 @@
+"""The lake: raw KMA answers and hourly feature files, in a local folder or an S3 bucket, with one layout.
+
+Layout under the lake root (keys sort in time order, hours are KST in KMA's ``YYYYMMDDHHMI``):
+
+    raw/asos/202611260900.txt       ASOS lines of the 09:00 KST hour, as received
+    raw/pm10/202611260900.txt       PM10 readings of 08:05-09:00 KST, as received
+    features/202611260900.parquet   the cleaned hour, one row per station
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
+
+from weather_assets.kma_format import TM_FORMAT
+
+RAW_KINDS = ("asos", "pm10")
+
+
+def raw_key(kind: str, hour: datetime) -> str:
+    """Key of the raw object of one KST hour; `kind` is ``asos`` or ``pm10``."""
+    if kind not in RAW_KINDS:
+        raise ValueError(f"raw kind must be one of {RAW_KINDS}, not {kind!r}")
+    return f"raw/{kind}/{hour.strftime(TM_FORMAT)}.txt"
+
+
+def features_key(hour: datetime) -> str:
+    """Key of the feature file of one KST hour."""
+    return f"features/{hour.strftime(TM_FORMAT)}.parquet"
+
+
+class LakeObjectMissingError(LookupError):
+    """An object the caller needs is not in the lake."""
+
+
+class _Store(Protocol):
+    def write(self, key: str, data: bytes) -> None: ...
+    def read(self, key: str) -> bytes: ...
+    def uri(self, key: str) -> str: ...
+
+
+class _LocalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader (or the sensor) never sees half a file.
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+            handle.write(data)
+        os.replace(handle.name, path)
+
+    def read(self, key: str) -> bytes:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise LakeObjectMissingError(f"{self.uri(key)} does not exist") from None
+
+    def uri(self, key: str) -> str:
+        return str((self.root / key).resolve())
+
+
+class _S3Store:
+    def __init__(self, client: object, bucket: str, prefix: str) -> None:
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            pass
+        raise LakeObjectMissingError(f"{self.uri(key)} does not exist")
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+
+class Lake(dg.ConfigurableResource):
+    """Object storage for raw answers and features: a local folder or ``s3://bucket/prefix``.
+
+    Assets call `write` and `read` with lake keys and never learn which one it is. S3 goes through
+    dagster-aws's `S3Resource`, whose boto3 client honours ``AWS_ENDPOINT_URL_S3`` (MinIO, a test server).
+    """
+
+    url: str | None = Field(default=None, description="Lake root (WEATHER_LAKE_URL); unset: <data_dir>/lake.")
+    data_dir: str = Field(default=".weather", description="Root of local state (WEATHER_DATA_DIR).")
+    s3: S3Resource = Field(default_factory=S3Resource, description="S3 client settings, for s3:// lakes.")
+    _opened: _Store | None = PrivateAttr(default=None)
+
+    @property
+    def root(self) -> str:
+        """The lake root in effect."""
+        return self.url or str(Path(self.data_dir) / "lake")
+
+    def _store(self) -> _Store:
+        """The backend, opened once per resource instance (one boto3 client for a whole backfill)."""
+        if self._opened is None:
+            if self.root.startswith("s3://"):
+                bucket, _, prefix = self.root.removeprefix("s3://").partition("/")
+                if not bucket:
+                    raise ValueError(f"WEATHER_LAKE_URL {self.root!r} names no bucket (expected s3://bucket/prefix)")
+                self._opened = _S3Store(self.s3.get_client(), bucket, prefix.strip("/"))
+            else:
+                self._opened = _LocalStore(Path(self.root))
+        return self._opened
+
+    def write(self, key: str, data: bytes) -> str:
+        """Store `data` under `key` (replacing any object there) and return its URI."""
+        store = self._store()
+        store.write(key, data)
+        return store.uri(key)
+
+    def read(self, key: str) -> bytes:
+        """The object under `key`; `LakeObjectMissingError` names it when absent."""
+        return self._store().read(key)
+
+    def uri(self, key: str) -> str:
+        """Where `key` lives, for metadata and messages."""
+        return self._store().uri(key)

@@ -1,0 +1,174 @@
+"""Offline stand-in for the KMA API Hub: answers the same calls with the same text format, deterministically.
+
+Every value is a pure function of (station, hour): smooth value noise whose knots are seeded by a hash of the
+station (or its region, so neighbours share weather) and the knot's index. Hence the same hour and station
+give the same bytes in any call, alone or inside a range, on any machine, and still weather is coherent in
+time: seasonal and daily temperature cycles, rain spells with damp air and wind, sea-level pressure that
+drops in storms, PM10 episodes (worse in spring, washed out by rain) and an occasional missing reading.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from weather_assets import kma_format
+from weather_assets.stations import Station, all_stations
+
+_EPOCH = datetime(2000, 1, 1)
+_MASK = (1 << 64) - 1
+_MISSING_RATE = 0.004  # share of readings written as a sentinel, as real stations sometimes do
+
+
+def _mix(*keys: int) -> int:
+    """splitmix64 over the keys: a fast, stable hash (Python's hash() is salted per process)."""
+    state = 0x9E3779B97F4A7C15
+    for key in keys:
+        state = (state ^ (key & _MASK)) * 0xBF58476D1CE4E5B9 & _MASK
+        state = (state ^ (state >> 31)) * 0x94D049BB133111EB & _MASK
+        state ^= state >> 29
+    return state
+
+
+def _unit(*keys: int) -> float:
+    """A uniform number in [0, 1) determined by the keys."""
+    return _mix(*keys) / 2.0**64
+
+
+def _noise(seed: int, hours: float, period: float) -> float:
+    """Smooth noise in [-1, 1]: random knots every `period` hours, cosine-interpolated between them."""
+    knot, frac = divmod(hours / period, 1.0)
+    left, right = _unit(seed, int(knot)) * 2 - 1, _unit(seed, int(knot) + 1) * 2 - 1
+    weight = (1 - math.cos(math.pi * frac)) / 2
+    return left + (right - left) * weight
+
+
+def _seed(name: str) -> int:
+    return _mix(*name.encode())
+
+
+_NATION = _seed("korea")
+_FIELDS = {name: _seed(name) for name in ("TA", "HM", "WS", "PS", "PM10", "RN", "WD", "miss")}
+
+
+@lru_cache(maxsize=1 << 16)
+def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime | None]:
+    """The ASOS fields of one station-hour (naive KST), with None where the reading is missing."""
+    station = all_stations().get(station_id) or Station.unknown(station_id)
+    region = _seed(station.region)
+    t = (hour - _EPOCH).total_seconds() / 3600
+    day_of_year = hour.timetuple().tm_yday
+    season = math.cos(2 * math.pi * (day_of_year - 20) / 365.25)  # +1 mid-January, -1 mid-July
+    summer = (1 - season) / 2
+    spring = max(0.0, math.cos(2 * math.pi * (day_of_year - 100) / 365.25))  # yellow-dust season
+    daily = math.cos(2 * math.pi * (hour.hour - 15) / 24)  # +1 at 15:00 KST
+
+    storm = _noise(region ^ _FIELDS["RN"], t, 7) + 0.6 * _noise(_NATION ^ _FIELDS["RN"], t, 30)
+    threshold = 0.95 - 0.35 * summer  # the summer monsoon rains most
+    wet = max(0.0, storm - threshold)
+    rain = round(wet * 18 * (1 + 0.5 * _noise(station_id ^ _FIELDS["RN"], t, 3)), 1)
+
+    mean = 13.5 - 1.3 * (station.latitude - 36) - 0.0065 * station.elevation_m
+    amplitude = 13 + 0.9 * (station.latitude - 36)
+    temperature = (
+        mean
+        - amplitude * season
+        + (4.5 - 2.5 * min(wet * 4, 1)) * daily
+        + 3.5 * _noise(region ^ _FIELDS["TA"], t, 40)
+        + 0.8 * _noise(station_id ^ _FIELDS["TA"], t, 6)
+    )
+    humidity = 62 + 14 * summer - 14 * daily + 30 * min(wet * 3, 1) + 12 * _noise(region ^ _FIELDS["HM"], t, 20)
+    humidity = min(100.0, max(12.0, humidity))
+    exposed = 2.5 if station.elevation_m > 500 or station.station_id in (102, 115, 169, 185, 188) else 0.0
+    wind = 2.2 + exposed + 1.2 * daily + 1.8 * _noise(station_id ^ _FIELDS["WS"], t, 5) + 22 * wet
+    pressure = (
+        1013.5 + 8 * season - 25 * wet
+        + 5 * _noise(_NATION ^ _FIELDS["PS"], t, 60)
+        + 1.5 * _noise(region ^ _FIELDS["PS"], t, 20)
+    )
+    dew_point = _dew_point(temperature, humidity)
+
+    def present(name: str, value: float) -> float | None:
+        return None if _unit(station_id, int(t), _FIELDS["miss"], _FIELDS[name]) < _MISSING_RATE else value
+
+    return {
+        "TM": hour,
+        "STN": station_id,
+        "WD": int(_unit(station_id, int(t), _FIELDS["WD"]) * 36) * 10,
+        "WS": present("WS", round(max(0.0, wind), 1)),
+        "PA": round(pressure - station.elevation_m / 8.3, 1),
+        "PS": present("PS", round(pressure, 1)),
+        "TA": present("TA", _not_a_sentinel(round(temperature, 1))),
+        "TD": _not_a_sentinel(round(dew_point, 1)),
+        "HM": present("HM", round(humidity, 1)),
+        "PV": round(6.112 * math.exp(17.62 * dew_point / (243.12 + dew_point)), 1),
+        "RN": rain if rain >= 0.1 else None,
+        "_pm10_level": _pm10_level(station_id, region, t, spring, wet),
+    }
+
+
+def _dew_point(temperature: float, humidity: float) -> float:
+    gamma = math.log(humidity / 100) + 17.62 * temperature / (243.12 + temperature)
+    return 243.12 * gamma / (17.62 - gamma)
+
+
+def _not_a_sentinel(value: float) -> float:
+    """Nudge a genuine -9.0 or -99.0 so that it cannot read as KMA's missing-value sentinel."""
+    return value + 0.1 if value in kma_format.SENTINELS else value
+
+
+def _pm10_level(station_id: int, region: int, t: float, spring: float, wet: float) -> float:
+    episode = math.exp(1.1 * _noise(_NATION ^ _FIELDS["PM10"], t, 50) + 0.5 * _noise(region ^ _FIELDS["PM10"], t, 10))
+    return (22 + 28 * spring) * episode * (1 - 0.6 * min(wet * 4, 1)) + 3 * _unit(station_id, _FIELDS["PM10"])
+
+
+def pm10_reading(station_id: int, moment: datetime) -> float | None:
+    """One 5-minute PM10 reading (ug/m3) of a station with a dust sensor, or None when it is missing."""
+    hour = moment.replace(minute=0) + (timedelta(hours=1) if moment.minute else timedelta())
+    level = float(observe(station_id, hour)["_pm10_level"])
+    minute_key = int((moment - _EPOCH).total_seconds() // 60)
+    if _unit(station_id, minute_key, _FIELDS["miss"]) < _MISSING_RATE:
+        return None
+    return max(1.0, level * (0.85 + 0.3 * _unit(station_id, minute_key, _FIELDS["PM10"])))
+
+
+def _hours(first: datetime, last: datetime) -> list[datetime]:
+    start = first.replace(minute=0) + (timedelta(hours=1) if first.minute else timedelta())
+    return [start + timedelta(hours=i) for i in range(int((last - start) / timedelta(hours=1)) + 1)]
+
+
+def _stations(stn: str, pm10_only: bool = False) -> list[int]:
+    """Station ids a call covers: ``stn=0`` means all (with a dust sensor, for PM10)."""
+    known = all_stations()
+    if int(stn) != 0:
+        station = known.get(int(stn))
+        return [] if pm10_only and not (station and station.has_pm10) else [int(stn)]
+    return [s.station_id for s in known.values() if s.has_pm10 or not pm10_only]
+
+
+class OfflineKMA:
+    """Answers ``kma_sfctm2.php``, ``kma_sfctm3.php`` and ``kma_pm10.php`` calls as bytes, like the API Hub."""
+
+    def respond(self, endpoint: str, params: Mapping[str, str]) -> bytes:
+        """The body the API Hub would send for this endpoint and these query parameters."""
+        when = lambda name: datetime.strptime(params[name], kma_format.TM_FORMAT)  # noqa: E731
+        if endpoint == "kma_sfctm2.php":
+            hour = when("tm")
+            return kma_format.render_asos(observe(stn, hour) for stn in _stations(params.get("stn", "0")))
+        if endpoint == "kma_sfctm3.php":
+            stations = _stations(params.get("stn", "0"))
+            return kma_format.render_asos(
+                observe(stn, hour) for hour in _hours(when("tm1"), when("tm2")) for stn in stations
+            )
+        if endpoint == "kma_pm10.php":
+            first, last = when("tm1"), when("tm2")
+            first += timedelta(minutes=-first.minute % 5)
+            steps = int((last - first) / timedelta(minutes=5)) + 1
+            stations = _stations(params.get("stn", "0"), pm10_only=True)
+            moments = [first + timedelta(minutes=5 * i) for i in range(max(steps, 0))]
+            return kma_format.render_pm10(
+                (moment, stn, pm10_reading(stn, moment)) for moment in moments for stn in stations
+            )
+        raise ValueError(f"the offline KMA generator does not serve {endpoint!r}")

@@ -1,0 +1,40 @@
+"""Hourly partitions keyed by the KST observation hour: partition ``2026-11-26-09:00`` holds the 09:00 KST hour."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+TIMEZONE = "Asia/Seoul"
+KST = ZoneInfo(TIMEZONE)
+KEY_FORMAT = "%Y-%m-%d-%H:%M"
+DEFAULT_START = "2025-01-01-00:00"
+
+
+def hourly_partitions(start: str = DEFAULT_START) -> dg.HourlyPartitionsDefinition:
+    """Hours from `start` (``%Y-%m-%d-%H:%M``, KST) to the current hour included (``end_offset=1``).
+
+    The current hour's partition exists as soon as its clock hour starts, so an hour can be materialized as
+    soon as KMA has published it (about ten minutes past the hour).
+    """
+    return dg.HourlyPartitionsDefinition(start_date=start, timezone=TIMEZONE, fmt=KEY_FORMAT, end_offset=1)
+
+
+# Partitions are the code location's shape, not run configuration: Dagster needs them when it loads the
+# definitions, before any resource exists, so the start is read here, once, from WEATHER_PARTITIONS_START.
+hourly = hourly_partitions(os.getenv("WEATHER_PARTITIONS_START") or DEFAULT_START)
+
+
+def kst_hours(window: dg.TimeWindow) -> list[datetime]:
+    """The naive KST hours of a partition time window (one hour, or a range in a single-run backfill)."""
+    start = window.start.astimezone(KST).replace(tzinfo=None)
+    end = window.end.astimezone(KST).replace(tzinfo=None)
+    return [start + timedelta(hours=i) for i in range(int((end - start) / timedelta(hours=1)))]
+
+
+def partition_key(hour: datetime) -> str:
+    """The partition key of a naive KST hour."""
+    return hour.strftime(KEY_FORMAT)
