@@ -1,15 +1,18 @@
-"""From an hour's raw ASOS and PM10 objects to the cleaned feature table, and its parquet bytes."""
+"""From raw ASOS and PM10 objects to the cleaned hourly feature table, and its parquet files."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from weather_assets import kma_format
+from weather_assets.partitions import partition_key
 from weather_assets.stations import all_stations
 
 MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
@@ -24,44 +27,67 @@ DTYPES = {
 
 
 @dataclass
-class HourFeatures:
-    """One hour's feature rows, the configured stations KMA did not report, and the malformed lines skipped."""
+class Features:
+    """Feature rows of some hours, the configured stations KMA did not report, and the lines skipped."""
 
     frame: pd.DataFrame
-    missing_stations: list[int]
-    skipped_lines: list[str]
+    missing_stations: dict[datetime, list[int]]
+    skipped_lines: dict[datetime, list[str]]
 
 
-def build_hour(hour: datetime, asos: bytes, pm10: bytes, stations: Sequence[int]) -> HourFeatures:
-    """Feature rows of one KST hour: one per configured station that KMA reported, sorted by station.
+def build(raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int]) -> Features:
+    """Feature rows of KST hours from their (ASOS, PM10) raw objects: one per hour and reported station.
 
-    The hour's PM10 is the mean of its valid 5-minute readings (see `kma_format.hourly_pm10`); a station
-    without a dust sensor gets NaN. A station reported twice in the hour keeps its first line.
+    The hour's PM10 is `kma_format.hourly_pm10`, the mean of its valid 5-minute readings; a station
+    without a dust sensor gets NaN. A station reported twice in an hour
+    keeps its first line. Raises `KMAFormatError`, naming the hour, when an hour has no readable line.
     """
-    parsed = kma_format.parse_asos(asos)
-    readings = kma_format.parse_pm10(pm10)
-    skipped = [f"raw/asos line {n}: {why}" for n, why in parsed.skipped]
-    skipped += [f"raw/pm10 line {n}: {why}" for n, why in readings.skipped]
-    frame = parsed.frame
-    frame = frame[(frame["observed_at"] == hour) & frame["station_id"].isin(stations)]
-    frame = frame.drop_duplicates("station_id").sort_values("station_id")
-    frame = frame.assign(pm10=frame["station_id"].map(kma_format.hourly_pm10(readings.frame, hour)))
+    asos_rows: list[tuple[object, ...]] = []
+    pm10_rows: list[tuple[object, ...]] = []
+    skipped: dict[datetime, list[str]] = {}
+    for hour, (asos, pm10) in raw.items():
+        try:
+            parsed, readings = kma_format.parse_asos(asos), kma_format.parse_pm10(pm10)
+        except kma_format.KMAFormatError as error:
+            raise kma_format.KMAFormatError(f"hour {partition_key(hour)}: {error}") from None
+        lines = [f"raw/asos line {n}: {why}" for n, why in parsed.skipped]
+        lines += [f"raw/pm10 line {n}: {why}" for n, why in readings.skipped]
+        if lines:
+            skipped[hour] = lines
+        asos_rows += (row for row in parsed.rows if row[1] == hour)
+        pm10_rows += readings.rows
+    frame = pd.DataFrame(asos_rows, columns=list(kma_format.ASOS_ROW))
+    frame = frame[frame["station_id"].isin(stations)].drop_duplicates(["observed_at", "station_id"])
+    pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_format.PM10_ROW)))
+    frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
     frame = frame.assign(
         station_name=frame["station_id"].map(lambda s: known[s].station_name),
         region=frame["station_id"].map(lambda s: known[s].region),
     )
-    missing = sorted(set(stations) - set(frame["station_id"]))
-    return HourFeatures(frame[list(COLUMNS)].astype(DTYPES).reset_index(drop=True), missing, skipped)
+    frame = frame.sort_values(["observed_at", "station_id"])[list(COLUMNS)].astype(DTYPES).reset_index(drop=True)
+    reported = frame.groupby("observed_at")["station_id"].agg(set).to_dict()
+    missing = {hour: sorted(set(stations) - reported.get(hour, set())) for hour in raw}
+    return Features(frame, {hour: ids for hour, ids in missing.items() if ids}, skipped)
 
 
-def to_parquet(frame: pd.DataFrame) -> bytes:
-    """Parquet bytes of a feature frame; the same frame always gives the same bytes."""
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, engine="pyarrow")
-    return buffer.getvalue()
+def hour_files(frame: pd.DataFrame) -> dict[datetime, bytes]:
+    """One parquet file per hour of a feature frame (sorted by hour, as `build` returns it).
+
+    The whole frame converts to Arrow once and each hour is a slice of it, so an hour's bytes are the
+    same whether it was built alone or inside a month-long backfill.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    files: dict[datetime, bytes] = {}
+    offset = 0
+    for hour, rows in frame.groupby("observed_at", sort=True).size().items():
+        buffer = io.BytesIO()
+        pq.write_table(table.slice(offset, rows), buffer)
+        files[hour.to_pydatetime()] = buffer.getvalue()
+        offset += rows
+    return files
 
 
 def from_parquet(data: bytes) -> pd.DataFrame:
-    """A feature frame from parquet bytes."""
+    """A feature frame from one hour's parquet bytes."""
     return pd.read_parquet(io.BytesIO(data), engine="pyarrow").astype(DTYPES)

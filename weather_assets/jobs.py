@@ -3,11 +3,9 @@
 import dagster as dg
 
 from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.partitions import hourly
 
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(kma_observations, weather_features),
-    partitions_def=hourly,
     description="Fetch KMA observations for the partition's hours and write the hourly feature files.",
 )

@@ -19,6 +19,7 @@ from weather_assets.stations import DEFAULT_STATIONS, parse_station_ids
 
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url"
 _KEY_IN_TEXT = re.compile(r"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
+_KEY_IN_BYTES = re.compile(rb"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
 _PM10_LEAD = timedelta(minutes=55)  # the 09:00 hour's readings run from 08:05 to 09:00
 
 
@@ -58,7 +59,7 @@ class KMAClient(dg.ConfigurableResource):
     """KMA API Hub (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``), or the offline generator when no key is set.
 
     Both speak the same bytes, so everything downstream runs the same code; only `source` tells them apart.
-    Transient failures (timeouts, connection errors, HTTP 5xx) are retried with exponential backoff. The
+    Transient failures (timeouts, connection errors, HTTP 5xx and 429) are retried with exponential backoff. The
     key never leaves this class: URLs and bodies are redacted before they reach a log line or an error.
     """
 
@@ -82,25 +83,25 @@ class KMAClient(dg.ConfigurableResource):
     def fetch_hours(self, hours: Sequence[datetime]) -> RawHours:
         """Raw ASOS and PM10 objects for consecutive KST hours, with as few calls as the endpoints allow.
 
-        A few hours cost one ``kma_sfctm2`` call each (all stations at once); longer spans cost one
-        ``kma_sfctm3`` call per station and 31-day chunk, which is fewer. PM10 comes by range either way.
+        A few hours cost one ``kma_sfctm2`` call each (all stations at once) and one all-station PM10 call.
+        Longer spans cost one ``kma_sfctm3`` and one ``kma_pm10`` call per station and 31-day chunk, which
+        is fewer calls and far fewer bytes than every station's 5-minute dust readings.
         """
         hours = sorted(hours)
         stations = self.station_ids()
+        tm = kma_format.tm
         with requests.Session() as session:
             get = lambda endpoint, **params: self._get(session, endpoint, params)  # noqa: E731
             if len(hours) <= len(stations):
-                asos = [get("kma_sfctm2.php", tm=kma_format.tm(hour), stn="0", help="0") for hour in hours]
-            else:
-                asos = [
-                    get("kma_sfctm3.php", tm1=kma_format.tm(first), tm2=kma_format.tm(last), stn=str(stn), help="0")
-                    for stn in stations
+                asos = [get("kma_sfctm2.php", tm=tm(hour), stn="0", help="0") for hour in hours]
+                pm10 = [
+                    get("kma_pm10.php", tm1=tm(first - _PM10_LEAD), tm2=tm(last), stn="0")
                     for first, last in self._spans(hours)
                 ]
-            pm10 = [
-                get("kma_pm10.php", tm1=kma_format.tm(first - _PM10_LEAD), tm2=kma_format.tm(last), stn="0")
-                for first, last in self._spans(hours)
-            ]
+            else:
+                spans = [(first, last, str(stn)) for stn in stations for first, last in self._spans(hours)]
+                asos = [get("kma_sfctm3.php", tm1=tm(a), tm2=tm(b), stn=stn, help="0") for a, b, stn in spans]
+                pm10 = [get("kma_pm10.php", tm1=tm(a - _PM10_LEAD), tm2=tm(b), stn=stn) for a, b, stn in spans]
         asos_blocks = [kma_format.split_block(body) for body in asos]
         pm10_blocks = [kma_format.split_block(body) for body in pm10]
         return RawHours(
@@ -130,14 +131,15 @@ class KMAClient(dg.ConfigurableResource):
             except (requests.Timeout, requests.ConnectionError) as error:
                 problem = f"{type(error).__name__}: {self._redact(str(error))}"
             else:
-                if response.status_code < 500:
-                    if response.status_code >= 400:
+                code = response.status_code
+                if code < 500 and code != 429:  # 5xx and "too many requests" pass; other errors do not
+                    if code >= 400:
                         raise KMAError(
-                            f"{endpoint} ({self._describe(params)}) answered HTTP {response.status_code}: "
-                            f"{self._redact(kma_format.snippet(response.content))!r}"
+                            f"{endpoint} ({self._describe(params)}) answered HTTP {code}: "
+                            f"{kma_format.snippet(self._scrub(response.content))!r}"
                         )
                     return self._checked(endpoint, response.content, params)
-                problem = f"HTTP {response.status_code}"
+                problem = f"HTTP {code}"
             if attempt < self.max_attempts:
                 delay = self.backoff_seconds * 2 ** (attempt - 1)
                 log.warning(f"{endpoint} attempt {attempt}/{self.max_attempts} failed ({problem}); retry in {delay:g}s")
@@ -145,10 +147,11 @@ class KMAClient(dg.ConfigurableResource):
         raise KMAError(f"{endpoint} ({self._describe(params)}) failed after {self.max_attempts} attempts: {problem}")
 
     def _checked(self, endpoint: str, body: bytes, params: dict[str, str] | None = None) -> bytes:
+        """The body, if it is KMA's text format; the check reads a scrubbed copy, so its message quotes no key."""
         try:
-            kma_format.check_block(body)
+            kma_format.check_block(self._scrub(body))
         except kma_format.KMAFormatError as error:
-            message = f"{endpoint} ({self._describe(params or {})}): {self._redact(str(error))}"
+            message = f"{endpoint} ({self._describe(params or {})}): {error}"
         else:
             return body
         raise KMAError(message)  # raised outside the except block: no chained exception carries the body
@@ -156,7 +159,11 @@ class KMAClient(dg.ConfigurableResource):
     def _describe(self, params: dict[str, str]) -> str:
         return ", ".join(f"{k}={v}" for k, v in params.items() if k.lower() != "authkey")
 
+    def _scrub(self, body: bytes) -> bytes:
+        """The body with the key blanked, before any part of it is quoted (a cut could split the key)."""
+        body = _KEY_IN_BYTES.sub(rb"\1***", body)
+        return body.replace(self.auth_key.encode(), b"***") if self.auth_key else body
+
     def _redact(self, text: str) -> str:
         text = _KEY_IN_TEXT.sub(r"\1***", text)
         return text.replace(self.auth_key, "***") if self.auth_key else text
-

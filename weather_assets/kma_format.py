@@ -11,6 +11,7 @@ sentinel is the normal "no rain" case and reads as 0.0; for every other field it
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -25,10 +26,52 @@ TM_FORMAT = "%Y%m%d%H%M"
 
 # 1-based field order of an ASOS line, from KMA's help text.
 ASOS_FIELDS: tuple[str, ...] = (
-    "TM", "STN", "WD", "WS", "GST_WD", "GST_WS", "GST_TM", "PA", "PS", "PT", "PR", "TA", "TD", "HM",
-    "PV", "RN", "RN_DAY", "RN_JUN", "RN_INT", "SD_HR3", "SD_DAY", "SD_TOT", "WC", "WP", "WW",
-    "CA_TOT", "CA_MID", "CH_MIN", "CT", "CT_TOP", "CT_MID", "CT_LOW", "VS", "SS", "SI", "ST_GD", "TS",
-    "TE_005", "TE_01", "TE_02", "TE_03", "ST_SEA", "WH", "BF", "IR", "IX",
+    "TM",
+    "STN",
+    "WD",
+    "WS",
+    "GST_WD",
+    "GST_WS",
+    "GST_TM",
+    "PA",
+    "PS",
+    "PT",
+    "PR",
+    "TA",
+    "TD",
+    "HM",
+    "PV",
+    "RN",
+    "RN_DAY",
+    "RN_JUN",
+    "RN_INT",
+    "SD_HR3",
+    "SD_DAY",
+    "SD_TOT",
+    "WC",
+    "WP",
+    "WW",
+    "CA_TOT",
+    "CA_MID",
+    "CH_MIN",
+    "CT",
+    "CT_TOP",
+    "CT_MID",
+    "CT_LOW",
+    "VS",
+    "SS",
+    "SI",
+    "ST_GD",
+    "TS",
+    "TE_005",
+    "TE_01",
+    "TE_02",
+    "TE_03",
+    "ST_SEA",
+    "WH",
+    "BF",
+    "IR",
+    "IX",
 )
 # The fields this product reads, and the feature column each becomes. PS (sea level) is the pressure:
 # unlike PA (station level) it is comparable across stations at different heights.
@@ -40,7 +83,9 @@ ASOS_COLUMNS: dict[str, str] = {
     "PS": "pressure",
 }
 _ASOS_INDEX = {name: i for i, name in enumerate(ASOS_FIELDS)}
-_MIN_ASOS_FIELDS = max(_ASOS_INDEX[name] for name in ASOS_COLUMNS) + 1
+ASOS_ROW = ("station_id", "observed_at", *ASOS_COLUMNS.values())
+PM10_ROW = ("station_id", "measured_at", "observed_at", "pm10")
+_MIN_ASOS_FIELDS = len(ASOS_FIELDS)  # a shorter line was cut off: its later fields cannot be trusted
 SENTINELS = frozenset({-9.0, -99.0, -999.0, -9999.0})
 _TM = re.compile(rb"^\d{12}$")
 
@@ -54,20 +99,28 @@ class Block:
     """One answer split into header lines, data lines (bytes as received, no line ends) and unreadable lines.
 
     `malformed` holds (1-based line number in the answer, line) of data lines without a readable time or
-    station: they cannot be filed under an hour, so they are reported instead of stored.
+    station: they cannot be filed under an hour, so they are reported instead of stored. `keys` holds the
+    (hour, station) of each data line.
     """
 
     headers: tuple[bytes, ...]
     lines: tuple[bytes, ...]
     malformed: tuple[tuple[int, bytes], ...] = ()
+    keys: tuple[tuple[datetime, int], ...] = ()
 
 
 @dataclass
 class Parsed:
     """Rows parsed from one body, and the data lines skipped as malformed (1-based line number, reason)."""
 
-    frame: pd.DataFrame
+    columns: tuple[str, ...]
+    rows: list[tuple[object, ...]]
     skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame (build one frame from many bodies' `rows` instead, when parsing many)."""
+        return pd.DataFrame(self.rows, columns=list(self.columns))
 
 
 def tm(moment: datetime) -> str:
@@ -84,7 +137,7 @@ def decode(body: bytes) -> str:
 
 
 def _body_lines(body: bytes) -> list[bytes]:
-    return [line.rstrip(b"\r") for line in body.split(b"\n")]
+    return [line.rstrip(b"\r") for line in body.removeprefix(b"\xef\xbb\xbf").split(b"\n")]
 
 
 def _first_token(line: bytes) -> bytes:
@@ -113,9 +166,22 @@ def check_block(body: bytes) -> None:
 
 
 def snippet(body: bytes, limit: int = 160) -> str:
-    """The start of a body, decoded and shortened, for error messages."""
-    text = " ".join(decode(body[: limit * 2]).split())
-    return text[:limit] + ("..." if len(text) > limit else "")
+    """The start of a body, decoded and on one line, for error messages.
+
+    Only the first bytes are decoded, incrementally, so a cut inside a multi-byte character drops that
+    character instead of garbling the rest (UTF-8 first, then EUC-KR/CP949).
+    """
+    prefix = body[: limit * 4]
+    for encoding in ("utf-8", "cp949"):
+        try:
+            text = codecs.getincrementaldecoder(encoding)().decode(prefix)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        text = prefix.decode("latin-1")
+    text = " ".join(text.split())
+    return text[:limit] + ("..." if len(text) > limit or len(body) > len(prefix) else "")
 
 
 def split_block(body: bytes) -> Block:
@@ -124,17 +190,31 @@ def split_block(body: bytes) -> Block:
     headers: list[bytes] = []
     lines: list[bytes] = []
     malformed: list[tuple[int, bytes]] = []
+    keys: list[tuple[datetime, int]] = []
     for number, line in enumerate(_body_lines(body), start=1):
-        stripped = line.strip(b"\xef\xbb\xbf \t")
+        stripped = line.strip()
         if not stripped or stripped in (START, END):
             continue
         if stripped.startswith(b"#"):
             headers.append(line)
-        elif line_hour(line) is None or line_station(line) is None:
+            continue
+        hour, station = line_hour(line), line_station(line)
+        if hour is None or station is None:
             malformed.append((number, line))
         else:
             lines.append(line)
-    return Block(tuple(headers), tuple(lines), tuple(malformed))
+            keys.append((hour, station))
+    return Block(tuple(headers), tuple(lines), tuple(malformed), tuple(keys))
+
+
+def parse_tm(token: str | bytes) -> datetime:
+    """A naive KST datetime from KMA's ``YYYYMMDDHHMI``; ValueError when it is not one.
+
+    Int slices, not strptime: this runs for every line of a month-long backfill.
+    """
+    if len(token) != 12 or not token.isdigit():
+        raise ValueError(f"time {token!r} is not YYYYMMDDHHMI")
+    return datetime(int(token[:4]), int(token[4:6]), int(token[6:8]), int(token[8:10]), int(token[10:12]))
 
 
 def line_hour(line: bytes) -> datetime | None:
@@ -143,15 +223,16 @@ def line_hour(line: bytes) -> datetime | None:
     An ASOS line is stamped on the hour. A PM10 reading stamped HH:MM belongs to the hour that ends at or
     after it: 08:05 ... 09:00 make the 09:00 hour, as KMA's own hourly values cover the hour before.
     """
-    token = _first_token(line)
-    if not _TM.match(token):
-        return None
     try:
-        moment = datetime.strptime(token.decode(), TM_FORMAT)
+        moment = parse_tm(_first_token(line))
     except ValueError:
         return None
+    return _hour_ending(moment)
+
+
+def _hour_ending(moment: datetime) -> datetime:
     hour = moment.replace(minute=0)
-    return hour if moment == hour else hour + timedelta(hours=1)
+    return hour + timedelta(hours=1) if moment.minute else hour
 
 
 def line_station(line: bytes) -> int | None:
@@ -178,8 +259,7 @@ def regroup_by_hour(
     seen: set[bytes] = set()
     for block in blocks:
         headers = headers or block.headers
-        for line in block.lines:
-            hour, station = line_hour(line), line_station(line)
+        for line, (hour, station) in zip(block.lines, block.keys, strict=True):
             if hour in by_hour and station in wanted and line not in seen:
                 seen.add(line)
                 by_hour[hour].append((_first_token(line), station, line))
@@ -203,7 +283,7 @@ def parse_asos(body: bytes) -> Parsed:
     reported with its 1-based line number in the body; a body that yields no row at all raises.
     """
     check_block(body)
-    rows: list[dict[str, object]] = []
+    rows: list[tuple[object, ...]] = []
     skipped: list[tuple[int, str]] = []
     for number, raw in enumerate(_body_lines(body), start=1):
         line = decode(raw).strip()
@@ -213,30 +293,26 @@ def parse_asos(body: bytes) -> Parsed:
         try:
             if len(parts) < _MIN_ASOS_FIELDS:
                 raise ValueError(f"{len(parts)} fields, at least {_MIN_ASOS_FIELDS} needed")
-            observed_at = datetime.strptime(parts[0], TM_FORMAT)
-            row: dict[str, object] = {"station_id": int(parts[1]), "observed_at": observed_at}
-            for name, column in ASOS_COLUMNS.items():
-                row[column] = _value(parts[_ASOS_INDEX[name]])
+            values = {column: _value(parts[_ASOS_INDEX[name]]) for name, column in ASOS_COLUMNS.items()}
+            if math.isnan(values["precipitation"]):  # RN's sentinel is "no rain", not "unknown"
+                values["precipitation"] = 0.0
+            rows.append((int(parts[1]), parse_tm(parts[0]), *values.values()))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
-            continue
-        if math.isnan(row["precipitation"]):  # RN's sentinel is "no rain", not "unknown"
-            row["precipitation"] = 0.0
-        rows.append(row)
     if not rows:
         raise KMAFormatError(_no_rows("ASOS", skipped, body))
-    frame = pd.DataFrame(rows, columns=["station_id", "observed_at", *ASOS_COLUMNS.values()])
-    return Parsed(frame, skipped)
+    return Parsed(ASOS_ROW, rows, skipped)
 
 
 def parse_pm10(body: bytes) -> Parsed:
-    """Readings of a PM10 block: ``station_id, measured_at, pm10`` (sentinels and negatives are NaN).
+    """Readings of a PM10 block: ``station_id, measured_at, observed_at, pm10``.
 
-    FLAG and MQC stay in the raw object for replay; KMA's help text does not define their codes, so they do
-    not filter readings here. An empty block (no PM10 station in the selection) gives an empty frame.
+    ``observed_at`` is the hour the reading counts in (see `line_hour`); sentinels and negative values
+    are NaN. FLAG and MQC stay in the raw object for replay: KMA's help text does not define their codes,
+    so they do not filter readings. An empty block (no dust sensor at the station) gives an empty frame.
     """
     check_block(body)
-    rows: list[tuple[int, datetime, float]] = []
+    rows: list[tuple[object, ...]] = []
     skipped: list[tuple[int, str]] = []
     for number, raw in enumerate(_body_lines(body), start=1):
         line = decode(raw).strip()
@@ -246,23 +322,23 @@ def parse_pm10(body: bytes) -> Parsed:
         try:
             if len(parts) < 3:
                 raise ValueError(f"{len(parts)} fields, at least 3 needed")
-            value = _value(parts[2])
-            rows.append((int(parts[1]), datetime.strptime(parts[0], TM_FORMAT), value if value >= 0 else math.nan))
+            moment, value = parse_tm(parts[0]), _value(parts[2])
+            rows.append((int(parts[1]), moment, _hour_ending(moment), value if value >= 0 else math.nan))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if skipped and not rows:
         raise KMAFormatError(_no_rows("PM10", skipped, body))
-    return Parsed(pd.DataFrame(rows, columns=["station_id", "measured_at", "pm10"]), skipped)
+    return Parsed(PM10_ROW, rows, skipped)
 
 
-def hourly_pm10(readings: pd.DataFrame, hour: datetime) -> pd.Series:
-    """Hourly PM10 per station: the mean of the valid 5-minute readings in (hour - 60 min, hour].
+def hourly_pm10(readings: pd.DataFrame) -> pd.DataFrame:
+    """Hourly PM10 per station (``observed_at, station_id, pm10``): the mean of the hour's valid readings.
 
-    That is the window KMA's own hourly values use. A station whose readings are all missing gets NaN,
-    which the model tolerates; so does a station with no PM10 sensor (it has no readings at all).
+    The hour of 09:00 averages the readings of 08:05 to 09:00, the window of KMA's own hourly values. A
+    station whose readings are all missing gets NaN, which the model tolerates; a station without a dust
+    sensor has no row at all.
     """
-    window = readings[(readings["measured_at"] > hour - timedelta(hours=1)) & (readings["measured_at"] <= hour)]
-    return window.groupby("station_id")["pm10"].mean()
+    return readings.groupby(["observed_at", "station_id"], as_index=False)["pm10"].mean()
 
 
 def _no_rows(kind: str, skipped: list[tuple[int, str]], body: bytes) -> str:
@@ -293,7 +369,8 @@ def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> byt
     for row in rows:
         rain = row.get("RN")
         out.append(
-            f"{tm(row['TM'])} {row['STN']:>3} {_field(row.get('WD'), '>3d', ' -9')} {_field(row.get('WS'), '>4.1f', '-9.0')}"
+            f"{tm(row['TM'])} {row['STN']:>3} {_field(row.get('WD'), '>3d', ' -9')}"
+            f" {_field(row.get('WS'), '>4.1f', '-9.0')}"
             f"  -9 -9.0   -9 {_field(row.get('PA'), '>6.1f', ' -99.0')} {_field(row.get('PS'), '>6.1f', ' -99.0')}"
             f" -9  -9.0 {_field(row.get('TA'), '>5.1f', '-99.0')} {_field(row.get('TD'), '>5.1f', '-99.0')}"
             f" {_field(row.get('HM'), '>5.1f', '-99.0')} {_field(row.get('PV'), '>5.1f', '-99.0')}"

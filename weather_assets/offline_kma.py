@@ -84,7 +84,9 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
     exposed = 2.5 if station.elevation_m > 500 or station.station_id in (102, 115, 169, 185, 188) else 0.0
     wind = 2.2 + exposed + 1.2 * daily + 1.8 * _noise(station_id ^ _FIELDS["WS"], t, 5) + 22 * wet
     pressure = (
-        1013.5 + 8 * season - 25 * wet
+        1013.5
+        + 8 * season
+        - 25 * wet
         + 5 * _noise(_NATION ^ _FIELDS["PS"], t, 60)
         + 1.5 * _noise(region ^ _FIELDS["PS"], t, 20)
     )

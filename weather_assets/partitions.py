@@ -38,3 +38,11 @@ def kst_hours(window: dg.TimeWindow) -> list[datetime]:
 def partition_key(hour: datetime) -> str:
     """The partition key of a naive KST hour."""
     return hour.strftime(KEY_FORMAT)
+
+
+def range_tags(first: datetime, last: datetime) -> dict[str, str]:
+    """Run tags that make one run materialize the hours first..last, as a single-run backfill does."""
+    return {
+        "dagster/asset_partition_range_start": partition_key(first),
+        "dagster/asset_partition_range_end": partition_key(last),
+    }

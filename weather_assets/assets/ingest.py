@@ -1,6 +1,5 @@
 """Ingest stage: KMA's raw answers into the lake, then the cleaned hourly feature files."""
 
-
 from datetime import datetime
 
 import dagster as dg
@@ -20,7 +19,9 @@ def _hours(context: dg.AssetExecutionContext) -> list[datetime]:
 
 def _path_list(uris: list[str]) -> dg.MetadataValue:
     shown = uris if len(uris) <= _LISTED else [*uris[: _LISTED // 2], "...", *uris[-_LISTED // 2 :]]
-    return dg.MetadataValue.md("\n".join(f"- `{uri}`" if uri != "..." else f"- ... ({len(uris)} in all)" for uri in shown))
+    return dg.MetadataValue.md(
+        "\n".join(f"- `{uri}`" if uri != "..." else f"- ... ({len(uris)} in all)" for uri in shown)
+    )
 
 
 @dg.asset(
@@ -89,34 +90,37 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     """
     hours = _hours(context)
     stations = kma.station_ids()
-    built: list[tuple[datetime, features.HourFeatures]] = []
+    raw: dict[datetime, tuple[bytes, bytes]] = {}
     for hour in hours:
         try:
-            asos, pm10 = lake.read(raw_key("asos", hour)), lake.read(raw_key("pm10", hour))
+            raw[hour] = lake.read(raw_key("asos", hour)), lake.read(raw_key("pm10", hour))
         except LakeObjectMissingError as missing:
             raise dg.Failure(
                 f"no raw KMA answer for {partition_key(hour)} ({missing}): materialize kma_observations first"
             ) from None
-        try:
-            hour_features = features.build_hour(hour, asos, pm10, stations)
-        except kma_format.KMAFormatError as error:
-            raise dg.Failure(f"raw answer of {partition_key(hour)} cannot be parsed: {error}") from None
-        for line in hour_features.skipped_lines:
+    try:
+        built = features.build(raw, stations)
+    except kma_format.KMAFormatError as error:
+        raise dg.Failure(f"a raw hour cannot be parsed, nothing was written: {error}") from None
+    for hour, lines in built.skipped_lines.items():
+        for line in lines:
             context.log.warning(f"{partition_key(hour)}: skipped malformed {line}")
-        if hour_features.frame.empty:
-            raise dg.Failure(f"{partition_key(hour)}: KMA reported none of the stations {stations}")
-        built.append((hour, hour_features))
-    uris = [lake.write(features_key(hour), features.to_parquet(item.frame)) for hour, item in built]
-    table = pd.concat([item.frame for _, item in built], ignore_index=True)
-    missing = {partition_key(hour): item.missing_stations for hour, item in built if item.missing_stations}
+    files = features.hour_files(built.frame)
+    empty = [partition_key(hour) for hour in hours if hour not in files]
+    if empty:
+        raise dg.Failure(f"KMA reported none of the stations {stations} in {', '.join(empty[:5])}; nothing was written")
+    uris = [lake.write(features_key(hour), data) for hour, data in files.items()]
+    table = built.frame
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),
             "dagster/column_schema": dg.MetadataValue.table_schema(_schema(table)),
             "hours": len(hours),
             "null_counts": dg.MetadataValue.json({k: int(v) for k, v in table.isna().sum().items()}),
-            "skipped_lines": sum(len(item.skipped_lines) for _, item in built),
-            "missing_station_hours": dg.MetadataValue.json(missing),
+            "skipped_lines": sum(map(len, built.skipped_lines.values())),
+            "missing_station_hours": dg.MetadataValue.json(
+                {partition_key(hour): ids for hour, ids in built.missing_stations.items()}
+            ),
             "preview": dg.MetadataValue.md(table.tail(10).to_markdown(index=False)),
             "objects": _path_list(uris),
         }

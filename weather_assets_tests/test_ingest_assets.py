@@ -1,0 +1,199 @@
+"""The ingest assets materialized for real: offline generator, local lake and moto's S3 server."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+
+from weather_assets import features, kma_format
+from weather_assets.assets.ingest import weather_features
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake, features_key, raw_key
+from weather_assets.partitions import partition_key
+from weather_assets_tests.conftest import STATIONS, ingest
+
+HOUR = datetime(2026, 11, 26, 9)
+
+
+def local_resources(root: Path, stations: str = STATIONS) -> dict[str, object]:
+    return {"kma": KMAClient(stations=stations), "lake": Lake(data_dir=str(root))}
+
+
+def local_objects(root: Path) -> dict[str, bytes]:
+    lake = root / "lake"
+    return {str(path.relative_to(lake)): path.read_bytes() for path in sorted(lake.rglob("*")) if path.is_file()}
+
+
+def s3_objects(bucket: str, prefix: str) -> dict[str, bytes]:
+    client = boto3.client("s3")
+    keys = [
+        obj["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for obj in page.get("Contents", [])
+    ]
+    return {key.removeprefix(f"{prefix}/"): client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
+    return {key: value.value for key, value in events[-1].materialization.metadata.items()}
+
+
+def test_one_hour_writes_raw_objects_and_one_feature_row_per_station(tmp_path: Path) -> None:
+    result = ingest(local_resources(tmp_path), HOUR)
+
+    assert result.success
+    objects = local_objects(tmp_path)
+    assert sorted(objects) == [
+        "features/202611260900.parquet",
+        "raw/asos/202611260900.txt",
+        "raw/pm10/202611260900.txt",
+    ]
+    frame = features.from_parquet(objects["features/202611260900.parquet"])
+    assert list(frame.columns) == list(features.COLUMNS)
+    assert frame["station_id"].tolist() == sorted(int(s) for s in STATIONS.split(","))
+    assert (frame["observed_at"] == HOUR).all()
+    assert frame.loc[frame["station_id"] == 108, ["station_name", "region"]].iloc[0].tolist() == ["Seoul", "Seoul"]
+    # stations 100 and 104 have no dust sensor: their PM10 is missing, the others have one
+    assert frame.set_index("station_id")["pm10"].isna().to_dict() == {s: s in (100, 104) for s in frame["station_id"]}
+    observed = metadata(result, "kma_observations")
+    assert observed["source"] == "offline"
+    assert observed["stations_seen"] == STATIONS.replace(",", ", ")
+    assert observed["bytes"] == len(objects["raw/asos/202611260900.txt"]) + len(objects["raw/pm10/202611260900.txt"])
+    assert metadata(result, "weather_features")["dagster/row_count"] == 10
+
+
+def test_range_in_one_run_leaves_the_same_lake_as_hourly_runs(tmp_path: Path) -> None:
+    first, last = HOUR - timedelta(hours=47), HOUR
+    backfill = ingest(local_resources(tmp_path / "backfill"), first, last)
+    assert backfill.success
+    assert metadata(backfill, "kma_observations")["api_calls"] < 48  # range endpoints, not a call per hour
+
+    for offset in range(48):
+        assert ingest(local_resources(tmp_path / "hourly"), first + timedelta(hours=offset)).success
+
+    ranged, hourly = local_objects(tmp_path / "backfill"), local_objects(tmp_path / "hourly")
+    assert len(ranged) == 48 * 3
+    assert ranged == hourly
+
+
+def test_same_hour_twice_gives_identical_objects(tmp_path: Path) -> None:
+    assert ingest(local_resources(tmp_path), HOUR).success
+    once = local_objects(tmp_path)
+    assert ingest(local_resources(tmp_path), HOUR).success
+    assert local_objects(tmp_path) == once
+
+
+def test_s3_lake_through_moto_server_matches_the_local_lake(tmp_path: Path, s3_bucket: str) -> None:
+    s3 = {"kma": KMAClient(stations=STATIONS), "lake": Lake(url=f"s3://{s3_bucket}/weather")}
+    first, last = HOUR - timedelta(hours=47), HOUR
+
+    assert ingest(s3, HOUR).success
+    assert sorted(s3_objects(s3_bucket, "weather")) == [
+        "features/202611260900.parquet",
+        "raw/asos/202611260900.txt",
+        "raw/pm10/202611260900.txt",
+    ]
+    result = ingest(s3, first, last)
+    assert result.success
+    assert all(uri.startswith(f"s3://{s3_bucket}/weather/") for uri in _listed(metadata(result, "weather_features")))
+
+    assert ingest(local_resources(tmp_path), first, last).success
+    assert s3_objects(s3_bucket, "weather") == local_objects(tmp_path)
+
+
+def _listed(meta: dict[str, object]) -> list[str]:
+    return [line.split("`")[1] for line in str(meta["objects"]).splitlines() if "`" in line]
+
+
+def test_malformed_line_is_skipped_logged_and_counted(tmp_path: Path) -> None:
+    resources = local_resources(tmp_path, stations="108,112")
+    assert ingest(resources, HOUR).success
+    lake = Lake(data_dir=str(tmp_path))
+    lines = lake.read(raw_key("asos", HOUR)).split(b"\n")
+    broken = next(i for i, line in enumerate(lines) if line.startswith(b"202611260900 112"))
+    lines[broken] = b"202611260900 112 250 2.0 -9"  # cut short: too few fields
+    lake.write(raw_key("asos", HOUR), b"\n".join(lines))
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [weather_features], resources=resources, partition_key=partition_key(HOUR), instance=instance
+    )
+
+    assert result.success
+    assert metadata(result, "weather_features")["skipped_lines"] == 1
+    assert metadata(result, "weather_features")["missing_station_hours"] == {partition_key(HOUR): [112]}
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(f"line {broken + 1}:" in message and "skipped" in message for message in logged)
+    frame = features.from_parquet(lake.read(features_key(HOUR)))
+    assert frame["station_id"].tolist() == [108]
+
+
+def test_unparsable_raw_hour_fails_and_writes_no_features(tmp_path: Path) -> None:
+    resources = local_resources(tmp_path, stations="108")
+    assert ingest(resources, HOUR).success
+    lake = Lake(data_dir=str(tmp_path))
+    features_file = tmp_path / "lake" / features_key(HOUR)
+    features_file.unlink()
+    lake.write(raw_key("asos", HOUR), b"#START7777\n# header\nthis is not KMA data\n#7777END\n")
+
+    result = dg.materialize(
+        [weather_features],
+        resources=resources,
+        partition_key=partition_key(HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "2026-11-26-09:00" in str(failure.step_failure_data.error)
+    assert not features_file.exists()
+
+
+def test_features_without_raw_hour_names_what_to_materialize(tmp_path: Path) -> None:
+    result = dg.materialize(
+        [weather_features],
+        resources=local_resources(tmp_path),
+        partition_key=partition_key(HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "materialize kma_observations first" in str(failure.step_failure_data.error)
+
+
+@pytest.mark.parametrize("stations", ["108,abc", "108,999", ""])
+def test_bad_station_setting_fails_with_the_setting_named(tmp_path: Path, stations: str) -> None:
+    result = ingest(local_resources(tmp_path, stations=stations), HOUR)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "WEATHER_STATIONS" in str(failure.step_failure_data.error)
+    assert not (tmp_path / "lake").exists()
+
+
+def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
+    """Features are the parsed raw lines: PS is pressure, RN's sentinel is dry, PM10 is the hour's mean."""
+    assert ingest(local_resources(tmp_path, stations="108"), HOUR).success
+    lake = Lake(data_dir=str(tmp_path))
+    line = next(iter(kma_format.split_block(lake.read(raw_key("asos", HOUR))).lines)).split()
+    fields = dict(zip(kma_format.ASOS_FIELDS, (token.decode() for token in line), strict=True))
+    readings = kma_format.parse_pm10(lake.read(raw_key("pm10", HOUR))).frame["pm10"]
+    row = features.from_parquet(lake.read(features_key(HOUR))).iloc[0]
+
+    assert row["pressure"] == float(fields["PS"]) != float(fields["PA"])
+    temperature = float(fields["TA"])
+    assert row["temperature"] == pytest.approx(
+        math.nan if temperature in kma_format.SENTINELS else temperature, nan_ok=True
+    )
+    assert row["precipitation"] == (0.0 if float(fields["RN"]) == -9.0 else float(fields["RN"]))
+    assert row["pm10"] == pytest.approx(readings.mean())
+    assert len(readings) == 12

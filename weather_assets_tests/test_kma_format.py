@@ -1,0 +1,397 @@
+"""The KMA text format module on hand-written answers, shaped after KMA's own help text (not the generator)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pytest
+
+from weather_assets import kma_format
+from weather_assets.kma_format import KMAFormatError
+
+# Fields 17..46 of an ASOS line (RN_DAY .. IX), as KMA writes them on a quiet night: sentinels and `-`.
+TAIL = (
+    "-9.0 -9.0 -9.0   -9.0   -9.0   -9.0 -9 -9 -                  -9  -9 -9 -  -9  -9  -9  2000 -9.0 -9.0 -9"
+    "   3.1  -9.0  -9.0  -9.0  -9.0  -9 -9.0 -9  3  -"
+)
+HEAD_COLUMNS = (
+    "# YYMMDDHHMI STN  WD   WS GST  GST  GST     PA     PS PT    PR    TA    TD    HM    PV     RN  RN  RN  RN"
+    "     SD     SD     SD WC WP WW                  CA  CA CH CT  CT  CT  CT    VS  SS    SI ST    TS    TE"
+    "    TE    TE    TE  ST  WH BF IR IX"
+)
+HEAD_UNITS = (
+    "#        KST  ID  16  m/s  WD   WS   TM    hPa    hPa  -   hPa     C     C     %   hPa     mm DAY JUN INT"
+    "    HR3    DAY    TOT -- -- --                 TOT MID MIN --  TOP MID LOW    --  --    --  --     C"
+    "   005    01    02    03  --   m  -- -- --"
+)
+HELP = [
+    "#--------------------------------------------------------------------------------------------------",
+    "#  기상청 지상관측 시간자료 [입력인수형태][예] ?tm=202401150900&stn=0&help=1",
+    "#--------------------------------------------------------------------------------------------------",
+    HEAD_COLUMNS,
+    HEAD_UNITS,
+]
+
+# Fields 1..16: TM STN WD WS GST_WD GST_WS GST_TM PA PS PT PR TA TD HM PV RN, then the tail.
+L090_09 = "202401150900 090  32  3.9  -9 -9.0   -9 1024.1 1026.2 -9   -9.0  -6.1 -13.0  58.0   2.1   -9.0 " + TAIL
+L108_09 = "202401150900 108  27  2.3  -9 -9.0   -9 1018.0 1028.4 -9   -9.0  -3.2  -9.8  61.0   2.8   -9.0 " + TAIL
+L112_09 = "202401150900 112  05  4.1  -9 -9.0   -9 1019.4 1027.9 -9   -9.0   0.6   0.1  96.0   6.2    1.5 " + TAIL
+L119_09 = "202401150900 119  18  1.2  -9 -9.0   -9 1024.3 1028.1 -9   -9.0  -1.0  -7.7  60.0   3.4   -9.0 " + TAIL
+L108_10 = "202401151000 108  29  2.9  -9 -9.0   -9 1017.6 1028.0 -9   -9.0  -1.9  -9.5  56.0   2.9   -9.0 " + TAIL
+L112_10 = "202401151000 112  07  4.6  -9 -9.0   -9 1019.0 1027.5 -9   -9.0   1.0   0.3  95.0   6.3    0.5 " + TAIL
+
+
+def block(*lines: str, encoding: str = "utf-8") -> bytes:
+    """An answer as KMA sends it: the given lines between the markers, newline-terminated."""
+    return ("\n".join(["#START7777", *lines, "#7777END"]) + "\n").encode(encoding)
+
+
+def test_hand_written_lines_have_46_fields() -> None:
+    """The fixtures below are only meaningful if they follow the 46-field layout of KMA's help text."""
+    assert len(kma_format.ASOS_FIELDS) == 46
+    for line in (L090_09, L108_09, L112_09, L119_09, L108_10, L112_10):
+        assert len(line.split()) == 46
+
+
+def test_parse_asos_reads_ta_hm_rn_ws_ps_by_field_position() -> None:
+    """TA is field 12, HM 14, RN 16, WS 4 and PS 9, counted after splitting on runs of spaces."""
+    parsed = kma_format.parse_asos(block(*HELP, L108_09, L112_09))
+    assert parsed.skipped == []
+    rows = parsed.frame.set_index("station_id")
+    assert list(rows.index) == [108, 112]
+    assert rows.loc[108, "observed_at"] == datetime(2024, 1, 15, 9)
+    assert rows.loc[108, "temperature"] == -3.2
+    assert rows.loc[108, "humidity"] == 61.0
+    assert rows.loc[108, "wind_speed"] == 2.3
+    assert rows.loc[112, "temperature"] == 0.6
+    assert rows.loc[112, "humidity"] == 96.0
+    assert rows.loc[112, "wind_speed"] == 4.1
+
+
+def test_pressure_is_sea_level_ps_not_station_pa() -> None:
+    """PS (field 9) is comparable across station heights; PA (field 8) must not be read as the pressure."""
+    rows = kma_format.parse_asos(block(*HELP, L108_09, L119_09)).frame.set_index("station_id")
+    assert rows.loc[108, "pressure"] == 1028.4  # PA of this line is 1018.0
+    assert rows.loc[119, "pressure"] == 1028.1  # PA of this line is 1024.3
+
+
+def test_real_rain_stays_and_rn_sentinel_is_dry() -> None:
+    """RN's -9.0 on a dry hour is 0.0 mm, while a measured 1.5 mm stays 1.5."""
+    rows = kma_format.parse_asos(block(*HELP, L108_09, L112_09)).frame.set_index("station_id")
+    assert rows.loc[108, "precipitation"] == 0.0
+    assert rows.loc[112, "precipitation"] == 1.5
+
+
+@pytest.mark.parametrize("sentinel", ["-9", "-9.0", "-9.00", "-99", "-99.0", "-999"])
+def test_every_sentinel_form_is_missing_except_rn_which_is_dry(sentinel: str) -> None:
+    """A sentinel is 'no reading' (NaN), never -9 deg C or -99 %; for RN it is a dry hour (0.0 mm)."""
+    s = sentinel
+    line = f"202401150900 108  27 {s}  -9 -9.0   -9 1018.0 {s} -9   -9.0 {s}  -9.8 {s}   2.8 {s} " + TAIL
+    assert len(line.split()) == 46
+    row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
+    for column in ("temperature", "humidity", "wind_speed", "pressure"):
+        assert math.isnan(row[column]), column
+    assert row["precipitation"] == 0.0
+
+
+def test_dash_fields_are_missing_and_near_sentinel_values_are_real() -> None:
+    """`-` is missing (NaN for WS, 0.0 for RN); -9.5 deg C is a real reading, not a sentinel."""
+    line = "202401150900 108  27    -  -9 -9.0   -9 1018.0 1028.4 -9   -9.0  -9.5 -14.1  69.0   2.1      - " + TAIL
+    assert len(line.split()) == 46
+    row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
+    assert math.isnan(row["wind_speed"])
+    assert row["precipitation"] == 0.0
+    assert row["temperature"] == -9.5
+    assert row["humidity"] == 69.0
+
+
+def test_malformed_lines_are_skipped_with_their_line_numbers() -> None:
+    """One bad line must not lose the hour: it is reported by 1-based line number and the rest parses."""
+    too_few = "202401150900 112  05  4.1  -9 -9.0   -9 1019.4"
+    bad_number = (
+        "202401150900 119  18  1.2  -9 -9.0   -9 1024.3 1028.1 -9   -9.0  1O.5  -7.7  60.0   3.4   -9.0 " + TAIL
+    )
+    # line 1 #START7777, 2 header, 3 L108_09, 4 too_few, 5 bad_number, 6 L090_09, 7 #7777END
+    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, L108_09, too_few, bad_number, L090_09))
+    assert [number for number, _ in parsed.skipped] == [4, 5]
+    assert "112" in parsed.skipped[0][1]
+    assert "1O.5" in parsed.skipped[1][1]
+    assert list(parsed.frame["station_id"]) == [108, 90]
+
+
+def test_body_with_only_malformed_lines_raises() -> None:
+    """A block without one readable line is an error, not an empty hour."""
+    body = block(HEAD_COLUMNS, "202401150900 108  27  2.3", "202401150900 112 x y z")
+    with pytest.raises(KMAFormatError, match="line 3"):
+        kma_format.parse_asos(body)
+
+
+# A cp949 (EUC-KR) PM10 answer for the 09:00 KST hour. 08:00 belongs to the 08:00 hour, 09:05 to 10:00.
+PM10_LINES = [
+    "202403010800,108,  90,0,0,=",
+    "202403010805,108,  40,0,0,=",
+    "202403010805,112, -99,0,0,=",
+    "202403010805,119, -99,0,0,=",
+    "202403010810,112,  -5,0,0,=",
+    "202403010815,112,  30,0,0,=",
+    "202403010830,108,  50,0,0,=",
+    "202403010830,119,  -9,0,0,=",
+    "202403010900,108,  60,0,0,=",
+    "202403010905,108, 200,0,0,=",
+]
+PM10_BODY = block("# 황사 PM10 관측자료 (단위: ㎍/㎥)", "# TM, STN, PM10, FLAG, MQC", *PM10_LINES, encoding="cp949")
+
+
+def test_euc_kr_pm10_body_parses() -> None:
+    """KMA still serves EUC-KR; a Korean header must not break parsing, and sentinels/negatives are NaN."""
+    with pytest.raises(UnicodeDecodeError):
+        PM10_BODY.decode("utf-8")  # the fixture really is cp949, not UTF-8
+    parsed = kma_format.parse_pm10(PM10_BODY)
+    assert parsed.skipped == []
+    frame = parsed.frame
+    assert len(frame) == len(PM10_LINES)
+    first = frame.iloc[0]
+    assert (first["station_id"], first["measured_at"], first["pm10"]) == (108, datetime(2024, 3, 1, 8), 90.0)
+    assert frame["pm10"].isna().sum() == 4  # -99, -99, -5, -9
+
+
+def test_hourly_pm10_is_mean_over_the_hour_ending_at_it() -> None:
+    """The 09:00 value covers (08:00, 09:00]: 08:05..09:00 count, 08:00 and 09:05 do not; missing is excluded."""
+    hourly = kma_format.hourly_pm10(kma_format.parse_pm10(PM10_BODY).frame)
+    means = {(row.observed_at, row.station_id): row.pm10 for row in hourly.itertuples()}
+    nine = datetime(2024, 3, 1, 9)
+    assert means[(nine, 108)] == pytest.approx((40 + 50 + 60) / 3)  # not 90 (08:00) nor 200 (09:05)
+    assert means[(datetime(2024, 3, 1, 8), 108)] == 90.0  # 08:00 closes the 08:00 hour
+    assert means[(datetime(2024, 3, 1, 10), 108)] == 200.0  # 09:05 opens the 10:00 hour
+    assert means[(nine, 112)] == pytest.approx(30.0)  # -99 and -5 excluded
+    assert math.isnan(means[(nine, 119)])  # only missing readings: NaN, not dropped and not 0
+
+
+def test_line_hour_files_pm10_readings_under_the_hour_ending_at_or_after_them() -> None:
+    """08:00 is the 08:00 hour's last reading, 08:05 the 09:00 hour's first, 09:00 its last."""
+    assert kma_format.line_hour(b"202403010800,108,90,0,0,=") == datetime(2024, 3, 1, 8)
+    assert kma_format.line_hour(b"202403010805,108,40,0,0,=") == datetime(2024, 3, 1, 9)
+    assert kma_format.line_hour(b"202403010900,108,60,0,0,=") == datetime(2024, 3, 1, 9)
+
+
+HTML_503 = (
+    b"<!DOCTYPE html>\n<html>\n<head><title>503 Service Temporarily Unavailable</title></head>\n"
+    b"<body>\n<center><h1>503 Service Temporarily Unavailable</h1></center>\n</body>\n</html>\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "quoted"),
+    [
+        pytest.param(
+            '{"result":{"status":401,"message":"인증키가 유효하지 않습니다"}}'.encode(),
+            '{"result":{"status":401,"message":"인증키가 유효하지 않습니다"}}',
+            id="json-bad-key",
+        ),
+        pytest.param(HTML_503, "<title>503 Service Temporarily Unavailable</title>", id="html"),
+        pytest.param(
+            b"Daily request limit exceeded for this key (10000 calls). Try again tomorrow.\n",
+            "Daily request limit exceeded for this key",
+            id="quota",
+        ),
+        pytest.param(
+            ("#START7777\n" + L108_09 + "\n202401150900 112  05").encode(),
+            "202401150900 108",
+            id="start-without-end",
+        ),
+    ],
+)
+def test_error_bodies_fail_check_block_quoting_their_start(body: bytes, quoted: str) -> None:
+    """KMA answers errors with HTTP 200, so the body decides; the message must show what came instead."""
+    with pytest.raises(KMAFormatError) as caught:
+        kma_format.check_block(body)
+    assert quoted in str(caught.value)
+
+
+def test_truncated_block_names_the_missing_end_marker() -> None:
+    """A block cut off in transit is recognisable as such from the message."""
+    with pytest.raises(KMAFormatError, match="#7777END"):
+        kma_format.check_block(("#START7777\n" + HEAD_COLUMNS + "\n" + L108_09 + "\n").encode())
+
+
+@pytest.mark.parametrize("body", [b"", b"\r\n  \n"], ids=["empty", "blank"])
+def test_empty_body_fails_check_block(body: bytes) -> None:
+    """An empty answer is an error, never an hour without data."""
+    with pytest.raises(KMAFormatError, match="empty"):
+        kma_format.check_block(body)
+
+
+def test_check_block_quotes_a_long_korean_utf8_error_page_legibly() -> None:
+    """The quoted start of a long UTF-8 Korean error page must read as Korean whatever its length."""
+    page = (
+        '<!DOCTYPE html><html lang="ko"><head><meta charset="utf-8"><title>기상청 API허브</title></head>'
+        "<body><h1>인증키가 유효하지 않습니다</h1><p>"
+        + "발급받은 인증키를 확인하신 후 다시 요청하여 주시기 바랍니다. " * 10
+        + "</p></body></html>"
+    )
+    for leading_newlines in range(3):  # shifts where a byte-count cut falls relative to the characters
+        body = ("\n" * leading_newlines + page).encode("utf-8")
+        with pytest.raises(KMAFormatError) as caught:
+            kma_format.check_block(body)
+        assert "인증키가 유효하지 않습니다" in str(caught.value), leading_newlines
+
+
+H_COLUMNS, H_UNITS = HEAD_COLUMNS.encode(), HEAD_UNITS.encode()
+
+
+def test_range_answers_regroup_to_the_same_bytes_as_an_all_station_answer() -> None:
+    """A backfill (one range call per station) must leave the same hourly objects as hourly stn=0 calls."""
+    range_108 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L108_09, L108_10))
+    range_112 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L112_09, L112_10))
+    all_09 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L090_09, L108_09, L112_09, L119_09))
+    all_10 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L108_10, L112_10))
+    hours = [datetime(2024, 1, 15, 9), datetime(2024, 1, 15, 10)]
+    expected = {
+        hours[0]: b"#START7777\n"
+        + H_COLUMNS
+        + b"\n"
+        + H_UNITS
+        + b"\n"
+        + L108_09.encode()
+        + b"\n"
+        + L112_09.encode()
+        + b"\n#7777END\n",
+        hours[1]: b"#START7777\n"
+        + H_COLUMNS
+        + b"\n"
+        + H_UNITS
+        + b"\n"
+        + L108_10.encode()
+        + b"\n"
+        + L112_10.encode()
+        + b"\n#7777END\n",
+    }
+    from_ranges = kma_format.regroup_by_hour([range_112, range_108], hours, [108, 112])
+    assert from_ranges == expected
+    assert kma_format.regroup_by_hour([all_09], hours[:1], [108, 112]) == {hours[0]: expected[hours[0]]}
+    assert kma_format.regroup_by_hour([all_10], hours[1:], [108, 112]) == {hours[1]: expected[hours[1]]}
+
+
+def test_regroup_drops_unrequested_stations_and_hours() -> None:
+    """Only the configured stations and the requested hours are stored."""
+    answer = kma_format.split_block(block(HEAD_COLUMNS, L090_09, L108_09, L112_09, L119_09, L108_10))
+    hour = datetime(2024, 1, 15, 9)
+    regrouped = kma_format.regroup_by_hour([answer], [hour], [108])
+    assert list(regrouped) == [hour]
+    assert regrouped[hour] == b"#START7777\n" + H_COLUMNS + b"\n" + L108_09.encode() + b"\n#7777END\n"
+
+
+def test_regroup_orders_lines_by_time_then_station() -> None:
+    """PM10 hours hold several times; lines are sorted by (time, station) whatever order answers came in."""
+    header = "# TM, STN, PM10, FLAG, MQC"
+    answer_112 = kma_format.split_block(
+        block(header, "202403010810,112,31,0,0,=", "202403010805,112,30,0,0,=", encoding="cp949")
+    )
+    answer_108 = kma_format.split_block(
+        block(header, "202403010805,108,40,0,0,=", "202403010810,108,41,0,0,=", encoding="cp949")
+    )
+    hour = datetime(2024, 3, 1, 9)
+    regrouped = kma_format.regroup_by_hour([answer_112, answer_108], [hour], [108, 112])
+    assert regrouped[hour] == (
+        b"#START7777\n# TM, STN, PM10, FLAG, MQC\n"
+        b"202403010805,108,40,0,0,=\n202403010805,112,30,0,0,=\n"
+        b"202403010810,108,41,0,0,=\n202403010810,112,31,0,0,=\n#7777END\n"
+    )
+
+
+def test_split_block_reports_lines_without_readable_tm_or_station() -> None:
+    """Lines that cannot be filed under an hour are reported with their 1-based line number, not dropped silently."""
+    ten_digit_tm = "2024011509 108  27  2.3"
+    month_13 = "202413150900 108  27  2.3"
+    no_station = "202401150900"
+    ruler = "------------"
+    body = block(HEAD_COLUMNS, L108_09, ten_digit_tm, month_13, no_station, ruler)
+    split = kma_format.split_block(body)
+    assert split.headers == (H_COLUMNS,)
+    assert split.lines == (L108_09.encode(),)
+    assert split.malformed == (
+        (4, ten_digit_tm.encode()),
+        (5, month_13.encode()),
+        (6, no_station.encode()),
+        (7, ruler.encode()),
+    )
+
+
+RENDER_ROWS: list[dict[str, float | int | datetime | None]] = [
+    {
+        "TM": datetime(2024, 8, 1, 15),
+        "STN": 108,
+        "WD": 230,
+        "WS": 3.4,
+        "PA": 998.2,
+        "PS": 1007.9,
+        "TA": 31.2,
+        "TD": 22.0,
+        "HM": 58.0,
+        "PV": 26.4,
+        "RN": 12.5,
+    },
+    {
+        "TM": datetime(2024, 8, 1, 15),
+        "STN": 112,
+        "WD": None,
+        "WS": None,
+        "PA": 1000.1,
+        "PS": None,
+        "TA": None,
+        "TD": None,
+        "HM": None,
+        "PV": None,
+        "RN": None,
+    },
+    {
+        "TM": datetime(2024, 8, 1, 15),
+        "STN": 119,
+        "WD": 0,
+        "WS": 0.0,
+        "PA": 1002.0,
+        "PS": 1006.3,
+        "TA": -9.5,
+        "TD": -12.0,
+        "HM": 100.0,
+        "PV": 2.0,
+        "RN": 0.0,
+    },
+]
+
+
+def test_render_asos_writes_46_fields_per_line() -> None:
+    """The generator must write what KMA writes, or the offline mode would not test the real parser."""
+    body = kma_format.render_asos(RENDER_ROWS)
+    split = kma_format.split_block(body)
+    assert len(split.lines) == len(RENDER_ROWS)
+    for line in split.lines:
+        assert len(line.split()) == 46
+
+
+def test_render_then_parse_round_trips_values() -> None:
+    """Written values read back; None reads as NaN, and a dry hour (None or 0.0 mm) reads as 0.0 mm."""
+    frame = kma_format.parse_asos(kma_format.render_asos(RENDER_ROWS)).frame.set_index("station_id")
+    expected = {
+        108: (31.2, 58.0, 12.5, 3.4, 1007.9),
+        112: (math.nan, math.nan, 0.0, math.nan, math.nan),
+        119: (-9.5, 100.0, 0.0, 0.0, 1006.3),
+    }
+    for station, values in expected.items():
+        row = frame.loc[station]
+        assert row["observed_at"] == datetime(2024, 8, 1, 15)
+        got = tuple(row[c] for c in ("temperature", "humidity", "precipitation", "wind_speed", "pressure"))
+        for want, have in zip(values, got, strict=True):
+            assert (math.isnan(want) and math.isnan(have)) or want == have, (station, got)
+
+
+def test_render_pm10_is_cp949() -> None:
+    """KMA's PM10 text is EUC-KR; the generator must serve the same encoding so the decoder is exercised."""
+    body = kma_format.render_pm10([(datetime(2024, 3, 1, 8, 5), 108, 42.0), (datetime(2024, 3, 1, 8, 5), 112, None)])
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    text = body.decode("cp949")
+    assert "황사" in text
+    assert "202403010805,108,42,0,0,=" in text.splitlines()
+    assert "202403010805,112,-99,0,0,=" in text.splitlines()

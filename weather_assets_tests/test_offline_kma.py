@@ -1,0 +1,172 @@
+"""The offline KMA generator: deterministic bytes per (hour, station), and weather that looks like Korea's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from weather_assets import kma_format
+from weather_assets.offline_kma import OfflineKMA, observe
+from weather_assets.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
+
+HOUR = datetime(2024, 7, 10, 14)
+
+
+def line_of(body: bytes, station: int, hour: datetime) -> bytes:
+    """The single data line of one station-hour in an answer."""
+    found = [
+        line
+        for line in kma_format.split_block(body).lines
+        if kma_format.line_station(line) == station and kma_format.line_hour(line) == hour
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def sfctm2(hour: datetime) -> bytes:
+    """The all-station answer of one hour."""
+    return OfflineKMA().respond("kma_sfctm2.php", {"tm": kma_format.tm(hour), "stn": "0", "help": "0"})
+
+
+def test_same_station_hour_gives_same_line_alone_or_inside_a_range() -> None:
+    """Hourly runs and range backfills must store the same bytes, so a line cannot depend on its call."""
+    ranged = OfflineKMA().respond(
+        "kma_sfctm3.php",
+        {"tm1": kma_format.tm(HOUR - timedelta(days=3)), "tm2": kma_format.tm(HOUR + timedelta(hours=5)), "stn": "108"},
+    )
+    assert line_of(sfctm2(HOUR), 108, HOUR) == line_of(ranged, 108, HOUR)
+
+
+def test_fresh_instances_give_the_same_bytes() -> None:
+    """Nothing is remembered between instances: recomputing from scratch gives the same answer."""
+    params = {"tm1": kma_format.tm(HOUR - timedelta(hours=6)), "tm2": kma_format.tm(HOUR), "stn": "108"}
+    first = OfflineKMA().respond("kma_sfctm3.php", params), OfflineKMA().respond("kma_pm10.php", params)
+    observe.cache_clear()
+    second = OfflineKMA().respond("kma_sfctm3.php", params), OfflineKMA().respond("kma_pm10.php", params)
+    assert first == second
+    assert kma_format.split_block(first[0]).lines and kma_format.split_block(first[1]).lines
+
+
+def test_same_bytes_in_another_process_with_another_hash_seed() -> None:
+    """Values come from a stable hash, not Python's salted hash(), so any machine regenerates the same lake."""
+    code = (
+        "import sys; from weather_assets.offline_kma import OfflineKMA; "
+        "sys.stdout.buffer.write(OfflineKMA().respond('kma_sfctm2.php', {'tm': '202407101400', 'stn': '0'}))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True).stdout
+    assert other == sfctm2(HOUR)
+
+
+def test_a_different_hour_gives_different_values() -> None:
+    """The generator must not repeat one hour's readings: the fields after TM differ from the next hour's."""
+    now = line_of(sfctm2(HOUR), 108, HOUR).split()[1:]
+    later = line_of(sfctm2(HOUR + timedelta(hours=1)), 108, HOUR + timedelta(hours=1)).split()[1:]
+    assert now != later
+
+
+def test_stations_without_a_dust_sensor_get_an_empty_pm10_block() -> None:
+    """Such stations have no PM10 at all (NaN downstream), and that is a valid answer, not an error."""
+    without = next(s.station_id for s in all_stations().values() if not s.has_pm10)
+    body = OfflineKMA().respond("kma_pm10.php", {"tm1": "202404010805", "tm2": "202404010900", "stn": str(without)})
+    block = kma_format.split_block(body)
+    assert block.lines == () and block.malformed == ()
+    assert kma_format.parse_pm10(body).frame.empty
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Parsed generator output: ASOS rows, hourly PM10 means, and how many lines could not be read."""
+
+    asos: pd.DataFrame
+    pm10_hourly: pd.DataFrame
+    skipped: int
+
+
+# 30 days in all, at the 10 default stations: mid-winter, the yellow-dust spring and the monsoon summer.
+WINDOWS = [
+    (datetime(2024, 1, 6, 0), datetime(2024, 1, 15, 23)),
+    (datetime(2024, 4, 6, 0), datetime(2024, 4, 15, 23)),
+    (datetime(2024, 8, 1, 0), datetime(2024, 8, 10, 23)),
+]
+
+
+@pytest.fixture(scope="module")
+def sample() -> Sample:
+    """Generated text parsed by the real parser, the way the ingest assets read it."""
+    hub = OfflineKMA()
+    asos: list[pd.DataFrame] = []
+    readings: list[pd.DataFrame] = []
+    skipped = 0
+    for first, last in WINDOWS:
+        for station in parse_station_ids(DEFAULT_STATIONS):
+            params = {"tm1": kma_format.tm(first), "tm2": kma_format.tm(last), "stn": str(station), "help": "0"}
+            parsed = kma_format.parse_asos(hub.respond("kma_sfctm3.php", params))
+            asos.append(parsed.frame)
+            pm10_params = {**params, "tm1": kma_format.tm(first - timedelta(minutes=55))}
+            dust = kma_format.parse_pm10(hub.respond("kma_pm10.php", pm10_params))
+            if not dust.frame.empty:
+                readings.append(dust.frame)
+            skipped += len(parsed.skipped) + len(dust.skipped)
+    return Sample(pd.concat(asos, ignore_index=True), kma_format.hourly_pm10(pd.concat(readings)), skipped)
+
+
+def test_sample_covers_30_days_at_10_stations_without_unreadable_lines(sample: Sample) -> None:
+    """The plausibility checks below only mean something if every generated line was read."""
+    assert sample.skipped == 0
+    assert len(sample.asos) == 30 * 24 * 10
+    assert sample.asos["station_id"].nunique() == 10
+
+
+def test_seoul_is_colder_in_january_than_in_august(sample: Sample) -> None:
+    """Seoul's January mean is below freezing-ish and August's in the mid-20s: the gap is well over 15 deg C."""
+    seoul = sample.asos[sample.asos["station_id"] == 108]
+    month = seoul["observed_at"].dt.month
+    january, august = seoul.loc[month == 1, "temperature"].mean(), seoul.loc[month == 8, "temperature"].mean()
+    assert august - january > 15
+
+
+def test_afternoon_is_warmer_than_dawn(sample: Sample) -> None:
+    """A daily cycle: 15:00 KST is on average several degrees warmer than 05:00 KST."""
+    hour = sample.asos["observed_at"].dt.hour
+    afternoon = sample.asos.loc[hour == 15, "temperature"].mean()
+    dawn = sample.asos.loc[hour == 5, "temperature"].mean()
+    assert afternoon - dawn > 3
+
+
+def test_humidity_wind_and_pressure_are_physical(sample: Sample) -> None:
+    """Humidity is a percentage, wind is never negative, sea-level pressure stays within 950-1050 hPa."""
+    frame = sample.asos
+    assert frame["humidity"].dropna().between(0, 100).all()
+    assert (frame["wind_speed"].dropna() >= 0).all()
+    assert frame["pressure"].dropna().between(950, 1050).all()
+
+
+def test_some_hours_rain_and_most_are_dry(sample: Sample) -> None:
+    """Rain is an occasional event: present, but far from every hour."""
+    rain = sample.asos["precipitation"]
+    assert rain.notna().all()  # RN's sentinel reads as 0.0, never NaN
+    assert (rain > 0).sum() >= 20
+    assert (rain == 0).mean() > 0.6
+
+
+def test_pm10_is_positive_with_some_bad_hours(sample: Sample) -> None:
+    """Dust is always present in some amount, and episodes push hours above the 75 ug/m3 'bad' grade."""
+    pm10 = sample.pm10_hourly["pm10"].dropna()
+    assert len(pm10) > 1000
+    assert (pm10 > 0).all()
+    assert (pm10 > 75).sum() >= 5
+
+
+def test_missing_readings_occur_but_rarely(sample: Sample) -> None:
+    """Real stations sometimes miss a reading; the model must see a few NaNs, but only a few (< 2 %)."""
+    cells = sample.asos[["temperature", "humidity", "wind_speed", "pressure"]]
+    share = cells.isna().to_numpy().mean()
+    assert cells.isna().to_numpy().sum() > 0
+    assert share < 0.02
