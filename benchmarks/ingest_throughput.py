@@ -17,6 +17,7 @@ backfill within 60 s, and single-run throughput at least 10x the per-hour runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 import time
@@ -95,11 +96,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--hourly-runs", type=int, default=24)
     args = parser.parse_args()
+    logging.getLogger("dagster").setLevel(logging.WARNING)  # the multiprocess executor's step-start lines
     for label, runner, persistent in (("as launched", launched, True), ("in process", in_process, False)):
         with tempfile.TemporaryDirectory() as root:
             os.environ["WEATHER_DATA_DIR"] = root  # read by the definitions in every step process
             os.environ.pop("KMA_AUTH_KEY", None)  # the offline generator
-            instance = dg.DagsterInstance.local_temp(root) if persistent else None
+            quiet = {"telemetry": {"enabled": False}}
+            instance = dg.DagsterInstance.local_temp(root, overrides=quiet) if persistent else None
             with instance or dg.DagsterInstance.ephemeral() as active:
                 report(label, args.days, args.hourly_runs, *measure(runner(active), args.days, args.hourly_runs))
 

@@ -11,11 +11,12 @@ import dagster as dg
 import pytest
 
 from weather_assets import features, kma_format
-from weather_assets.assets.ingest import weather_features
+from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Lake, features_key, raw_key
-from weather_assets.partitions import partition_key
+from weather_assets.partitions import partition_key, range_tags
 from weather_assets_tests.conftest import STATIONS, ingest
+from weather_assets_tests.kma_hub import FakeHub, status
 
 HOUR = datetime(2026, 11, 26, 9)
 
@@ -197,3 +198,70 @@ def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
     assert row["precipitation"] == (0.0 if float(fields["RN"]) == -9.0 else float(fields["RN"]))
     assert row["pm10"] == pytest.approx(readings.mean())
     assert len(readings) == 12
+
+
+KEY = "K3Y-never-to-be-seen"
+
+
+def online_resources(root: Path, hub: FakeHub, stations: str = "108,112") -> dict[str, object]:
+    kma = KMAClient(auth_key=KEY, base_url=hub.base_url, stations=stations, backoff_seconds=0.01)
+    return {"kma": kma, "lake": Lake(data_dir=str(root))}
+
+
+def test_api_hub_run_matches_offline_and_keeps_the_key_out_of_lake_logs_and_metadata(
+    tmp_path: Path, hub: FakeHub
+) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    first, last = HOUR - timedelta(hours=23), HOUR
+    result = dg.materialize(
+        [kma_observations, weather_features],
+        resources=online_resources(tmp_path / "online", hub),
+        tags=range_tags(first, last),
+        instance=instance,
+    )
+
+    assert result.success
+    assert hub.requests and all(f"authKey={KEY}" in path for path in hub.requests)  # the key was really sent
+    assert metadata(result, "kma_observations")["source"] == "kma"
+    objects = local_objects(tmp_path / "online")
+    assert not [key for key, data in objects.items() if KEY.encode() in data]
+    logged = " ".join(str(entry.dagster_event or entry.user_message) for entry in instance.all_logs(result.run_id))
+    assert KEY not in logged
+    assert ingest(local_resources(tmp_path / "offline", stations="108,112"), first, last).success
+    assert objects == local_objects(tmp_path / "offline")  # downstream cannot tell the API Hub from the generator
+
+
+def test_failing_api_hub_fails_the_run_without_the_key(tmp_path: Path, hub: FakeHub) -> None:
+    hub.default = status(500, f"upstream error for authKey={KEY}".encode())
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [kma_observations],
+        resources=online_resources(tmp_path, hub),
+        partition_key=partition_key(HOUR),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "kma_sfctm2.php" in str(failure.step_failure_data.error)
+    logged = " ".join(str(entry.dagster_event or entry.user_message) for entry in instance.all_logs(result.run_id))
+    assert KEY not in logged
+    assert not (tmp_path / "lake").exists()
+
+
+def test_unpublished_hour_fails_and_stores_nothing(tmp_path: Path, hub: FakeHub) -> None:
+    """KMA answers a valid block without data lines before it publishes an hour: retry, never an empty hour."""
+    hub.script.append(status(200, b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"))
+    result = dg.materialize(
+        [kma_observations, weather_features],
+        resources=online_resources(tmp_path, hub),
+        partition_key=partition_key(HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "no observation yet" in str(failure.step_failure_data.error)
+    assert not (tmp_path / "lake").exists()

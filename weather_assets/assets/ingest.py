@@ -31,7 +31,7 @@ def _path_list(uris: list[str]) -> dg.MetadataValue:
     kinds={"python", "text"},
 )
 def kma_observations(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
-    """KMA's ASOS and PM10 answers for each hour, kept as received under ``raw/``, one object per hour and kind.
+    """KMA's ASOS and PM10 answers for each hour, kept as received under `raw/`, one object per hour and kind.
 
     Any hour can be re-parsed from here without calling KMA again. A range of hours is fetched with KMA's
     range endpoints and still stored hour by hour, so a backfill leaves the same objects as hourly runs.
