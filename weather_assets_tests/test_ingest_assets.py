@@ -40,6 +40,26 @@ def s3_objects(bucket: str, prefix: str) -> dict[str, bytes]:
     return {key.removeprefix(f"{prefix}/"): client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
+def failure(result: dg.ExecuteInProcessResult) -> str:
+    """The failed step's error, as the UI shows it."""
+    assert not result.success
+    event = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    return str(event.step_failure_data.error)
+
+
+def features_only(
+    resources: dict[str, object], instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
+    """Materialize weather_features alone for HOUR, from whatever raw objects the lake holds."""
+    return dg.materialize(
+        [weather_features],
+        resources=resources,
+        partition_key=partition_key(HOUR),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
     events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
     return {key: value.value for key, value in events[-1].materialization.metadata.items()}
@@ -122,9 +142,7 @@ def test_malformed_line_is_skipped_logged_and_counted(tmp_path: Path) -> None:
     lake.write(raw_key("asos", HOUR), b"\n".join(lines))
 
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize(
-        [weather_features], resources=resources, partition_key=partition_key(HOUR), instance=instance
-    )
+    result = features_only(resources, instance)
 
     assert result.success
     assert metadata(result, "weather_features")["skipped_lines"] == 1
@@ -143,41 +161,23 @@ def test_unparsable_raw_hour_fails_and_writes_no_features(tmp_path: Path) -> Non
     features_file.unlink()
     lake.write(raw_key("asos", HOUR), b"#START7777\n# header\nthis is not KMA data\n#7777END\n")
 
-    result = dg.materialize(
-        [weather_features],
-        resources=resources,
-        partition_key=partition_key(HOUR),
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    result = features_only(resources)
 
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "2026-11-26-09:00" in str(failure.step_failure_data.error)
+    assert "2026-11-26-09:00" in failure(result)
     assert not features_file.exists()
 
 
 def test_features_without_raw_hour_names_what_to_materialize(tmp_path: Path) -> None:
-    result = dg.materialize(
-        [weather_features],
-        resources=local_resources(tmp_path),
-        partition_key=partition_key(HOUR),
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    result = features_only(local_resources(tmp_path))
 
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "materialize kma_observations first" in str(failure.step_failure_data.error)
+    assert "materialize kma_observations first" in failure(result)
 
 
 @pytest.mark.parametrize("stations", ["108,abc", "108,999", ""])
 def test_bad_station_setting_fails_with_the_setting_named(tmp_path: Path, stations: str) -> None:
     result = ingest(local_resources(tmp_path, stations=stations), HOUR)
 
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "WEATHER_STATIONS" in str(failure.step_failure_data.error)
+    assert "WEATHER_STATIONS" in failure(result)
     assert not (tmp_path / "lake").exists()
 
 
@@ -242,9 +242,7 @@ def test_failing_api_hub_fails_the_run_without_the_key(tmp_path: Path, hub: Fake
         raise_on_error=False,
     )
 
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "kma_sfctm2.php" in str(failure.step_failure_data.error)
+    assert "kma_sfctm2.php" in failure(result)
     logged = " ".join(str(entry.dagster_event or entry.user_message) for entry in instance.all_logs(result.run_id))
     assert KEY not in logged
     assert not (tmp_path / "lake").exists()
@@ -253,15 +251,7 @@ def test_failing_api_hub_fails_the_run_without_the_key(tmp_path: Path, hub: Fake
 def test_unpublished_hour_fails_and_stores_nothing(tmp_path: Path, hub: FakeHub) -> None:
     """KMA answers a valid block without data lines before it publishes an hour: retry, never an empty hour."""
     hub.script.append(status(200, b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"))
-    result = dg.materialize(
-        [kma_observations, weather_features],
-        resources=online_resources(tmp_path, hub),
-        partition_key=partition_key(HOUR),
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    result = ingest(online_resources(tmp_path, hub), HOUR)
 
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "no observation yet" in str(failure.step_failure_data.error)
+    assert "no observation yet" in failure(result)
     assert not (tmp_path / "lake").exists()
