@@ -49,10 +49,11 @@ class RawHours:
     pm10: dict[datetime, bytes]
     calls: int
     malformed: list[tuple[int, bytes]]
+    reported: dict[datetime, set[int]]  # the configured stations with an ASOS line, per hour
 
     def unpublished(self) -> list[datetime]:
         """Hours without a single ASOS data line: KMA has not published them (yet)."""
-        return [hour for hour, body in self.asos.items() if not kma_format.split_block(body).lines]
+        return [hour for hour, stations in self.reported.items() if not stations]
 
 
 class KMAClient(dg.ConfigurableResource):
@@ -104,11 +105,17 @@ class KMAClient(dg.ConfigurableResource):
                 pm10 = [get("kma_pm10.php", tm1=tm(a - _PM10_LEAD), tm2=tm(b), stn=stn) for a, b, stn in spans]
         asos_blocks = [kma_format.split_block(body) for body in asos]
         pm10_blocks = [kma_format.split_block(body) for body in pm10]
+        reported: dict[datetime, set[int]] = {hour: set() for hour in hours}
+        for block in asos_blocks:
+            for hour, station in block.keys:
+                if hour in reported and station in stations:
+                    reported[hour].add(station)
         return RawHours(
             asos=kma_format.regroup_by_hour(asos_blocks, hours, stations),
             pm10=kma_format.regroup_by_hour(pm10_blocks, hours, stations),
             calls=len(asos) + len(pm10),
             malformed=[line for block in asos_blocks + pm10_blocks for line in block.malformed],
+            reported=reported,
         )
 
     def _spans(self, hours: Sequence[datetime]) -> Iterator[tuple[datetime, datetime]]:

@@ -54,12 +54,11 @@ def kma_observations(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
         )
     uris: list[str] = []
     size = 0
-    stations_seen: set[int] = set()
     for hour in hours:
         for kind, body in (("asos", raw.asos[hour]), ("pm10", raw.pm10[hour])):
             uris.append(lake.write(raw_key(kind, hour), body))
             size += len(body)
-        stations_seen.update(kma_format.line_station(line) for line in kma_format.split_block(raw.asos[hour]).lines)
+    stations_seen = set().union(*raw.reported.values())
     return dg.MaterializeResult(
         metadata={
             "source": kma.source,
