@@ -1,6 +1,6 @@
-"""The main command: ingest the latest hours as one single-run backfill and print a per-station summary.
+"""The main command: ingest the latest days as one single-run backfill, train the comfort model, report both.
 
-    python -m weather_assets [--hours 24]
+    python -m weather_assets [--days 14] [--no-train]
 
 It runs the same job the UI launches, in this process, on whatever the environment configures (embedded
 defaults when nothing is set). Runs are recorded in ``$DAGSTER_HOME`` when it is set, so ``dagster dev``
@@ -10,6 +10,7 @@ with the same ``DAGSTER_HOME`` shows them; otherwise in a throwaway instance.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import warnings
@@ -32,15 +33,30 @@ def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
     return [current - timedelta(hours=offset) for offset in range(count, 0, -1)]
 
 
-def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """Materialize the ingest assets for consecutive hours in one run, as a single-run backfill does."""
-    return defs.resolve_job_def("ingest").execute_in_process(
+def run(job: str, instance: dg.DagsterInstance, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+    """One run of a job of the code location, in this process (the UI shows it when DAGSTER_HOME is shared)."""
+    return defs.resolve_job_def(job).execute_in_process(
         instance=instance,
-        tags=range_tags(hours[0], hours[-1]),
+        tags=tags,
         # The command prints its own summary and errors; the run's full log is in the instance (and the UI).
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         raise_on_error=False,
     )
+
+
+def failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The failed steps' messages, without Dagster's stack traces."""
+    return [
+        f"{event.step_key} failed: {(event.step_failure_data.error.cause or event.step_failure_data.error).message}"
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE
+    ]
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    """The last materialization metadata of `asset` in a run, as plain values."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
+    return {key: value.value for key, value in events[-1].materialization.metadata.items()}
 
 
 def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
@@ -67,30 +83,52 @@ def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
     return summary, root
 
 
+def report_training(meta: dict[str, object]) -> str:
+    """The champion's story of a training run, for people."""
+    rmse = ", ".join(
+        f"{key.removeprefix('val_rmse_')} {value:.2f}" for key, value in meta.items() if key.startswith("val_rmse_")
+    )
+    return "\n".join(
+        [
+            f"Trained on {meta['hours']} hours ({meta['window']}), {meta['dagster/row_count']} rows.",
+            f"Validation RMSE by candidate: {rmse}.",
+            f"Registered comfort-model v{meta['registered_version']} ({meta['winner']}, MAE {meta['val_mae']:.2f}, "
+            f"R2 {meta['val_r2']:.3f}): {meta['decision']}.",
+            f"Champion: comfort-model v{meta['champion_version']}.",
+            f"MLflow: {meta['mlflow_run']}",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m weather_assets", description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=int, default=24, help="how many of the latest complete hours (default 24)")
+    parser.add_argument("--days", type=int, default=14, help="days of the latest complete hours to ingest (14)")
+    parser.add_argument("--no-train", action="store_true", help="ingest and summarize only")
     args = parser.parse_args(argv)
-    if args.hours < 1:
-        parser.error("--hours must be at least 1")
-    hours = latest_hours(args.hours)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up chatter; the report says what matters
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+    hours = latest_hours(args.days * 24)
     instance = dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
     print(f"Ingesting {partition_key(hours[0])} .. {partition_key(hours[-1])} KST ({len(hours)} hours)")
-    result = ingest(hours, instance)
-    if not result.success:
-        for event in result.all_events:
-            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                error = event.step_failure_data.error
-                print(f"{event.step_key} failed: {(error.cause or error).message.strip()}", file=sys.stderr)
+    ingested = run("ingest", instance, range_tags(hours[0], hours[-1]))
+    if not ingested.success:
+        print("\n".join(failures(ingested)), file=sys.stderr)
         return 1
-    source = next(
-        event.materialization.metadata["source"].value
-        for event in result.get_asset_materialization_events()
-        if event.asset_key == dg.AssetKey("kma_observations")
-    )
-    summary, lake_root = summarize(hours)
-    print(f"Source: {source}. Lake: {lake_root}\n")
+    summary, lake_root = summarize(hours[-24:])
+    print(f"Source: {metadata(ingested, 'kma_observations')['source']}. Lake: {lake_root}\n")
+    print(f"The last {min(24, len(hours))} hours per station:")
     print(summary.to_string(index=False))
+    if args.no_train:
+        return 0
+
+    print("\nTraining comfort_model")
+    trained = run("train", instance)
+    if not trained.success:
+        print("\n".join(failures(trained)), file=sys.stderr)
+        return 1
+    print(report_training(metadata(trained, "comfort_model")))
     return 0
 
 

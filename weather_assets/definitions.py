@@ -8,9 +8,11 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.jobs import ingest_job
+from weather_assets.assets.model import comfort_model
+from weather_assets.jobs import ingest_job, train_job
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Lake
+from weather_assets.mlflow_tracking import MLflowTracking
 
 
 def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:
@@ -27,11 +29,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "kma": KMAClient(**_bound_to_env(auth_key="KMA_AUTH_KEY", base_url="KMA_API_URL", stations="WEATHER_STATIONS")),
         "lake": Lake(**_bound_to_env(url="WEATHER_LAKE_URL", data_dir="WEATHER_DATA_DIR"), s3=S3Resource()),
+        "mlflow": MLflowTracking(**_bound_to_env(tracking_uri="MLFLOW_TRACKING_URI", data_dir="WEATHER_DATA_DIR")),
     }
 
 
 defs = dg.Definitions(
-    assets=[kma_observations, weather_features],
-    jobs=[ingest_job],
+    assets=[kma_observations, weather_features, comfort_model],
+    jobs=[ingest_job, train_job],
     resources=build_resources(),
 )

@@ -3,9 +3,16 @@
 import dagster as dg
 
 from weather_assets.assets.ingest import kma_observations, weather_features
+from weather_assets.assets.model import comfort_model
 
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(kma_observations, weather_features),
     description="Fetch KMA observations for the partition's hours and write the hourly feature files.",
+)
+
+train_job = dg.define_asset_job(
+    "train",
+    selection=dg.AssetSelection.assets(comfort_model),
+    description="Train the comfort model on the latest feature hours; promote it if it beats the champion.",
 )

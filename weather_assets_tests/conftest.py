@@ -46,13 +46,18 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest
     return bucket
 
 
-def ingest(resources: dict[str, object], first: datetime, last: datetime | None = None) -> dg.ExecuteInProcessResult:
+def ingest(
+    resources: dict[str, object],
+    first: datetime,
+    last: datetime | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
     """Materialize both ingest assets for one hour, or for first..last as one single-run backfill."""
     return dg.materialize(
         [kma_observations, weather_features],
         resources=resources,
         partition_key=None if last is not None else partition_key(first),
         tags=range_tags(first, last) if last is not None else None,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )

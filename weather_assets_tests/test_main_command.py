@@ -18,27 +18,38 @@ def test_latest_hours_end_with_the_last_complete_kst_hour() -> None:
     assert latest_hours(1, now.astimezone(KST))[-1] == datetime(2026, 11, 26, 8)
 
 
-def test_main_command_ingests_and_prints_a_summary_per_station(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "DAGSTER_HOME"))}
-    env |= {"WEATHER_DATA_DIR": str(tmp_path), "WEATHER_STATIONS": "108,159"}
-    done = subprocess.run(
-        [sys.executable, "-m", "weather_assets", "--hours", "3"], env=env, capture_output=True, text=True, timeout=120
-    )
+def main_command(data_dir: Path, stations: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m weather_assets` in a fresh process, on embedded defaults under `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_HOME"))}
+    env |= {"WEATHER_DATA_DIR": str(data_dir), "WEATHER_STATIONS": stations}
+    command = [sys.executable, "-m", "weather_assets", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_main_command_ingests_trains_and_reports(tmp_path: Path) -> None:
+    done = main_command(tmp_path, "108,159", "--days", "4")
 
     assert done.returncode == 0, done.stderr
     assert "Source: offline" in done.stdout
     rows = [line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["108"], ["159"])]
     assert [row[:3] for row in rows] == [["108", "Seoul", "Seoul"], ["159", "Busan", "Busan"]]
-    assert all(row[3] == "3" for row in rows)  # three hours each
-    assert len(list((tmp_path / "lake" / "features").glob("*.parquet"))) == 3
+    assert all(row[3] == "24" for row in rows)  # the summary covers the last 24 hours
+    assert len(list((tmp_path / "lake" / "features").glob("*.parquet"))) == 96
+    assert "Trained on 96 hours" in done.stdout
+    assert "Champion: comfort-model v1." in done.stdout
+    assert (tmp_path / "mlflow.db").exists()
+
+
+def test_main_command_can_skip_training(tmp_path: Path) -> None:
+    done = main_command(tmp_path, "108", "--days", "1", "--no-train")
+
+    assert done.returncode == 0, done.stderr
+    assert "Training" not in done.stdout
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_main_command_reports_a_bad_setting_without_a_traceback(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "DAGSTER_HOME"))}
-    env |= {"WEATHER_DATA_DIR": str(tmp_path), "WEATHER_STATIONS": "108,99999"}
-    done = subprocess.run(
-        [sys.executable, "-m", "weather_assets", "--hours", "1"], env=env, capture_output=True, text=True, timeout=120
-    )
+    done = main_command(tmp_path, "108,99999", "--days", "1")
 
     assert done.returncode == 1
     assert "WEATHER_STATIONS" in done.stderr and "99999" in done.stderr

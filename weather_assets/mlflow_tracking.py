@@ -1,0 +1,88 @@
+"""MLflow tracking for Dagster runs: dagster-mlflow's resource, configured from the environment.
+
+Embedded default: a SQLite tracking and registry store in ``$WEATHER_DATA_DIR/mlflow.db`` with artifacts in
+``$WEATHER_DATA_DIR/mlartifacts``. ``MLFLOW_TRACKING_URI`` points it at a tracking server instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import dagster as dg
+import mlflow
+from dagster_mlflow import mlflow_tracking
+from dagster_mlflow.resources import MlFlow
+from mlflow import MlflowClient
+from pydantic import Field
+
+EXPERIMENT = "comfort-model"
+
+
+def tracking_uri(configured: str | None, data_dir: str) -> str:
+    """The tracking URI in effect: the configured one, else the embedded SQLite store under `data_dir`."""
+    if configured:
+        return configured
+    return f"sqlite:///{(Path(data_dir) / 'mlflow.db').resolve()}"
+
+
+def display_uri(uri: str) -> str:
+    """The URI with any password blanked, for messages and metadata."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def ensure_experiment(uri: str, name: str, data_dir: str) -> None:
+    """Create the experiment with its artifacts under `data_dir` when the store is local.
+
+    A local store would otherwise put artifacts in ``./mlruns`` of whatever directory the run starts in; a
+    tracking server has its own artifact root.
+    """
+    if not uri.startswith(("sqlite:", "file:", "/")):
+        return
+    client = MlflowClient(uri)
+    if client.get_experiment_by_name(name) is None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        client.create_experiment(name, artifact_location=(Path(data_dir) / "mlartifacts").resolve().as_uri())
+
+
+def run_link(uri: str, experiment_id: str, run_id: str) -> str:
+    """Where a person opens the run: the server's page, or the command that serves the local store."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"mlflow ui --backend-store-uri {display_uri(uri)}  (then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id})"
+
+
+class MLflowTracking(dg.ConfigurableResource):
+    """dagster-mlflow's `mlflow_tracking` resource: one MLflow run per Dagster run, tagged with its run id.
+
+    Hands the asset dagster-mlflow's `MlFlow` object (all of mlflow's API plus the active run). Its only
+    addition is the embedded default store and the experiment's local artifact root, set up before
+    dagster-mlflow opens the run.
+    """
+
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (MLFLOW_TRACKING_URI).")
+    data_dir: str = Field(default=".weather", description="Root of local state (WEATHER_DATA_DIR).")
+    experiment_name: str = Field(default=EXPERIMENT, description="MLflow experiment of the training runs.")
+
+    def resolved_uri(self) -> str:
+        """The tracking URI in effect."""
+        return tracking_uri(self.tracking_uri, self.data_dir)
+
+    def create_resource(self, context: dg.InitResourceContext) -> MlFlow:
+        uri = self.resolved_uri()
+        ensure_experiment(uri, self.experiment_name, self.data_dir)
+        mlflow.set_registry_uri(uri)
+        config = {
+            "experiment_name": self.experiment_name,
+            "mlflow_tracking_uri": uri,
+            "parent_run_id": None,
+            "mlflow_run_id": None,
+            "env": {},
+            "env_to_tag": None,
+            "extra_tags": {},
+        }
+        return mlflow_tracking.resource_fn(context.replace_config(config))

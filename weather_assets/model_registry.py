@@ -1,0 +1,136 @@
+"""The comfort model in MLflow's Model Registry: the champion alias, promotion, and loading for predictions."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.pyfunc import PyFuncModel
+from mlflow.sklearn import log_model
+from sklearn.base import RegressorMixin
+from skops.io import dumps as skops_dumps
+from skops.io import get_untrusted_types
+
+from weather_assets.mlflow_tracking import display_uri
+from weather_assets.training import Scores, feature_matrix
+
+MODEL_NAME = "comfort-model"
+CHAMPION = "champion"
+
+
+def _model(uri: str, version: str) -> PyFuncModel:
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
+
+
+def _inputs(model: PyFuncModel) -> list[str]:
+    return model.metadata.get_input_schema().input_names()
+
+
+def champion_version(client: MlflowClient) -> str | None:
+    """The version the champion alias points at, or None before the first promotion."""
+    try:
+        return str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def register(model: RegressorMixin, validation_x: pd.DataFrame, example_x: pd.DataFrame) -> str:
+    """Log `model` to the active MLflow run with its signature and an input example, register it, give its version."""
+    info = log_model(
+        model,
+        name="model",
+        signature=infer_signature(validation_x, model.predict(validation_x)),
+        input_example=example_x,
+        registered_model_name=MODEL_NAME,
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+        # skops (MLflow's safe format) asks which types to trust on load: the ones this freshly trained
+        # model holds, written by this process, so trusting them is safe.
+        skops_trusted_types=get_untrusted_types(data=skops_dumps(model)),
+    )
+    return str(info.registered_model_version)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a new version became champion, and the validation RMSEs it was decided on."""
+
+    promoted: bool
+    rmse: float
+    previous_version: str | None
+    previous_rmse: float | None
+    reason: str
+
+
+def _rmse(uri: str, version: str, validation: pd.DataFrame, truth: pd.Series) -> float:
+    model = _model(uri, version)
+    return Scores.of(truth, model.predict(feature_matrix(validation, _inputs(model)))).rmse
+
+
+def promote_if_better(uri: str, version: str, validation: pd.DataFrame, truth: pd.Series) -> Decision:
+    """Move the champion alias to `version` only if it beats the current champion on the same validation rows.
+
+    Both versions are loaded from the registry and scored the same way, on `validation` (feature rows)
+    against `truth`, each with the inputs it was trained on: a model that lost a feature or learnt from bad
+    labels cannot win by being measured differently. A tie keeps the champion.
+    """
+    client = MlflowClient(uri)
+    rmse = _rmse(uri, version, validation, truth)
+    current = champion_version(client)
+    if current is None:
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+        return Decision(True, rmse, None, None, "first champion")
+    try:
+        previous = _rmse(uri, current, validation, truth)
+    except (MlflowException, ValueError, KeyError) as error:
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+        return Decision(True, rmse, current, None, f"champion v{current} cannot score today's features ({error})")
+    if rmse < previous:
+        client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+        return Decision(True, rmse, current, previous, f"RMSE {rmse:.3f} beats champion v{current}'s {previous:.3f}")
+    reason = f"RMSE {rmse:.3f} does not beat champion v{current}'s {previous:.3f}: v{current} stays champion"
+    return Decision(False, rmse, current, previous, reason)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The champion model as loaded for predictions, with the name each prediction row carries."""
+
+    version: str
+    model: PyFuncModel
+
+    @property
+    def model_name(self) -> str:
+        """Name and version, as stored with every prediction, e.g. ``comfort-model/3``."""
+        return f"{MODEL_NAME}/{self.version}"
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Comfort scores for feature rows (unclipped model output)."""
+        return np.asarray(self.model.predict(feature_matrix(frame, _inputs(self.model))), dtype="float64")
+
+
+_loaded: dict[tuple[str, str], Champion] = {}
+_lock = threading.Lock()
+
+
+def load_champion(uri: str) -> Champion:
+    """The current champion, loaded once per process and version.
+
+    Each call asks the registry where the alias points (one small query), so a newly promoted champion is
+    used from the next call on, without a restart; the model itself is loaded only when its version is new.
+    """
+    version = champion_version(MlflowClient(uri))
+    if version is None:
+        raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {display_uri(uri)}: materialize comfort_model first")
+    with _lock:
+        if (uri, version) not in _loaded:
+            _loaded[(uri, version)] = Champion(version, _model(uri, version))
+        return _loaded[(uri, version)]

@@ -1,0 +1,172 @@
+"""comfort_model with a real MLflow tracking and registry store (SQLite file) in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from weather_assets import comfort, features
+from weather_assets.assets.model import comfort_model
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake, features_key
+from weather_assets.mlflow_tracking import MLflowTracking
+from weather_assets.model_registry import (
+    CHAMPION,
+    MODEL_NAME,
+    champion_version,
+    load_champion,
+    promote_if_better,
+    register,
+)
+from weather_assets.training import FEATURES, feature_matrix, fit_candidates, time_split
+from weather_assets_tests.conftest import STATIONS, ingest
+
+END = datetime(2026, 11, 20)
+
+
+@dataclass
+class History:
+    """30 days x 10 stations of ingested generator data, and the Dagster instance that knows it."""
+
+    lake_dir: Path
+    instance: dg.DagsterInstance
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    lake_dir = tmp_path_factory.mktemp("history")
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"kma": KMAClient(stations=STATIONS), "lake": Lake(data_dir=str(lake_dir))}
+    assert ingest(resources, END - timedelta(days=30), END - timedelta(hours=1), instance=instance).success
+    yield History(lake_dir, instance)
+
+
+def train(history: History, mlflow_dir: Path, **config: object) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [comfort_model],
+        resources={"lake": Lake(data_dir=str(history.lake_dir)), "mlflow": MLflowTracking(data_dir=str(mlflow_dir))},
+        instance=history.instance,
+        run_config={"ops": {"comfort_model": {"config": config}}} if config else None,
+        raise_on_error=False,
+    )
+
+
+def metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    assert result.success, [str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
+    event = result.get_asset_materialization_events()[-1]
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def uri(mlflow_dir: Path) -> str:
+    return MLflowTracking(data_dir=str(mlflow_dir)).resolved_uri()
+
+
+def test_first_training_registers_version_1_as_champion_and_same_data_does_not_displace_it(
+    history: History, tmp_path: Path
+) -> None:
+    first = train(history, tmp_path)
+    meta = metadata(first)
+    assert (meta["registered_version"], meta["champion_changed"], meta["champion_version"]) == ("1", True, "1")
+    assert meta["winner"] == "hist_gradient_boosting"
+    assert meta["val_rmse_hist_gradient_boosting"] <= 2.0  # the quality target, on 30 days x 10 stations
+    assert meta["val_rmse_linear"] > meta["val_rmse_hist_gradient_boosting"]
+    assert meta["hours"] == 720 and meta["dagster/row_count"] == 7200
+
+    client = MlflowClient(uri(tmp_path))
+    run = client.get_run(meta["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dagster_run_id"] == first.run_id  # the MLflow run names the Dagster run
+    assert run.data.params["features"] == ",".join(FEATURES)
+    assert {"linear_val_rmse", "random_forest_val_mae", "hist_gradient_boosting_val_r2"} <= set(run.data.metrics)
+    version = client.get_model_version(MODEL_NAME, "1")
+    assert version.run_id == run.info.run_id
+    assert champion_version(client) == "1"
+
+    second = metadata(train(history, tmp_path))
+    assert (second["registered_version"], second["champion_changed"], second["champion_version"]) == ("2", False, "1")
+    assert "does not beat" in second["decision"]
+    assert champion_version(client) == "1"
+
+
+def test_model_without_a_feature_is_registered_but_not_promoted(history: History, tmp_path: Path) -> None:
+    assert metadata(train(history, tmp_path))["champion_version"] == "1"
+
+    without_temperature = [name for name in FEATURES if name != "temperature"]
+    meta = metadata(train(history, tmp_path, features=without_temperature))
+
+    assert meta["registered_version"] == "2"
+    assert meta["champion_changed"] is False
+    assert meta["val_rmse_hist_gradient_boosting"] > meta["champion_val_rmse"]
+    assert champion_version(MlflowClient(uri(tmp_path))) == "1"
+
+
+def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp_path: Path) -> None:
+    assert metadata(train(history, tmp_path))["champion_version"] == "1"
+    lake = Lake(data_dir=str(history.lake_dir))
+    hours = [END - timedelta(hours=h) for h in range(240, 0, -1)]
+    frame = pd.concat([features.from_parquet(lake.read(features_key(hour))) for hour in hours], ignore_index=True)
+    truth = comfort.score(frame)
+    corrupted = truth.sample(frac=1.0, random_state=1).to_numpy()  # right values, wrong rows
+    matrix = feature_matrix(frame)
+    train_rows, validation_rows = time_split(frame, 0.2)
+
+    winner = fit_candidates(
+        matrix[train_rows], corrupted[train_rows.to_numpy()], matrix[validation_rows], truth[validation_rows]
+    )[0]
+    mlflow.set_tracking_uri(uri(tmp_path))
+    with mlflow.start_run():
+        version = register(winner.model, matrix[validation_rows], matrix[train_rows].head(5))
+    decision = promote_if_better(uri(tmp_path), version, frame[validation_rows.to_numpy()], truth[validation_rows])
+
+    assert version == "2"
+    assert not decision.promoted
+    assert decision.rmse > decision.previous_rmse
+    assert champion_version(MlflowClient(uri(tmp_path))) == "1"
+
+
+def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"kma": KMAClient(stations="108"), "lake": Lake(data_dir=str(tmp_path))}
+    assert ingest(resources, END - timedelta(hours=10), END - timedelta(hours=1), instance=instance).success
+
+    result = dg.materialize(
+        [comfort_model],
+        resources={"lake": resources["lake"], "mlflow": MLflowTracking(data_dir=str(tmp_path))},
+        instance=instance,
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.step_failure_data.error)
+    assert "at least 72 materialized hours" in message
+    assert "found 10 materialized hours with 10 rows" in message
+    assert "Backfill kma_observations and weather_features" in message
+    assert not MlflowClient(uri(tmp_path)).search_registered_models()
+
+
+def test_loader_caches_the_champion_and_picks_up_a_new_one_without_a_restart(history: History, tmp_path: Path) -> None:
+    assert metadata(train(history, tmp_path))["champion_version"] == "1"
+    assert metadata(train(history, tmp_path))["champion_version"] == "1"  # v2, same quality: not promoted
+    hour = END - timedelta(hours=1)
+    rows = features.from_parquet(Lake(data_dir=str(history.lake_dir)).read(features_key(hour)))
+
+    first = load_champion(uri(tmp_path))
+    assert (first.version, first.model_name) == ("1", "comfort-model/1")
+    assert load_champion(uri(tmp_path)) is first  # cached: the model is not loaded again
+    scores = first.predict(rows)
+    assert len(scores) == 10
+    assert abs(scores - comfort.score(rows).to_numpy()).max() < 10
+
+    MlflowClient(uri(tmp_path)).set_registered_model_alias(MODEL_NAME, CHAMPION, "2")
+    second = load_champion(uri(tmp_path))
+    assert (second.version, second.model_name) == ("2", "comfort-model/2")
+    assert second is not first
