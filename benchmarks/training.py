@@ -1,0 +1,86 @@
+"""Comfort model: training time on 30 days x 10 stations, and warm champion predictions for 10 rows.
+
+    python benchmarks/training.py [--days 30] [--repeats 200]
+
+Ingests the days on the offline generator, materializes comfort_model once with a SQLite MLflow store
+(a cold store: the first run also creates the database), then times a second materialization, and
+`load_champion(...).predict` on one hour's 10 rows after a first, loading call. Targets: training within
+60 s; a warm prediction for 10 rows within 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+warnings.filterwarnings("ignore")
+
+from weather_assets import features  # noqa: E402
+from weather_assets.assets.ingest import kma_observations, weather_features  # noqa: E402
+from weather_assets.assets.model import comfort_model  # noqa: E402
+from weather_assets.kma_client import KMAClient  # noqa: E402
+from weather_assets.lake import Lake, features_key  # noqa: E402
+from weather_assets.mlflow_tracking import MLflowTracking  # noqa: E402
+from weather_assets.model_registry import load_champion  # noqa: E402
+from weather_assets.partitions import range_tags  # noqa: E402
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+END = datetime(2026, 11, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as root, dg.DagsterInstance.ephemeral() as instance:
+        lake = Lake(data_dir=root)
+        tracking = MLflowTracking(data_dir=root)
+        ingested = dg.materialize(
+            [kma_observations, weather_features],
+            resources={"kma": KMAClient(), "lake": lake},
+            instance=instance,
+            tags=range_tags(END - timedelta(days=args.days), END - timedelta(hours=1)),
+            run_config=QUIET,
+        )
+        assert ingested.success
+        seconds = []
+        for _ in range(2):
+            started = time.perf_counter()
+            trained = dg.materialize(
+                [comfort_model], resources={"lake": lake, "mlflow": tracking}, instance=instance, run_config=QUIET
+            )
+            seconds.append(time.perf_counter() - started)
+            assert trained.success
+        meta = trained.get_asset_materialization_events()[0].materialization.metadata
+
+        rows = features.from_parquet(lake.read(features_key(END - timedelta(hours=1))))
+        uri = tracking.resolved_uri()
+        started = time.perf_counter()
+        load_champion(uri).predict(rows)
+        cold = time.perf_counter() - started
+        warm = []
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            load_champion(uri).predict(rows)
+            warm.append(time.perf_counter() - started)
+
+    rmse = meta["val_rmse_hist_gradient_boosting"].value
+    print(f"training on {args.days} days x 10 stations: {seconds[0]:.1f} s with a new MLflow store, "
+          f"{seconds[1]:.1f} s warm (target: within 60 s); champion validation RMSE {rmse:.2f} (target: at most 2.0)")
+    warm.sort()
+    print(f"champion predict for {len(rows)} rows: first call {cold * 1000:.0f} ms (loads the model); warm "
+          f"median {statistics.median(warm) * 1000:.1f} ms, p95 {warm[int(len(warm) * 0.95)] * 1000:.1f} ms "
+          f"over {args.repeats} calls (target: within 50 ms)")
+
+
+if __name__ == "__main__":
+    main()
