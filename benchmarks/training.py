@@ -28,7 +28,7 @@ from weather_assets.assets.model import comfort_model  # noqa: E402
 from weather_assets.kma_client import KMAClient  # noqa: E402
 from weather_assets.lake import Lake, features_key  # noqa: E402
 from weather_assets.mlflow_tracking import MLflowTracking  # noqa: E402
-from weather_assets.model_registry import load_champion  # noqa: E402
+from weather_assets.model_registry import ModelRegistry, load_champion  # noqa: E402
 from weather_assets.partitions import range_tags  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -43,7 +43,7 @@ def main() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as root, dg.DagsterInstance.ephemeral() as instance:
         lake = Lake(data_dir=root)
-        tracking = MLflowTracking(data_dir=root)
+        tracking = MLflowTracking(registry=ModelRegistry(data_dir=root))
         ingested = dg.materialize(
             [kma_observations, weather_features],
             resources={"kma": KMAClient(), "lake": lake},
@@ -63,7 +63,7 @@ def main() -> None:
         meta = trained.get_asset_materialization_events()[0].materialization.metadata
 
         rows = features.from_parquet(lake.read(features_key(END - timedelta(hours=1))))
-        uri = tracking.resolved_uri()
+        uri = tracking.registry.uri()
         started = time.perf_counter()
         load_champion(uri).predict(rows)
         cold = time.perf_counter() - started
@@ -74,12 +74,16 @@ def main() -> None:
             warm.append(time.perf_counter() - started)
 
     rmse = meta["val_rmse_hist_gradient_boosting"].value
-    print(f"training on {args.days} days x 10 stations: {seconds[0]:.1f} s with a new MLflow store, "
-          f"{seconds[1]:.1f} s warm (target: within 60 s); champion validation RMSE {rmse:.2f} (target: at most 2.0)")
+    print(
+        f"training on {args.days} days x 10 stations: {seconds[0]:.1f} s with a new MLflow store, "
+        f"{seconds[1]:.1f} s warm (target: within 60 s); champion validation RMSE {rmse:.2f} (target: at most 2.0)"
+    )
     warm.sort()
-    print(f"champion predict for {len(rows)} rows: first call {cold * 1000:.0f} ms (loads the model); warm "
-          f"median {statistics.median(warm) * 1000:.1f} ms, p95 {warm[int(len(warm) * 0.95)] * 1000:.1f} ms "
-          f"over {args.repeats} calls (target: within 50 ms)")
+    print(
+        f"champion predict for {len(rows)} rows: first call {cold * 1000:.0f} ms (loads the model); warm "
+        f"median {statistics.median(warm) * 1000:.1f} ms, p95 {warm[int(len(warm) * 0.95)] * 1000:.1f} ms "
+        f"over {args.repeats} calls (target: within 50 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ from dagster_aws.s3 import S3Resource
 
 from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.assets.model import comfort_model
-from weather_assets.jobs import ingest_job, train_job
+from weather_assets.assets.predictions import weather_predictions
+from weather_assets.jobs import ingest_job, predict_job, train_job
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Lake
 from weather_assets.mlflow_tracking import MLflowTracking
+from weather_assets.model_registry import ModelRegistry
+from weather_assets.mysql_io_manager import MySQLIOManager
 
 
 def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:
@@ -24,17 +27,20 @@ def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:
     return {field: dg.EnvVar(variable) for field, variable in fields.items() if os.getenv(variable)}
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
+def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """Resources as the environment configures them (embedded defaults for every unset variable)."""
+    registry = ModelRegistry(**_bound_to_env(tracking_uri="MLFLOW_TRACKING_URI", data_dir="WEATHER_DATA_DIR"))
     return {
         "kma": KMAClient(**_bound_to_env(auth_key="KMA_AUTH_KEY", base_url="KMA_API_URL", stations="WEATHER_STATIONS")),
         "lake": Lake(**_bound_to_env(url="WEATHER_LAKE_URL", data_dir="WEATHER_DATA_DIR"), s3=S3Resource()),
-        "mlflow": MLflowTracking(**_bound_to_env(tracking_uri="MLFLOW_TRACKING_URI", data_dir="WEATHER_DATA_DIR")),
+        "mlflow": MLflowTracking(registry=registry),
+        "model_registry": registry,
+        "mysql_io_manager": MySQLIOManager(**_bound_to_env(url="WEATHER_DB_URL", data_dir="WEATHER_DATA_DIR")),
     }
 
 
 defs = dg.Definitions(
-    assets=[kma_observations, weather_features, comfort_model],
-    jobs=[ingest_job, train_job],
+    assets=[kma_observations, weather_features, comfort_model, weather_predictions],
+    jobs=[ingest_job, train_job, predict_job],
     resources=build_resources(),
 )

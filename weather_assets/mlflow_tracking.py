@@ -6,8 +6,9 @@ Embedded default: a SQLite tracking and registry store in ``$WEATHER_DATA_DIR/ml
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import mlflow
@@ -16,23 +17,9 @@ from dagster_mlflow.resources import MlFlow
 from mlflow import MlflowClient
 from pydantic import Field
 
+from weather_assets.model_registry import ModelRegistry, display_uri
+
 EXPERIMENT = "comfort-model"
-
-
-def tracking_uri(configured: str | None, data_dir: str) -> str:
-    """The tracking URI in effect: the configured one, else the embedded SQLite store under `data_dir`."""
-    if configured:
-        return configured
-    return f"sqlite:///{(Path(data_dir) / 'mlflow.db').resolve()}"
-
-
-def display_uri(uri: str) -> str:
-    """The URI with any password blanked, for messages and metadata."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def ensure_experiment(uri: str, name: str, data_dir: str) -> None:
@@ -64,17 +51,14 @@ class MLflowTracking(dg.ConfigurableResource):
     dagster-mlflow opens the run.
     """
 
-    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (MLFLOW_TRACKING_URI).")
-    data_dir: str = Field(default=".weather", description="Root of local state (WEATHER_DATA_DIR).")
+    registry: ModelRegistry = Field(default_factory=ModelRegistry, description="Where MLflow tracks and registers.")
     experiment_name: str = Field(default=EXPERIMENT, description="MLflow experiment of the training runs.")
 
-    def resolved_uri(self) -> str:
-        """The tracking URI in effect."""
-        return tracking_uri(self.tracking_uri, self.data_dir)
-
-    def create_resource(self, context: dg.InitResourceContext) -> MlFlow:
-        uri = self.resolved_uri()
-        ensure_experiment(uri, self.experiment_name, self.data_dir)
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[MlFlow]:
+        """dagster-mlflow's generator resource, entered with this resource's store and experiment."""
+        uri = self.registry.uri()
+        ensure_experiment(uri, self.experiment_name, self.registry.data_dir)
         mlflow.set_registry_uri(uri)
         config = {
             "experiment_name": self.experiment_name,
@@ -85,4 +69,5 @@ class MLflowTracking(dg.ConfigurableResource):
             "env_to_tag": None,
             "extra_tags": {},
         }
-        return mlflow_tracking.resource_fn(context.replace_config(config))
+        with contextlib.contextmanager(mlflow_tracking.resource_fn)(context.replace_config(config)) as tracking:
+            yield tracking

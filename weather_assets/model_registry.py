@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import dagster as dg
 import mlflow
 import numpy as np
 import pandas as pd
@@ -14,15 +17,30 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 from mlflow.sklearn import log_model
+from pydantic import Field
 from sklearn.base import RegressorMixin
 from skops.io import dumps as skops_dumps
 from skops.io import get_untrusted_types
 
-from weather_assets.mlflow_tracking import display_uri
 from weather_assets.training import Scores, feature_matrix
 
 MODEL_NAME = "comfort-model"
 CHAMPION = "champion"
+
+
+def tracking_uri(configured: str | None, data_dir: str) -> str:
+    """The tracking URI in effect: the configured one, else the embedded SQLite store under `data_dir`."""
+    if configured:
+        return configured
+    return f"sqlite:///{(Path(data_dir) / 'mlflow.db').resolve()}"
+
+
+def display_uri(uri: str) -> str:
+    """The URI with any password blanked, for messages and metadata."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def _model(uri: str, version: str) -> PyFuncModel:
@@ -134,3 +152,22 @@ def load_champion(uri: str) -> Champion:
         if (uri, version) not in _loaded:
             _loaded[(uri, version)] = Champion(version, _model(uri, version))
         return _loaded[(uri, version)]
+
+
+class ModelRegistry(dg.ConfigurableResource):
+    """Where the comfort model is tracked and registered; predictions get the champion from here.
+
+    Embedded default: a SQLite store in ``$WEATHER_DATA_DIR/mlflow.db``; ``MLFLOW_TRACKING_URI`` points it at a
+    tracking server instead.
+    """
+
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (MLFLOW_TRACKING_URI).")
+    data_dir: str = Field(default=".weather", description="Root of local state (WEATHER_DATA_DIR).")
+
+    def uri(self) -> str:
+        """The tracking URI in effect."""
+        return tracking_uri(self.tracking_uri, self.data_dir)
+
+    def champion(self) -> Champion:
+        """The current champion (see `load_champion`)."""
+        return load_champion(self.uri())

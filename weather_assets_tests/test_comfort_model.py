@@ -21,6 +21,7 @@ from weather_assets.mlflow_tracking import MLflowTracking
 from weather_assets.model_registry import (
     CHAMPION,
     MODEL_NAME,
+    ModelRegistry,
     champion_version,
     load_champion,
     promote_if_better,
@@ -49,10 +50,17 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     yield History(lake_dir, instance)
 
 
+def tracking(mlflow_dir: Path) -> MLflowTracking:
+    return MLflowTracking(registry=ModelRegistry(data_dir=str(mlflow_dir)))
+
+
 def train(history: History, mlflow_dir: Path, **config: object) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [comfort_model],
-        resources={"lake": Lake(data_dir=str(history.lake_dir)), "mlflow": MLflowTracking(data_dir=str(mlflow_dir))},
+        resources={
+            "lake": Lake(data_dir=str(history.lake_dir)),
+            "mlflow": tracking(mlflow_dir),
+        },
         instance=history.instance,
         run_config={"ops": {"comfort_model": {"config": config}}} if config else None,
         raise_on_error=False,
@@ -66,7 +74,7 @@ def metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
 
 
 def uri(mlflow_dir: Path) -> str:
-    return MLflowTracking(data_dir=str(mlflow_dir)).resolved_uri()
+    return ModelRegistry(data_dir=str(mlflow_dir)).uri()
 
 
 def test_first_training_registers_version_1_as_champion_and_same_data_does_not_displace_it(
@@ -139,7 +147,7 @@ def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Pat
 
     result = dg.materialize(
         [comfort_model],
-        resources={"lake": resources["lake"], "mlflow": MLflowTracking(data_dir=str(tmp_path))},
+        resources={"lake": resources["lake"], "mlflow": tracking(tmp_path)},
         instance=instance,
         raise_on_error=False,
     )

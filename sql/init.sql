@@ -1,0 +1,38 @@
+-- The predictions database. Docker's MySQL image runs this file on first start; on an existing server:
+--   mysql -uroot -p < sql/init.sql   then   sql/set-passwords.sh
+-- Runs on MySQL 8 and MariaDB 10.11, and again without harm (everything is IF NOT EXISTS).
+CREATE DATABASE IF NOT EXISTS weather_mlops CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+USE weather_mlops;
+
+-- The same definition as weather_assets/predictions_table.py, from which the IO manager creates the table
+-- when it is missing; a test applies this file to a real server and compares the two column by column.
+-- One row per KST hour and station: writing an hour again updates its rows (the upsert's unique key).
+-- created_at is set on the first write and never changed; updated_at on every write; both UTC.
+CREATE TABLE IF NOT EXISTS weather_predictions (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  comfort_score DOUBLE NOT NULL,
+  temperature DOUBLE NULL,
+  humidity DOUBLE NULL,
+  precipitation DOUBLE NULL,
+  pm10 DOUBLE NULL,
+  wind_speed DOUBLE NULL,
+  pressure DOUBLE NULL,
+  prediction_datetime DATETIME(6) NOT NULL,
+  created_at DATETIME(6) NOT NULL,
+  updated_at DATETIME(6) NOT NULL,
+  region VARCHAR(32) NULL,
+  station_id INT NOT NULL,
+  model_name VARCHAR(64) NOT NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY uk_prediction (prediction_datetime, station_id),
+  KEY idx_prediction_datetime (prediction_datetime),
+  KEY idx_region (region)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Accounts, least privilege: the platform writes rows, the app only reads them. They are created locked
+-- and without a password: no password is ever committed. sql/set-passwords.sh sets them from the
+-- deployment's secrets (WEATHER_DB_APP_PASSWORD, WEATHER_DB_READER_PASSWORD) and unlocks the accounts.
+CREATE USER IF NOT EXISTS 'weather_app'@'%' ACCOUNT LOCK;
+GRANT SELECT, INSERT, UPDATE, DELETE ON weather_mlops.* TO 'weather_app'@'%';
+CREATE USER IF NOT EXISTS 'weather_reader'@'%' ACCOUNT LOCK;
+GRANT SELECT ON weather_mlops.* TO 'weather_reader'@'%';

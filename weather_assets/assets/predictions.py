@@ -1,0 +1,61 @@
+"""Prediction stage: the champion model's comfort score for every station-hour, upserted into MySQL."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from weather_assets import features
+from weather_assets.assets.ingest import weather_features
+from weather_assets.assets.model import comfort_model
+from weather_assets.lake import Lake, LakeObjectMissingError, features_key
+from weather_assets.model_registry import ModelRegistry
+from weather_assets.partitions import hourly, kst_hours, partition_key
+from weather_assets.predictions_table import MEASUREMENTS, OUTPUT_COLUMNS
+
+
+@dg.asset(
+    deps=[weather_features, comfort_model],
+    partitions_def=hourly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="ml",
+    io_manager_key="mysql_io_manager",
+    kinds={"mysql", "pandas"},
+)
+def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_registry: ModelRegistry) -> pd.DataFrame:
+    """The comfort score (0 to 100) of each station and KST hour, from the champion model, in MySQL.
+
+    Table `weather_predictions`, one row per `(prediction_datetime, station_id)`: the score, the six
+    measurements it was computed from, the region and the model's name and version. Materializing an hour
+    again updates its rows (the MySQL IO manager upserts); a range of hours is one run and one transaction.
+    """
+    hours = kst_hours(context.partition_time_window)
+    frames: list[pd.DataFrame] = []
+    for hour in hours:
+        try:
+            frames.append(features.from_parquet(lake.read(features_key(hour))))
+        except LakeObjectMissingError as missing:
+            raise dg.Failure(
+                f"no features for {partition_key(hour)} ({missing}): materialize weather_features first"
+            ) from None
+    rows = pd.concat(frames, ignore_index=True)
+    try:
+        champion = model_registry.champion()
+    except LookupError as error:
+        raise dg.Failure(str(error)) from None
+    scores = np.clip(champion.predict(rows), 0, 100)
+    context.log.info(f"{len(rows)} predictions for {len(hours)} hours with {champion.model_name}")
+    return predictions_frame(rows, scores, champion.model_name)
+
+
+def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -> pd.DataFrame:
+    """Rows for the predictions table from feature rows and their scores."""
+    return pd.DataFrame(
+        {
+            "prediction_datetime": rows["observed_at"],
+            "station_id": rows["station_id"],
+            "region": rows["region"],
+            "comfort_score": np.round(scores, 2),
+            **{name: rows[name] for name in MEASUREMENTS},
+            "model_name": model_name,
+        }
+    )[list(OUTPUT_COLUMNS)]

@@ -1,0 +1,55 @@
+"""The `weather_predictions` table, defined once: the IO manager creates it from here and `sql/init.sql` matches it.
+
+One row per KST hour and station, unique on ``(prediction_datetime, station_id)``, so that writing an hour
+again updates its rows instead of adding new ones. ``created_at`` is set when a row is first written and
+never changed by an upsert; ``updated_at`` is set on every write. Both are UTC, to the microsecond.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+TABLE = "weather_predictions"
+KEY = ("prediction_datetime", "station_id")
+MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
+# What an asset hands the IO manager; id, created_at and updated_at are the IO manager's.
+OUTPUT_COLUMNS = ("prediction_datetime", "station_id", "region", "comfort_score", *MEASUREMENTS, "model_name")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite auto-increments INTEGER PRIMARY KEY only
+_TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+_NUMBER = sa.Double().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
+
+
+def identifier(name: str, what: str = "table name") -> str:
+    """`name` if it is a plain SQL identifier (letters, digits, underscore; 64 at most), else ValueError."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{what} {name!r} is not a plain SQL identifier (letters, digits and _, at most 64)")
+    return name
+
+
+def predictions_table(name: str = TABLE, metadata: sa.MetaData | None = None) -> sa.Table:
+    """The table definition, under `name` (checked: it ends up in SQL)."""
+    name = identifier(name)
+    return sa.Table(
+        name,
+        metadata or sa.MetaData(),
+        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("comfort_score", _NUMBER, nullable=False),
+        *(sa.Column(column, _NUMBER, nullable=True) for column in MEASUREMENTS),
+        sa.Column("prediction_datetime", _TIME, nullable=False),
+        sa.Column("created_at", _TIME, nullable=False),
+        sa.Column("updated_at", _TIME, nullable=False),
+        sa.Column("region", sa.String(32), nullable=True),
+        sa.Column("station_id", sa.Integer(), nullable=False),
+        sa.Column("model_name", sa.String(64), nullable=False),
+        sa.UniqueConstraint(*KEY, name="uk_prediction"),
+        sa.Index("idx_prediction_datetime", "prediction_datetime"),
+        sa.Index("idx_region", "region"),
+        mysql_engine="InnoDB",
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_unicode_ci",
+    )
