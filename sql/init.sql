@@ -25,8 +25,8 @@ CREATE TABLE IF NOT EXISTS weather_predictions (
   model_name VARCHAR(64) NOT NULL,
   PRIMARY KEY (id),
   UNIQUE KEY uk_prediction (prediction_datetime, station_id),
-  KEY idx_prediction_datetime (prediction_datetime),
-  KEY idx_region (region)
+  KEY ix_weather_predictions_prediction_datetime (prediction_datetime),
+  KEY ix_weather_predictions_region (region)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Accounts, least privilege: the platform writes rows, the app only reads them. They are created locked

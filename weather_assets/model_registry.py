@@ -43,6 +43,11 @@ def display_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
+def _client(uri: str) -> MlflowClient:
+    """A client of this store for tracking and registry alike (never the process-wide registry URI)."""
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def _model(uri: str, version: str) -> PyFuncModel:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -100,7 +105,7 @@ def promote_if_better(uri: str, version: str, validation: pd.DataFrame, truth: p
     against `truth`, each with the inputs it was trained on: a model that lost a feature or learnt from bad
     labels cannot win by being measured differently. A tie keeps the champion.
     """
-    client = MlflowClient(uri)
+    client = _client(uri)
     rmse = _rmse(uri, version, validation, truth)
     current = champion_version(client)
     if current is None:
@@ -145,7 +150,7 @@ def load_champion(uri: str) -> Champion:
     Each call asks the registry where the alias points (one small query), so a newly promoted champion is
     used from the next call on, without a restart; the model itself is loaded only when its version is new.
     """
-    version = champion_version(MlflowClient(uri))
+    version = champion_version(_client(uri))
     if version is None:
         raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {display_uri(uri)}: materialize comfort_model first")
     with _lock:

@@ -47,8 +47,9 @@ def predictions_table(name: str = TABLE, metadata: sa.MetaData | None = None) ->
         sa.Column("station_id", sa.Integer(), nullable=False),
         sa.Column("model_name", sa.String(64), nullable=False),
         sa.UniqueConstraint(*KEY, name="uk_prediction"),
-        sa.Index("idx_prediction_datetime", "prediction_datetime"),
-        sa.Index("idx_region", "region"),
+        # Index names carry the table's: SQLite's index names are per database, not per table.
+        sa.Index(f"ix_{name}_prediction_datetime", "prediction_datetime"),
+        sa.Index(f"ix_{name}_region", "region"),
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_unicode_ci",

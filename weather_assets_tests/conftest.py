@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
 import boto3
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 
 from weather_assets.assets.ingest import kma_observations, weather_features
@@ -16,6 +19,8 @@ from weather_assets.partitions import partition_key, range_tags
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
 
 STATIONS = "100,101,102,104,105,108,112,119,129,133"
+# Root on the test server; each test gets a database of its own. CI sets WEATHER_REQUIRE_MYSQL=1.
+MYSQL_SERVER = os.getenv("WEATHER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 
 
 def free_port() -> int:
@@ -61,3 +66,45 @@ def ingest(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> sa.URL:
+    """The MySQL or MariaDB test server; skips without one, fails instead when WEATHER_REQUIRE_MYSQL=1."""
+    url = sa.make_url(MYSQL_SERVER)
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as error:
+        reason = (
+            f"no MySQL/MariaDB server answers at {url.host}:{url.port or 3306} ({error.orig}); start one or set "
+            "WEATHER_TEST_MYSQL_URL"
+        )
+        if os.getenv("WEATHER_REQUIRE_MYSQL") == "1":
+            pytest.fail(f"{reason}. WEATHER_REQUIRE_MYSQL=1 makes MySQL-backed tests mandatory.")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def mysql_database(mysql_server: sa.URL) -> Iterator[str]:
+    """The URL of a fresh, empty database on the test server, dropped afterwards."""
+    name = f"weather_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(mysql_server)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    yield mysql_server.set(database=name).render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The same behaviour test on both backends: an SQLite file, and a database on the MySQL test server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'weather.db'}"
+    return request.getfixturevalue("mysql_database")

@@ -77,6 +77,11 @@ def uri(mlflow_dir: Path) -> str:
     return ModelRegistry(data_dir=str(mlflow_dir)).uri()
 
 
+def registry_client(mlflow_dir: Path) -> MlflowClient:
+    """A client of this test's store only (MlflowClient alone would follow the process-wide registry URI)."""
+    return MlflowClient(tracking_uri=uri(mlflow_dir), registry_uri=uri(mlflow_dir))
+
+
 def test_first_training_registers_version_1_as_champion_and_same_data_does_not_displace_it(
     history: History, tmp_path: Path
 ) -> None:
@@ -88,7 +93,7 @@ def test_first_training_registers_version_1_as_champion_and_same_data_does_not_d
     assert meta["val_rmse_linear"] > meta["val_rmse_hist_gradient_boosting"]
     assert meta["hours"] == 720 and meta["dagster/row_count"] == 7200
 
-    client = MlflowClient(uri(tmp_path))
+    client = registry_client(tmp_path)
     run = client.get_run(meta["mlflow_run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.tags["dagster_run_id"] == first.run_id  # the MLflow run names the Dagster run
@@ -113,7 +118,7 @@ def test_model_without_a_feature_is_registered_but_not_promoted(history: History
     assert meta["registered_version"] == "2"
     assert meta["champion_changed"] is False
     assert meta["val_rmse_hist_gradient_boosting"] > meta["champion_val_rmse"]
-    assert champion_version(MlflowClient(uri(tmp_path))) == "1"
+    assert champion_version(registry_client(tmp_path)) == "1"
 
 
 def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp_path: Path) -> None:
@@ -137,7 +142,7 @@ def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp
     assert version == "2"
     assert not decision.promoted
     assert decision.rmse > decision.previous_rmse
-    assert champion_version(MlflowClient(uri(tmp_path))) == "1"
+    assert champion_version(registry_client(tmp_path)) == "1"
 
 
 def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Path) -> None:
@@ -158,7 +163,7 @@ def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Pat
     assert "at least 72 materialized hours" in message
     assert "found 10 materialized hours with 10 rows" in message
     assert "Backfill kma_observations and weather_features" in message
-    assert not MlflowClient(uri(tmp_path)).search_registered_models()
+    assert not registry_client(tmp_path).search_registered_models()
 
 
 def test_loader_caches_the_champion_and_picks_up_a_new_one_without_a_restart(history: History, tmp_path: Path) -> None:
@@ -174,7 +179,7 @@ def test_loader_caches_the_champion_and_picks_up_a_new_one_without_a_restart(his
     assert len(scores) == 10
     assert abs(scores - comfort.score(rows).to_numpy()).max() < 10
 
-    MlflowClient(uri(tmp_path)).set_registered_model_alias(MODEL_NAME, CHAMPION, "2")
+    registry_client(tmp_path).set_registered_model_alias(MODEL_NAME, CHAMPION, "2")
     second = load_champion(uri(tmp_path))
     assert (second.version, second.model_name) == ("2", "comfort-model/2")
     assert second is not first

@@ -1,0 +1,35 @@
+"""Run in separate processes by the concurrency test: materialize one predictions hour, all at the same moment."""
+
+from __future__ import annotations
+
+import warnings
+from threading import Barrier
+
+
+def materialize_hour(lake_dir: str, registry_dir: str, db_url: str, partition: str, start: Barrier) -> str:
+    """Materialize `weather_predictions` for `partition` once every process is ready; '' or the failure."""
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+
+    from weather_assets.assets.predictions import weather_predictions
+    from weather_assets.lake import Lake
+    from weather_assets.model_registry import ModelRegistry
+    from weather_assets.mysql_io_manager import MySQLIOManager
+
+    resources = {
+        "lake": Lake(data_dir=lake_dir),
+        "model_registry": ModelRegistry(data_dir=registry_dir),
+        "mysql_io_manager": MySQLIOManager(url=db_url, backoff_seconds=0.05, max_attempts=8),
+    }
+    ModelRegistry(data_dir=registry_dir).champion()  # load the model before the start line, as a warm worker has
+    start.wait()
+    result = dg.materialize(
+        [weather_predictions],
+        resources=resources,
+        partition_key=partition,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    failures = [str(event.step_failure_data.error) for event in result.all_events if event.is_step_failure]
+    return "" if result.success else "; ".join(failures) or "run failed"

@@ -1,0 +1,374 @@
+"""weather_predictions through the MySQL IO manager, on a real MariaDB/MySQL server and on SQLite alike."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from weather_assets.assets.model import comfort_model
+from weather_assets.assets.predictions import weather_predictions
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake
+from weather_assets.mlflow_tracking import MLflowTracking
+from weather_assets.model_registry import ModelRegistry
+from weather_assets.mysql_io_manager import MySQLIOManager
+from weather_assets.partitions import hourly, partition_key, range_tags
+from weather_assets.predictions_table import OUTPUT_COLUMNS, predictions_table
+from weather_assets_tests.concurrent_writer import materialize_hour
+from weather_assets_tests.conftest import STATIONS, ingest
+
+END = datetime(2026, 11, 20)
+HOUR = END - timedelta(hours=15)  # 2026-11-19 09:00 KST
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Trained:
+    """Four days of ingested hours and a champion model, shared by this module's tests."""
+
+    lake_dir: Path
+    registry_dir: Path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    lake_dir, registry_dir = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("mlflow")
+    instance = dg.DagsterInstance.ephemeral()
+    lake = Lake(data_dir=str(lake_dir))
+    assert ingest(
+        {"kma": KMAClient(stations=STATIONS), "lake": lake},
+        END - timedelta(days=4),
+        END - timedelta(hours=1),
+        instance=instance,
+    ).success
+    registry = ModelRegistry(data_dir=str(registry_dir))
+    trained = dg.materialize(
+        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
+    )
+    assert trained.success
+    return Trained(lake_dir, registry_dir)
+
+
+def resources(trained: Trained, db_url: str, **io_manager: object) -> dict[str, object]:
+    return {
+        "lake": Lake(data_dir=str(trained.lake_dir)),
+        "model_registry": ModelRegistry(data_dir=str(trained.registry_dir)),
+        "mysql_io_manager": MySQLIOManager(url=db_url, **io_manager),
+    }
+
+
+def predict(
+    trained: Trained, db_url: str, first: datetime, last: datetime | None = None, **io_manager: object
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [weather_predictions],
+        resources=resources(trained, db_url, **io_manager),
+        partition_key=partition_key(first) if last is None else None,
+        tags=range_tags(first, last) if last is not None else None,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def table(db_url: str, name: str = "weather_predictions") -> pd.DataFrame:
+    """The whole table, typed by its definition (SQLite keeps datetimes as text)."""
+    engine = sa.create_engine(db_url)
+    definition = predictions_table(name)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(definition).order_by(definition.c.prediction_datetime, definition.c.station_id)
+            return pd.read_sql(query, connection)
+    finally:
+        engine.dispose()
+
+
+def written(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    assert result.success, [str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
+    return {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
+
+
+def test_same_hour_three_times_is_one_row_per_station_with_stable_ids(trained: Trained, db_url: str) -> None:
+    first = written(predict(trained, db_url, HOUR))
+    once = table(db_url)
+    assert (first["rows_inserted"], first["rows_updated"]) == (10, 0)
+    assert len(once) == 10 and sorted(once["station_id"]) == sorted(int(s) for s in STATIONS.split(","))
+    assert (once["prediction_datetime"] == HOUR).all()
+    assert once["comfort_score"].between(0, 100).all()
+    assert (once["model_name"] == "comfort-model/1").all()
+    assert "weather_predictions" in first["table"]
+
+    for _ in range(2):
+        again = written(predict(trained, db_url, HOUR))
+        assert (again["rows_inserted"], again["rows_updated"]) == (0, 10)
+    thrice = table(db_url)
+
+    assert len(thrice) == 10
+    assert thrice["id"].tolist() == once["id"].tolist()
+    assert thrice["created_at"].tolist() == once["created_at"].tolist()
+    assert (thrice["updated_at"] > once["updated_at"]).all()
+    assert (thrice["updated_at"] > thrice["created_at"]).all()
+
+
+def test_range_in_one_run_equals_one_hour_runs_row_for_row(trained: Trained, db_url: str) -> None:
+    first, last = END - timedelta(hours=48), END - timedelta(hours=1)
+    ranged = written(predict(trained, db_url, first, last, table="ranged"))
+    assert (ranged["rows_inserted"], ranged["partition_range"]) == (
+        480,
+        f"{partition_key(first)} .. {partition_key(last)}",
+    )
+    for offset in range(48):
+        written(predict(trained, db_url, first + timedelta(hours=offset), table="hourly"))
+
+    columns = list(OUTPUT_COLUMNS)
+    assert len(table(db_url, "ranged")) == 480
+    pd.testing.assert_frame_equal(table(db_url, "ranged")[columns], table(db_url, "hourly")[columns])
+
+
+def test_concurrent_materializations_of_one_hour_all_succeed_with_one_row_per_station(
+    trained: Trained, db_url: str
+) -> None:
+    """Eight processes, released at once, upsert the same hour (the schedule, the sensor and backfills)."""
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(8, mp_context=context) as pool:
+        start = manager.Barrier(8)
+        runs = [
+            pool.submit(
+                materialize_hour, str(trained.lake_dir), str(trained.registry_dir), db_url, partition_key(HOUR), start
+            )
+            for _ in range(8)
+        ]
+        failures = [run.result(timeout=300) for run in runs]
+
+    assert failures == [""] * 8
+    rows = table(db_url)
+    assert len(rows) == 10
+    assert not rows.duplicated(["prediction_datetime", "station_id"]).any()
+
+
+@pytest.fixture
+def failing_third_upsert() -> Iterator[None]:
+    """Makes the third upsert statement of a write fail, as a dropped connection or a full disk would."""
+    statements = 0
+
+    def fail(connection: object, cursor: object, statement: str, *args: object) -> None:
+        nonlocal statements
+        if statement.lstrip().upper().startswith("INSERT INTO WEATHER_PREDICTIONS"):
+            statements += 1
+            if statements == 3:
+                raise RuntimeError("injected failure in the middle of the write")
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", fail)
+    yield
+    sa.event.remove(sa.Engine, "before_cursor_execute", fail)
+
+
+def test_exception_in_the_middle_of_a_range_write_leaves_the_table_as_it_was(
+    trained: Trained, db_url: str, request: pytest.FixtureRequest
+) -> None:
+    first, last = END - timedelta(hours=48), END - timedelta(hours=1)
+    written(predict(trained, db_url, first, first + timedelta(hours=23)))
+    before = table(db_url)
+
+    request.getfixturevalue("failing_third_upsert")
+    result = predict(trained, db_url, first, last, batch_size=50)
+
+    assert not result.success
+    assert "injected failure" in str(next(e for e in result.all_events if e.is_step_failure).step_failure_data.error)
+    pd.testing.assert_frame_equal(table(db_url), before)
+
+
+def test_unreachable_server_fails_clearly_without_the_password(trained: Trained) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"mysql+pymysql://weather_app:Sup3r-S3cret@127.0.0.1:{port}/weather_mlops"
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [weather_predictions],
+        resources=resources(trained, url, max_attempts=2, backoff_seconds=0.01),
+        partition_key=partition_key(HOUR),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    error = str(next(e for e in result.all_events if e.is_step_failure).step_failure_data.error)
+    assert f"127.0.0.1:{port}/weather_mlops" in error and "nothing was written" in error
+    logs = " ".join(str(entry.dagster_event or entry.user_message) for entry in instance.all_logs(result.run_id))
+    assert "Sup3r-S3cret" not in error + logs
+
+
+@pytest.mark.parametrize("name", ["predictions'; DROP TABLE weather_predictions; --", 'x"y', "a b", "t;", ""])
+def test_hostile_table_name_is_refused_before_any_sql(trained: Trained, db_url: str, name: str) -> None:
+    written(predict(trained, db_url, HOUR))
+    statements: list[str] = []
+    database = sa.make_url(db_url).database
+
+    def record(connection: sa.Connection, cursor: object, statement: str, *args: object) -> None:
+        if connection.engine.url.database == database:  # Dagster's own storage runs SQL too
+            statements.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    try:
+        result = dg.materialize(
+            [weather_predictions],
+            resources={**resources(trained, db_url), "mysql_io_manager": MySQLIOManager.configure_at_launch()},
+            partition_key=partition_key(HOUR),
+            run_config={"resources": {"mysql_io_manager": {"config": {"url": db_url, "table": name}}}},
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
+
+    assert not result.success
+    assert statements == []
+    assert len(table(db_url)) == 10
+
+
+def test_load_input_returns_the_rows_of_the_partition(trained: Trained, db_url: str) -> None:
+    written(predict(trained, db_url, HOUR - timedelta(hours=1), HOUR + timedelta(hours=1)))
+    context = dg.build_input_context(
+        asset_key=weather_predictions.key, partition_key=partition_key(HOUR), asset_partitions_def=hourly
+    )
+
+    rows = MySQLIOManager(url=db_url).load_input(context)
+
+    assert len(rows) == 10
+    assert (rows["prediction_datetime"] == HOUR).all()
+
+
+def test_predictions_without_a_champion_say_what_to_materialize(trained: Trained, db_url: str, tmp_path: Path) -> None:
+    result = dg.materialize(
+        [weather_predictions],
+        resources={**resources(trained, db_url), "model_registry": ModelRegistry(data_dir=str(tmp_path))},
+        partition_key=partition_key(HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert "materialize comfort_model first" in str(
+        next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    )
+
+
+def columns(engine: sa.Engine, database: str, name: str) -> list[tuple[object, ...]]:
+    query = sa.text(
+        "SELECT column_name, ordinal_position, column_type, is_nullable, column_default, extra, collation_name "
+        "FROM information_schema.columns WHERE table_schema = :db AND table_name = :t ORDER BY ordinal_position"
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query, {"db": database, "t": name})]
+
+
+def indexes(engine: sa.Engine, database: str, name: str) -> list[tuple[object, ...]]:
+    query = sa.text(
+        "SELECT index_name, seq_in_index, column_name, non_unique FROM information_schema.statistics "
+        "WHERE table_schema = :db AND table_name = :t ORDER BY index_name, seq_in_index"
+    )
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query, {"db": database, "t": name})]
+
+
+def apply_init_sql(server: sa.URL, database: str) -> None:
+    """sql/init.sql through the mysql client, as Docker's MySQL image runs it, on a renamed database."""
+    script = (REPO / "sql" / "init.sql").read_text().replace("weather_mlops", database)
+    env = {**os.environ, "MYSQL_PWD": server.password or "", "MYSQL_HOST": server.host or "127.0.0.1"}
+    command = ["mysql", "--protocol=tcp", f"--port={server.port or 3306}", f"--user={server.username}"]
+    subprocess.run(command, input=script, text=True, env=env, check=True, capture_output=True)
+
+
+@pytest.mark.mysql
+def test_init_sql_gives_the_table_the_io_manager_creates(mysql_server: sa.URL, mysql_database: str) -> None:
+    by_init = f"weather_init_{mysql_database.rsplit('_', 1)[-1]}"
+    apply_init_sql(mysql_server, by_init)
+    created = sa.make_url(mysql_database)
+    MySQLIOManager(url=mysql_database)._ensure_table(predictions_table())
+    engine = sa.create_engine(mysql_server)
+    try:
+        from_init = columns(engine, by_init, "weather_predictions")
+        assert [column[0] for column in from_init] == [c.name for c in predictions_table().columns]
+        assert from_init == columns(engine, created.database, "weather_predictions")
+        assert indexes(engine, by_init, "weather_predictions") == indexes(
+            engine, created.database, "weather_predictions"
+        )
+        assert {row[0] for row in indexes(engine, by_init, "weather_predictions")} == {
+            "PRIMARY",
+            "uk_prediction",
+            "ix_weather_predictions_prediction_datetime",
+            "ix_weather_predictions_region",
+        }
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {by_init}")
+        engine.dispose()
+
+
+@pytest.mark.mysql
+def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(mysql_server: sa.URL) -> None:
+    database = "weather_mlops_grants_test"
+    apply_init_sql(mysql_server, database)
+    env = {
+        **os.environ,
+        "MYSQL_HOST": mysql_server.host or "127.0.0.1",
+        "MYSQL_TCP_PORT": str(mysql_server.port or 3306),
+        "MYSQL_ROOT_PASSWORD": mysql_server.password or "",
+        "WEATHER_DB_APP_PASSWORD": "app-pw-'quoted'\\\\",
+        "WEATHER_DB_READER_PASSWORD": "reader-pw",
+    }
+    subprocess.run(["bash", str(REPO / "sql" / "set-passwords.sh")], env=env, check=True, capture_output=True)
+    server = f"{mysql_server.host}:{mysql_server.port or 3306}/{database}"
+    app = sa.create_engine(
+        sa.URL.create(
+            "mysql+pymysql",
+            "weather_app",
+            env["WEATHER_DB_APP_PASSWORD"],
+            mysql_server.host,
+            mysql_server.port,
+            database,
+        )
+    )
+    reader = sa.create_engine(f"mysql+pymysql://weather_reader:reader-pw@{server}")
+    try:
+        written_by_app = MySQLIOManager(url=app.url.render_as_string(hide_password=False))
+        frame = pd.DataFrame(
+            [
+                {
+                    "prediction_datetime": HOUR,
+                    "station_id": 108,
+                    "region": "Seoul",
+                    "comfort_score": 70.0,
+                    "temperature": 10.0,
+                    "humidity": 50.0,
+                    "precipitation": 0.0,
+                    "pm10": 20.0,
+                    "wind_speed": 2.0,
+                    "pressure": 1015.0,
+                    "model_name": "comfort-model/1",
+                }
+            ]
+        )
+        written_by_app.handle_output(dg.build_output_context(), frame)
+        with reader.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM weather_predictions")).scalar_one() == 1
+            with pytest.raises(sa.exc.OperationalError, match="denied"):
+                connection.execute(sa.text("DELETE FROM weather_predictions"))
+        with app.connect() as connection, pytest.raises(sa.exc.OperationalError, match="denied"):
+            connection.execute(sa.text("DROP TABLE weather_predictions"))
+    finally:
+        app.dispose()
+        reader.dispose()
+        with sa.create_engine(mysql_server).begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
