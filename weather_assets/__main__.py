@@ -1,6 +1,8 @@
-"""The main command: ingest the latest days as one single-run backfill, train the comfort model, report both.
+"""The main command: ingest the latest days, train the comfort model, predict every hour, report each step.
 
     python -m weather_assets [--days 14] [--no-train]
+
+Ingestion and predictions run as single-run backfills of all the hours; training uses them all.
 
 It runs the same job the UI launches, in this process, on whatever the environment configures (embedded
 defaults when nothing is set). Runs are recorded in ``$DAGSTER_HOME`` when it is set, so ``dagster dev``
@@ -21,10 +23,14 @@ import pandas as pd
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)  # single-run backfill policy: stable in use here
 
-from weather_assets import features  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from weather_assets import comfort, features  # noqa: E402
 from weather_assets.definitions import defs  # noqa: E402
 from weather_assets.lake import features_key  # noqa: E402
 from weather_assets.partitions import KST, partition_key, range_tags  # noqa: E402
+from weather_assets.predictions_table import predictions_table  # noqa: E402
+from weather_assets.stations import all_stations  # noqa: E402
 
 
 def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
@@ -83,6 +89,31 @@ def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
     return summary, root
 
 
+def latest_scores(hour: datetime) -> pd.DataFrame:
+    """The hour's predictions per station, read back from the predictions table."""
+    with dg.build_resources({"db": defs.resources["mysql_io_manager"]}) as resources:
+        table = predictions_table(resources.db.table)
+        query = sa.select(table).where(table.c.prediction_datetime == hour).order_by(table.c.station_id)
+        with resources.db.engine().connect() as connection:
+            rows = pd.read_sql(query, connection)
+    names = {station_id: station.station_name for station_id, station in all_stations().items()}
+    return pd.DataFrame(
+        {
+            "station_id": rows["station_id"],
+            "station": rows["station_id"].map(names),
+            "region": rows["region"],
+            "comfort": rows["comfort_score"].round(1),
+            "label": rows["comfort_score"].map(comfort.label),
+            "temperature": rows["temperature"],
+            "humidity": rows["humidity"],
+            "rain_mm": rows["precipitation"],
+            "pm10": rows["pm10"].round(0),
+            "wind": rows["wind_speed"],
+            "model": rows["model_name"],
+        }
+    )
+
+
 def report_training(meta: dict[str, object]) -> str:
     """The champion's story of a training run, for people."""
     rmse = ", ".join(
@@ -129,6 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(failures(trained)), file=sys.stderr)
         return 1
     print(report_training(metadata(trained, "comfort_model")))
+
+    print("\nPredicting")
+    predicted = run("predict", instance, range_tags(hours[0], hours[-1]))
+    if not predicted.success:
+        print("\n".join(failures(predicted)), file=sys.stderr)
+        return 1
+    written = metadata(predicted, "weather_predictions")
+    print(
+        f"{written['dagster/row_count']} predictions upserted ({written['rows_inserted']} new, "
+        f"{written['rows_updated']} updated) into {written['table']}.\n"
+    )
+    print(f"Comfort at {partition_key(hours[-1])} KST:")
+    print(latest_scores(hours[-1]).to_string(index=False))
     return 0
 
 

@@ -67,7 +67,7 @@ class MySQLIOManager(dg.ConfigurableIOManager):
                 Path(url.database or ".").parent.mkdir(parents=True, exist_ok=True)
                 self._engine = _sqlite_engine(url)
             elif url.get_backend_name() in ("mysql", "mariadb"):
-                self._engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+                self._engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, paramstyle="format")
             else:
                 raise ValueError(f"WEATHER_DB_URL must be a mysql or sqlite URL, not {url.get_backend_name()}")
         return self._engine
@@ -84,8 +84,7 @@ class MySQLIOManager(dg.ConfigurableIOManager):
         frame = _checked(obj, window)
         table = predictions_table(self.table)
         now = datetime.now(UTC).replace(tzinfo=None)
-        rows = frame.assign(created_at=now, updated_at=now).astype(object)
-        records = rows.where(rows.notna(), None).to_dict("records")  # NaN is NULL; plain Python values
+        records = _records(frame.assign(created_at=now, updated_at=now))
         self._ensure_table(table)
 
         def write(connection: sa.Connection) -> int:
@@ -169,6 +168,20 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Rows as plain Python values, NaN as None, built column by column (a 100,000-row write spends real time here)."""
+    columns: dict[str, list[object]] = {}
+    for name, values in frame.items():
+        if pd.api.types.is_datetime64_any_dtype(values):
+            columns[name] = list(values.array.to_pydatetime())
+        elif pd.api.types.is_float_dtype(values):
+            columns[name] = [None if value != value else value for value in values.tolist()]  # NaN != NaN
+        else:
+            columns[name] = [None if pd.isna(value) else value for value in values.tolist()]
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _upsert(table: sa.Table, dialect: str) -> sa.Insert:

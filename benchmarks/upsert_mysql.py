@@ -1,0 +1,105 @@
+"""MySQL IO manager upsert throughput on MySQL/MariaDB, against a plain multi-row INSERT through the same driver.
+
+    python benchmarks/upsert_mysql.py [--rows 100000] [--url mysql+pymysql://root@127.0.0.1:3306]
+
+In a scratch database: (a) the IO manager's upsert of the rows into an empty table, (b) the same upsert
+again, over the existing rows (all updates), (c) a plain multi-row INSERT of the same rows into an empty
+twin table with pymysql's executemany, the floor. Prints rows per second and the ratios a/c and b/c.
+Targets: (a) at least 0.5x of (c) and at least 20,000 rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from datetime import datetime, timedelta
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from weather_assets.mysql_io_manager import MySQLIOManager
+from weather_assets.predictions_table import OUTPUT_COLUMNS, predictions_table
+
+
+def rows(count: int) -> pd.DataFrame:
+    """`count` predictions: 10 stations an hour, as many hours as it takes."""
+    random = np.random.default_rng(0)
+    hours = [datetime(2025, 1, 1) + timedelta(hours=i // 10) for i in range(count)]
+    return pd.DataFrame(
+        {
+            "prediction_datetime": hours,
+            "station_id": [100 + i % 10 for i in range(count)],
+            "region": "Seoul",
+            "comfort_score": random.uniform(0, 100, count).round(2),
+            "temperature": random.normal(12, 8, count).round(1),
+            "humidity": random.uniform(20, 100, count).round(1),
+            "precipitation": 0.0,
+            "pm10": random.uniform(5, 120, count).round(0),
+            "wind_speed": random.uniform(0, 10, count).round(1),
+            "pressure": random.normal(1015, 6, count).round(1),
+            "model_name": "comfort-model/1",
+        }
+    )[list(OUTPUT_COLUMNS)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306")
+    args = parser.parse_args()
+    server = sa.make_url(args.url)
+    database = f"bench_weather_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
+    try:
+        url = server.set(database=database).render_as_string(hide_password=False)
+        frame = rows(args.rows)
+        io_manager = MySQLIOManager(url=url)
+        io_manager._ensure_table(predictions_table())  # noqa: SLF001 - create it outside the timings
+
+        timings = {}
+        for label in ("a", "b"):
+            started = time.perf_counter()
+            io_manager.handle_output(dg.build_output_context(), frame)
+            timings[label] = time.perf_counter() - started
+
+        twin = predictions_table("weather_predictions_twin")
+        twin.create(io_manager.engine())
+        now = datetime.utcnow()
+        values = frame.assign(created_at=now, updated_at=now).astype(object)
+        values = values.where(values.notna(), None)
+        columns = list(values.columns)
+        statement = f"INSERT INTO {twin.name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        records = list(values.itertuples(index=False, name=None))
+        connection = io_manager.engine().raw_connection()
+        try:
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                for start in range(0, len(records), 5000):
+                    cursor.executemany(statement, records[start : start + 5000])
+            connection.commit()
+            timings["c"] = time.perf_counter() - started
+        finally:
+            connection.close()
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
+        admin.dispose()
+
+    rate = {label: args.rows / seconds for label, seconds in timings.items()}
+    print(f"{args.rows:,} rows on {server.host}:{server.port or 3306}")
+    print(f"(a) IO manager upsert into an empty table:  {rate['a']:>9,.0f} rows/s  ({timings['a']:.2f} s)")
+    print(f"(b) IO manager upsert over existing rows:   {rate['b']:>9,.0f} rows/s  ({timings['b']:.2f} s)")
+    print(f"(c) plain multi-row INSERT (the floor):     {rate['c']:>9,.0f} rows/s  ({timings['c']:.2f} s)")
+    print(
+        f"a/c = {rate['a'] / rate['c']:.2f} (target: at least 0.5; and (a) at least 20,000 rows/s), "
+        f"b/c = {rate['b'] / rate['c']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
