@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime
@@ -31,13 +32,20 @@ def test_main_command_ingests_trains_and_reports(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert "Source: offline" in done.stdout
-    rows = [line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["108"], ["159"])]
+    summary = done.stdout.split("The last 24 hours per station:", 1)[1].split("Training", 1)[0]
+    rows = [line.split() for line in summary.splitlines() if line.split()[:1] in (["108"], ["159"])]
     assert [row[:3] for row in rows] == [["108", "Seoul", "Seoul"], ["159", "Busan", "Busan"]]
     assert all(row[3] == "24" for row in rows)  # the summary covers the last 24 hours
     assert len(list((tmp_path / "lake" / "features").glob("*.parquet"))) == 96
     assert "Trained on 96 hours" in done.stdout
     assert "Champion: comfort-model v1." in done.stdout
     assert (tmp_path / "mlflow.db").exists()
+    assert "192 predictions upserted (192 new, 0 updated)" in done.stdout
+    latest = done.stdout.split("Comfort at", 1)[1].splitlines()
+    scored = [line.split() for line in latest if line.split()[:1] in (["108"], ["159"])]
+    assert [(row[0], row[-1]) for row in scored] == [("108", "comfort-model/1"), ("159", "comfort-model/1")]
+    with sqlite3.connect(tmp_path / "weather.db") as db:
+        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT station_id) FROM weather_predictions").fetchone() == (192, 2)
 
 
 def test_main_command_can_skip_training(tmp_path: Path) -> None:
