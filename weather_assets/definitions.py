@@ -10,12 +10,15 @@ from dagster_aws.s3 import S3Resource
 from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.assets.model import comfort_model
 from weather_assets.assets.predictions import weather_predictions
+from weather_assets.checks import asset_checks, freshness_sensor
 from weather_assets.jobs import ingest_job, predict_job, train_job
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Lake
 from weather_assets.mlflow_tracking import MLflowTracking
 from weather_assets.model_registry import ModelRegistry
 from weather_assets.mysql_io_manager import MySQLIOManager
+from weather_assets.schedules import ingest_hourly, train_daily
+from weather_assets.sensors import new_feature_files
 
 
 def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:
@@ -41,6 +44,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOMa
 
 defs = dg.Definitions(
     assets=[kma_observations, weather_features, comfort_model, weather_predictions],
+    asset_checks=asset_checks,
     jobs=[ingest_job, train_job, predict_job],
+    schedules=[ingest_hourly, train_daily],
+    sensors=[new_feature_files, freshness_sensor],
     resources=build_resources(),
 )

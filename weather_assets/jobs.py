@@ -6,10 +6,16 @@ from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.assets.model import comfort_model
 from weather_assets.assets.predictions import weather_predictions
 
+# Runs of these jobs (the UI, the schedule, the sensor) retry failed steps: KMA publishing an hour late,
+# KMA or MySQL briefly away. The KMA client and the IO manager retry single calls within seconds first.
+KMA_RETRIES = dg.RetryPolicy(max_retries=3, delay=300, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+MYSQL_RETRIES = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
 ingest_job = dg.define_asset_job(
     "ingest",
     selection=dg.AssetSelection.assets(kma_observations, weather_features),
     description="Fetch KMA observations for the partition's hours and write the hourly feature files.",
+    op_retry_policy=KMA_RETRIES,
 )
 
 train_job = dg.define_asset_job(
@@ -22,4 +28,5 @@ predict_job = dg.define_asset_job(
     "predict",
     selection=dg.AssetSelection.assets(weather_predictions),
     description="Score the partition's hours with the champion model and upsert them into weather_predictions.",
+    op_retry_policy=MYSQL_RETRIES,
 )

@@ -10,7 +10,10 @@ Layout under the lake root (keys sort in time order, hours are KST in KMA's ``YY
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +25,8 @@ from pydantic import Field, PrivateAttr
 from weather_assets.kma_format import TM_FORMAT
 
 RAW_KINDS = ("asos", "pm10")
+FEATURES_PREFIX = "features/"
+_FEATURES_KEY = re.compile(r"^features/(\d{12})\.parquet$")
 
 
 def raw_key(kind: str, hour: datetime) -> str:
@@ -36,6 +41,25 @@ def features_key(hour: datetime) -> str:
     return f"features/{hour.strftime(TM_FORMAT)}.parquet"
 
 
+def hour_of_features_key(key: str) -> datetime | None:
+    """The KST hour a feature file's key names, or None for a key that names no hour."""
+    match = _FEATURES_KEY.match(key)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1), TM_FORMAT)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class LakeObject:
+    """A key and its version: the ETag on S3, size and modification time in a local folder."""
+
+    key: str
+    version: str
+
+
 class LakeObjectMissingError(LookupError):
     """An object the caller needs is not in the lake."""
 
@@ -44,6 +68,7 @@ class _Store(Protocol):
     def write(self, key: str, data: bytes) -> None: ...
     def read(self, key: str) -> bytes: ...
     def uri(self, key: str) -> str: ...
+    def list(self, prefix: str, start_after: str) -> Iterator[LakeObject]: ...
 
 
 class _LocalStore:
@@ -67,6 +92,17 @@ class _LocalStore:
     def uri(self, key: str) -> str:
         return str((self.root / key).resolve())
 
+    def list(self, prefix: str, start_after: str) -> Iterator[LakeObject]:
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file() and entry.name[0] != ".")
+        for name in names:
+            key = f"{prefix}{name}"
+            if key > start_after:  # only these are stat()ed: a folder has no cheaper "list after"
+                stat = (folder / name).stat()
+                yield LakeObject(key, f"{stat.st_size}-{stat.st_mtime_ns}")
+
 
 class _S3Store:
     def __init__(self, client: object, bucket: str, prefix: str) -> None:
@@ -87,6 +123,15 @@ class _S3Store:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+    def list(self, prefix: str, start_after: str) -> Iterator[LakeObject]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix), StartAfter=self._key(start_after) if start_after else ""
+        )
+        skip = len(self._key(""))
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield LakeObject(item["Key"][skip:], item["ETag"].strip('"'))
 
 
 class Lake(dg.ConfigurableResource):
@@ -131,3 +176,7 @@ class Lake(dg.ConfigurableResource):
     def uri(self, key: str) -> str:
         """Where `key` lives, for metadata and messages."""
         return self._store().uri(key)
+
+    def list(self, prefix: str, start_after: str = "") -> Iterator[LakeObject]:
+        """Objects under `prefix` whose keys sort after `start_after`, in key order (S3's StartAfter)."""
+        return self._store().list(prefix, start_after)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pydantic import Field, PrivateAttr, field_validator
 from sqlalchemy.dialects import mysql, sqlite
 
-from weather_assets.partitions import KST, partition_key
+from weather_assets.partitions import kst_window, partition_key
 from weather_assets.predictions_table import KEY, OUTPUT_COLUMNS, TABLE, identifier, predictions_table
 
 # MySQL error codes worth another attempt: lock wait timeout, deadlock, can't connect, server gone, lost
@@ -112,11 +112,18 @@ class MySQLIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        if not context.has_asset_partitions:
+            return self.rows()
+        return self.rows(*kst_window(context.asset_partitions_time_window))
+
+    def rows(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+        """The table's rows with ``start <= prediction_datetime < end`` (naive KST; None: unbounded), in key order."""
         table = predictions_table(self.table)
         query = sa.select(table).order_by(*(table.c[column] for column in KEY))
-        if context.has_asset_partitions:
-            start, end = (_naive_kst(moment) for moment in context.asset_partitions_time_window)
-            query = query.where(table.c.prediction_datetime >= start, table.c.prediction_datetime < end)
+        if start is not None:
+            query = query.where(table.c.prediction_datetime >= start)
+        if end is not None:
+            query = query.where(table.c.prediction_datetime < end)
         return self._transaction(lambda connection: pd.read_sql(query, connection), "read")
 
     def _ensure_table(self, table: sa.Table) -> None:
@@ -209,15 +216,8 @@ def _describe(error: sa.exc.DBAPIError) -> str:
     return f"{type(error.orig).__name__} {error.orig}"
 
 
-def _naive_kst(moment: datetime) -> datetime:
-    return moment.astimezone(KST).replace(tzinfo=None)
-
-
 def _window(context: dg.OutputContext) -> tuple[datetime, datetime] | None:
-    if not context.has_asset_partitions:
-        return None
-    start, end = context.asset_partitions_time_window
-    return _naive_kst(start), _naive_kst(end)
+    return kst_window(context.asset_partitions_time_window) if context.has_asset_partitions else None
 
 
 def _keys(context: dg.OutputContext, frame: pd.DataFrame) -> tuple[str, str]:

@@ -28,10 +28,14 @@ def hourly_partitions(start: str = DEFAULT_START) -> dg.HourlyPartitionsDefiniti
 hourly = hourly_partitions(os.getenv("WEATHER_PARTITIONS_START") or DEFAULT_START)
 
 
+def kst_window(window: dg.TimeWindow) -> tuple[datetime, datetime]:
+    """A partition time window as naive KST (start included, end excluded), as the lake and the table hold hours."""
+    return window.start.astimezone(KST).replace(tzinfo=None), window.end.astimezone(KST).replace(tzinfo=None)
+
+
 def kst_hours(window: dg.TimeWindow) -> list[datetime]:
     """The naive KST hours of a partition time window (one hour, or a range in a single-run backfill)."""
-    start = window.start.astimezone(KST).replace(tzinfo=None)
-    end = window.end.astimezone(KST).replace(tzinfo=None)
+    start, end = kst_window(window)
     return [start + timedelta(hours=i) for i in range(int((end - start) / timedelta(hours=1)))]
 
 

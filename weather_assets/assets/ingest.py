@@ -38,6 +38,7 @@ def kma_observations(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     An hour KMA has not published yet fails the run (retry later) instead of storing an empty hour.
     """
     hours = _hours(context)
+    _check_stations(kma)
     raw = kma.fetch_hours(hours)
     for number, line in raw.malformed:
         context.log.warning(f"KMA answer line {number} has no readable time or station, not stored: {line[:80]!r}")
@@ -88,26 +89,28 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     is skipped and logged; an hour without any readable line fails the run before anything is written.
     """
     hours = _hours(context)
-    stations = kma.station_ids()
+    stations = _check_stations(kma)
     raw: dict[datetime, tuple[bytes, bytes]] = {}
     for hour in hours:
         try:
             raw[hour] = lake.read(raw_key("asos", hour)), lake.read(raw_key("pm10", hour))
         except LakeObjectMissingError as missing:
             raise dg.Failure(
-                f"no raw KMA answer for {partition_key(hour)} ({missing}): materialize kma_observations first"
+                f"no raw KMA answer for {partition_key(hour)} ({missing}): materialize kma_observations first",
+                allow_retries=False,
             ) from None
     try:
         built = features.build(raw, stations)
     except kma_format.KMAFormatError as error:
-        raise dg.Failure(f"a raw hour cannot be parsed, nothing was written: {error}") from None
+        raise dg.Failure(f"a raw hour cannot be parsed, nothing was written: {error}", allow_retries=False) from None
     for hour, lines in built.skipped_lines.items():
         for line in lines:
             context.log.warning(f"{partition_key(hour)}: skipped malformed {line}")
     files = features.hour_files(built.frame)
     empty = [partition_key(hour) for hour in hours if hour not in files]
     if empty:
-        raise dg.Failure(f"KMA reported none of the stations {stations} in {', '.join(empty[:5])}; nothing was written")
+        message = f"KMA reported none of the stations {stations} in {', '.join(empty[:5])}; nothing was written"
+        raise dg.Failure(message, allow_retries=False)
     uris = [lake.write(features_key(hour), data) for hour, data in files.items()]
     table = built.frame
     return dg.MaterializeResult(
@@ -124,6 +127,14 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
             "objects": _path_list(uris),
         }
     )
+
+
+def _check_stations(kma: KMAClient) -> list[int]:
+    """The configured stations, or a failure that no retry can mend."""
+    try:
+        return kma.station_ids()
+    except ValueError as error:
+        raise dg.Failure(str(error), allow_retries=False) from None
 
 
 def _schema(frame: pd.DataFrame) -> dg.TableSchema:

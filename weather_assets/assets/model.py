@@ -64,7 +64,7 @@ def _train(
     frames = [features.from_parquet(lake.read(features_key(hour))) for hour in hours]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(features.COLUMNS))
     if len(hours) < config.min_hours:
-        raise dg.Failure(_too_little_data(hours, len(frame), config))
+        raise dg.Failure(_too_little_data(hours, len(frame), config), allow_retries=False)
     labels = comfort.score(frame)
     matrix = feature_matrix(frame, config.features)
     train, validation = time_split(frame, config.validation_share)

@@ -7,10 +7,12 @@ import pandas as pd
 from weather_assets import features
 from weather_assets.assets.ingest import weather_features
 from weather_assets.assets.model import comfort_model
+from weather_assets.comfort import label
 from weather_assets.lake import Lake, LakeObjectMissingError, features_key
 from weather_assets.model_registry import ModelRegistry
 from weather_assets.partitions import hourly, kst_hours, partition_key
 from weather_assets.predictions_table import MEASUREMENTS, OUTPUT_COLUMNS
+from weather_assets.stations import all_stations
 
 
 @dg.asset(
@@ -20,6 +22,7 @@ from weather_assets.predictions_table import MEASUREMENTS, OUTPUT_COLUMNS
     group_name="ml",
     io_manager_key="mysql_io_manager",
     kinds={"mysql", "pandas"},
+    pool="mysql_writes",  # bounds parallel writes to MySQL; set its limit on the instance (README)
 )
 def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_registry: ModelRegistry) -> pd.DataFrame:
     """The comfort score (0 to 100) of each station and KST hour, from the champion model, in MySQL.
@@ -34,17 +37,18 @@ def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_reg
         try:
             frames.append(features.from_parquet(lake.read(features_key(hour))))
         except LakeObjectMissingError as missing:
-            raise dg.Failure(
-                f"no features for {partition_key(hour)} ({missing}): materialize weather_features first"
-            ) from None
+            message = f"no features for {partition_key(hour)} ({missing}): materialize weather_features first"
+            raise dg.Failure(message, allow_retries=False) from None
     rows = pd.concat(frames, ignore_index=True)
     try:
         champion = model_registry.champion()
     except LookupError as error:
-        raise dg.Failure(str(error)) from None
+        raise dg.Failure(str(error), allow_retries=False) from None
     scores = np.clip(champion.predict(rows), 0, 100)
     context.log.info(f"{len(rows)} predictions for {len(hours)} hours with {champion.model_name}")
-    return predictions_frame(rows, scores, champion.model_name)
+    predictions = predictions_frame(rows, scores, champion.model_name)
+    context.add_output_metadata({"comfort_now": comfort_chart(predictions)})
+    return predictions
 
 
 def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -> pd.DataFrame:
@@ -59,3 +63,16 @@ def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -
             "model_name": model_name,
         }
     )[list(OUTPUT_COLUMNS)]
+
+
+def comfort_chart(predictions: pd.DataFrame) -> dg.MetadataValue:
+    """A Markdown bar chart of the newest hour's scores by station: "how comfortable is it now" at a glance."""
+    newest = predictions["prediction_datetime"].max()
+    hour = predictions[predictions["prediction_datetime"] == newest].sort_values("comfort_score", ascending=False)
+    names = {station_id: station.station_name for station_id, station in all_stations().items()}
+    lines = [f"**{partition_key(newest)} KST**", "", "| station | region | score | label | |", "|---|---|--:|---|---|"]
+    for row in hour.itertuples():
+        bar = "█" * round(row.comfort_score / 5)
+        station = f"{names.get(row.station_id, row.station_id)} ({row.station_id})"
+        lines.append(f"| {station} | {row.region} | {row.comfort_score:.1f} | {label(row.comfort_score)} | `{bar}` |")
+    return dg.MetadataValue.md("\n".join(lines))

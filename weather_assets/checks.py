@@ -1,0 +1,175 @@
+"""Asset checks: bad data is caught where it enters, and shown in the UI without stopping unrelated work.
+Severity and blocking:
+- ERROR and blocking: a duplicate station-hour in the features (it would corrupt every later step of the
+  same run). A blocking check that fails stops the downstream steps of its own run only.
+- ERROR, not blocking: predictions that are duplicated or outside 0 to 100 (the table is the product; the
+  rows are already written, so blocking would stop nothing, but the UI marks them red).
+- WARN: values outside physical ranges, too many missing values, predictions that cover fewer stations
+  than the features, and a late newest hour (freshness). Visible, never stopping anything.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from weather_assets import features
+from weather_assets.assets.ingest import weather_features
+from weather_assets.assets.predictions import weather_predictions
+from weather_assets.lake import Lake, LakeObjectMissingError, features_key
+from weather_assets.mysql_io_manager import MySQLIOManager
+from weather_assets.partitions import TIMEZONE, hourly, kst_hours, kst_window, partition_key
+
+# Physical bounds of each measurement in Korea, generous enough for records (deg C, %, mm/h, ug/m3, m/s, hPa).
+RANGES = {
+    "temperature": (-40.0, 45.0),
+    "humidity": (0.0, 100.0),
+    "precipitation": (0.0, 300.0),
+    "pm10": (0.0, 2000.0),
+    "wind_speed": (0.0, 75.0),
+    "pressure": (900.0, 1080.0),
+}
+# Largest share of missing values per column; PM10 is missing by design at stations without a dust sensor.
+MISSING_SHARE = {
+    "temperature": 0.1,
+    "humidity": 0.1,
+    "precipitation": 0.1,
+    "pm10": 0.5,
+    "wind_speed": 0.1,
+    "pressure": 0.1,
+}
+KEY = ["observed_at", "station_id"]
+
+
+def values_in_range(frame: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every present measurement lies within its physical range."""
+    outside = {
+        column: int(((frame[column] < low) | (frame[column] > high)).sum()) for column, (low, high) in RANGES.items()
+    }
+    bad = {column: count for column, count in outside.items() if count}
+    return dg.AssetCheckResult(
+        passed=not bad,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "rows": len(frame),
+            "outside_range": dg.MetadataValue.json(bad),
+            "ranges": dg.MetadataValue.json(RANGES),
+        },
+    )
+
+
+def missing_share(frame: pd.DataFrame) -> dg.AssetCheckResult:
+    """No column has more missing values than its allowance."""
+    shares = {column: round(float(frame[column].isna().mean()), 4) if len(frame) else 0.0 for column in MISSING_SHARE}
+    over = {column: share for column, share in shares.items() if share > MISSING_SHARE[column]}
+    return dg.AssetCheckResult(
+        passed=not over,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"missing_share": dg.MetadataValue.json(shares), "over_allowance": dg.MetadataValue.json(over)},
+    )
+
+
+def one_row_per_station_hour(frame: pd.DataFrame, key: list[str]) -> dg.AssetCheckResult:
+    """No (hour, station) appears twice."""
+    duplicated = frame[frame.duplicated(key, keep=False)]
+    return dg.AssetCheckResult(
+        passed=duplicated.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"rows": len(frame), "duplicated_rows": len(duplicated)},
+    )
+
+
+def scores_in_range(rows: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every comfort score lies within 0 to 100."""
+    outside = rows[(rows["comfort_score"] < 0) | (rows["comfort_score"] > 100) | rows["comfort_score"].isna()]
+    return dg.AssetCheckResult(
+        passed=outside.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"rows": len(rows), "outside_0_100": len(outside)},
+    )
+
+
+def rows_match_features(rows: pd.DataFrame, feature_rows: pd.DataFrame) -> dg.AssetCheckResult:
+    """Each hour has as many predictions as it has feature rows."""
+    predicted = rows.groupby("prediction_datetime").size()
+    expected = feature_rows.groupby("observed_at").size()
+    short = {
+        partition_key(hour): {"features": int(count), "predictions": int(predicted.get(hour, 0))}
+        for hour, count in expected.items()
+        if predicted.get(hour, 0) != count
+    }
+    return dg.AssetCheckResult(
+        passed=not short,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"hours": len(expected), "mismatched_hours": dg.MetadataValue.json(short)},
+    )
+
+
+def _features(context: dg.AssetCheckExecutionContext, lake: Lake) -> pd.DataFrame:
+    frames = []
+    for hour in kst_hours(context.partition_time_window):
+        try:
+            frames.append(features.from_parquet(lake.read(features_key(hour))))
+        except LakeObjectMissingError:
+            continue  # the hour's own check of weather_features reports it; nothing to compare here
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(features.COLUMNS))
+
+
+@dg.asset_check(asset=weather_features, partitions_def=hourly, description=values_in_range.__doc__)
+def features_values_in_range(context: dg.AssetCheckExecutionContext, lake: Lake) -> dg.AssetCheckResult:
+    return values_in_range(_features(context, lake))
+
+
+@dg.asset_check(asset=weather_features, partitions_def=hourly, description=missing_share.__doc__)
+def features_missing_share(context: dg.AssetCheckExecutionContext, lake: Lake) -> dg.AssetCheckResult:
+    return missing_share(_features(context, lake))
+
+
+@dg.asset_check(
+    asset=weather_features, partitions_def=hourly, blocking=True, description=one_row_per_station_hour.__doc__
+)
+def features_one_row_per_station_hour(context: dg.AssetCheckExecutionContext, lake: Lake) -> dg.AssetCheckResult:
+    return one_row_per_station_hour(_features(context, lake), KEY)
+
+
+def _predictions(
+    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager]
+) -> pd.DataFrame:
+    return mysql_io_manager.rows(*kst_window(context.partition_time_window))
+
+
+@dg.asset_check(asset=weather_predictions, partitions_def=hourly, description=one_row_per_station_hour.__doc__)
+def predictions_one_row_per_station_hour(
+    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager]
+) -> dg.AssetCheckResult:
+    return one_row_per_station_hour(_predictions(context, mysql_io_manager), ["prediction_datetime", "station_id"])
+
+
+@dg.asset_check(asset=weather_predictions, partitions_def=hourly, description=scores_in_range.__doc__)
+def predictions_scores_in_range(
+    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager]
+) -> dg.AssetCheckResult:
+    return scores_in_range(_predictions(context, mysql_io_manager))
+
+
+@dg.asset_check(asset=weather_predictions, partitions_def=hourly, description=rows_match_features.__doc__)
+def predictions_match_features(
+    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager], lake: Lake
+) -> dg.AssetCheckResult:
+    return rows_match_features(_predictions(context, mysql_io_manager), _features(context, lake))
+
+
+# The newest hour must be in by 40 minutes past the next hour (KMA publishes at about :10, the schedule
+# runs at :10 and retries); checked by the freshness sensor below.
+freshness_checks = dg.build_time_partition_freshness_checks(
+    assets=[weather_features], deadline_cron="40 * * * *", timezone=TIMEZONE, severity=dg.AssetCheckSeverity.WARN
+)
+freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks, name="features_freshness")
+
+asset_checks = [
+    features_values_in_range,
+    features_missing_share,
+    features_one_row_per_station_hour,
+    predictions_one_row_per_station_hour,
+    predictions_scores_in_range,
+    predictions_match_features,
+    *freshness_checks,
+]

@@ -1,0 +1,31 @@
+"""Schedules that follow the clock: hourly ingestion of the hour KMA has just published, a daily retrain."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from weather_assets.jobs import ingest_job, train_job
+from weather_assets.partitions import TIMEZONE
+
+# KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
+# loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10.
+INGEST_MINUTE = int(os.getenv("WEATHER_INGEST_MINUTE") or 10)
+
+ingest_hourly = dg.build_schedule_from_partitioned_job(
+    ingest_job,
+    name="ingest_hourly",
+    minute_of_hour=INGEST_MINUTE,
+    description=f"At minute {INGEST_MINUTE} of every hour (KST), ingest the hour that has just ended its clock hour.",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
+train_daily = dg.ScheduleDefinition(
+    name="train_daily",
+    job=train_job,
+    cron_schedule="40 4 * * *",
+    execution_timezone=TIMEZONE,
+    description="At 04:40 KST, retrain the comfort model on the last 30 days; it is promoted only if it is better.",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
