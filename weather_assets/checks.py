@@ -164,12 +164,6 @@ freshness_checks = dg.build_time_partition_freshness_checks(
 )
 freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks, name="features_freshness")
 
-asset_checks = [
-    features_values_in_range,
-    features_missing_share,
-    features_one_row_per_station_hour,
-    predictions_one_row_per_station_hour,
-    predictions_scores_in_range,
-    predictions_match_features,
-    *freshness_checks,
-]
+feature_checks = [features_values_in_range, features_missing_share, features_one_row_per_station_hour]
+prediction_checks = [predictions_one_row_per_station_hour, predictions_scores_in_range, predictions_match_features]
+asset_checks = [*feature_checks, *prediction_checks, *freshness_checks]

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from weather_assets import checks
 from weather_assets.assets.model import comfort_model
 from weather_assets.assets.predictions import weather_predictions
 from weather_assets.kma_client import KMAClient
@@ -372,3 +373,21 @@ def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(mysql_serv
         reader.dispose()
         with sa.create_engine(mysql_server).begin() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url: str) -> None:
+    result = dg.materialize(
+        [weather_predictions, *checks.prediction_checks],
+        resources=resources(trained, db_url),
+        tags=range_tags(HOUR - timedelta(hours=2), HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    evaluations = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {
+        "predictions_one_row_per_station_hour": True,
+        "predictions_scores_in_range": True,
+        "predictions_match_features": True,
+    }
+    chart = written(result)["comfort_now"]
+    assert "2026-11-19-09:00 KST" in chart and chart.count("█") > 0

@@ -1,0 +1,100 @@
+"""Each asset check passes on good data and fails on data built to break it; checks run with their assets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from weather_assets import checks
+from weather_assets.assets.ingest import kma_observations, weather_features
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake
+from weather_assets.partitions import range_tags
+
+HOUR = datetime(2026, 11, 26, 9)
+
+
+def good_features() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "station_id": [100, 108, 112],
+            "observed_at": [HOUR] * 3,
+            "temperature": [-3.5, 4.2, 6.0],
+            "humidity": [70.0, 55.0, 80.0],
+            "precipitation": [0.0, 0.0, 1.5],
+            "pm10": [float("nan"), 40.0, 33.0],  # station 100 has no dust sensor
+            "wind_speed": [6.2, 1.8, 3.1],
+            "pressure": [1016.0, 1015.2, 1014.8],
+        }
+    )
+
+
+def good_predictions() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"prediction_datetime": [HOUR] * 3, "station_id": [100, 108, 112], "comfort_score": [0.0, 55.3, 100.0]}
+    )
+
+
+def test_values_in_range() -> None:
+    assert checks.values_in_range(good_features()).passed
+    hot = good_features().assign(temperature=[-3.5, 61.0, 6.0])
+    result = checks.values_in_range(hot)
+    assert not result.passed
+    assert result.metadata["outside_range"].value == {"temperature": 1}
+
+
+@pytest.mark.parametrize(("column", "value"), [("humidity", 101.0), ("precipitation", -0.1), ("pressure", 850.0)])
+def test_values_in_range_catches_each_column(column: str, value: float) -> None:
+    broken = good_features()
+    broken.loc[1, column] = value
+    assert not checks.values_in_range(broken).passed
+
+
+def test_missing_share() -> None:
+    assert checks.missing_share(good_features()).passed  # PM10 1/3 missing is within its 50 % allowance
+    broken = good_features().assign(humidity=[float("nan"), 55.0, 80.0])  # 1/3 > 10 %
+    result = checks.missing_share(broken)
+    assert not result.passed
+    assert set(result.metadata["over_allowance"].value) == {"humidity"}
+
+
+def test_one_row_per_station_hour() -> None:
+    assert checks.one_row_per_station_hour(good_features(), checks.KEY).passed
+    doubled = pd.concat([good_features(), good_features().iloc[[1]]], ignore_index=True)
+    result = checks.one_row_per_station_hour(doubled, checks.KEY)
+    assert not result.passed
+    assert result.metadata["duplicated_rows"].value == 2
+
+
+def test_scores_in_range() -> None:
+    assert checks.scores_in_range(good_predictions()).passed
+    assert not checks.scores_in_range(good_predictions().assign(comfort_score=[0.0, 100.5, 50.0])).passed
+    assert not checks.scores_in_range(good_predictions().assign(comfort_score=[-1.0, 50.0, 50.0])).passed
+
+
+def test_rows_match_features() -> None:
+    assert checks.rows_match_features(good_predictions(), good_features()).passed
+    result = checks.rows_match_features(good_predictions().iloc[:2], good_features())
+    assert not result.passed
+    assert result.metadata["mismatched_hours"].value == {"2026-11-26-09:00": {"features": 3, "predictions": 2}}
+
+
+def test_feature_checks_run_with_the_ingest_range_and_pass_on_generator_data(tmp_path: Path) -> None:
+    result = dg.materialize(
+        [kma_observations, weather_features, *checks.feature_checks],
+        selection=dg.AssetSelection.assets(kma_observations, weather_features),
+        resources={"kma": KMAClient(), "lake": Lake(data_dir=str(tmp_path))},
+        tags=range_tags(HOUR - timedelta(hours=5), HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    evaluations = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {
+        "features_values_in_range": True,
+        "features_missing_share": True,
+        "features_one_row_per_station_hour": True,
+    }
