@@ -1,0 +1,178 @@
+"""End to end as a real client: `dagster dev` (webserver and daemon) on embedded defaults, a backfill through the
+GraphQL API, rows in the database, and the asset graph drawn in headless Chromium.
+
+The screenshot is kept in weather_assets_tests/artifacts/asset_graph.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import requests
+from dagster_graphql import DagsterGraphQLClient
+
+from weather_assets.assets.ingest import kma_observations, weather_features
+from weather_assets.assets.model import comfort_model
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake
+from weather_assets.mlflow_tracking import MLflowTracking
+from weather_assets.model_registry import ModelRegistry
+from weather_assets.partitions import partition_key, range_tags
+from weather_assets_tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FIRST = datetime(2026, 11, 20, 9)  # the backfill: 09:00, 10:00 and 11:00 KST
+HOURS = [FIRST + timedelta(hours=offset) for offset in range(3)]
+ASSETS = ("kma_observations", "weather_features", "comfort_model", "weather_predictions")
+
+LAUNCH_BACKFILL = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+BACKFILL_STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on PythonError { message }
+  }
+}
+"""
+TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING"}
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def weather_dir(tmp_path: Path) -> Path:
+    """Embedded defaults with a champion already trained on four days, as after the main command."""
+    data = tmp_path / "weather"
+    lake, registry = Lake(data_dir=str(data)), ModelRegistry(data_dir=str(data))
+    instance = dg.DagsterInstance.ephemeral()
+    ingested = dg.materialize(
+        [kma_observations, weather_features],
+        resources={"kma": KMAClient(), "lake": lake},
+        tags=range_tags(FIRST - timedelta(days=4), FIRST - timedelta(hours=1)),
+        instance=instance,
+    )
+    assert ingested.success
+    trained = dg.materialize(
+        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
+    )
+    assert trained.success
+    return data
+
+
+@pytest.fixture
+def dagster_dev(tmp_path: Path, weather_dir: Path) -> Iterator[int]:
+    """`dagster dev` in the repository root, as the README starts it; yields the webserver's port."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    # no telemetry from a test, and no first-visit dialog over the screenshot
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env |= {"WEATHER_DATA_DIR": str(weather_dir), "DAGSTER_HOME": str(home)}
+    log = (tmp_path / "dagster_dev.log").open("w")
+    dagster = Path(sys.executable).with_name("dagster")
+    process = subprocess.Popen(
+        [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not answer within 180 s")
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def wait_for_backfill(client: DagsterGraphQLClient, backfill_id: str, timeout: float = 420) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client._execute(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]  # noqa: SLF001
+        assert answer["__typename"] == "PartitionBackfill", answer
+        if answer["status"] in TERMINAL:
+            return answer["status"]
+        time.sleep(2)
+    pytest.fail(f"backfill {backfill_id} did not finish within {timeout} s")
+
+
+def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_the_assets(
+    dagster_dev: int, weather_dir: Path, tmp_path: Path
+) -> None:
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev)
+    params = {
+        "partitionNames": [partition_key(hour) for hour in HOURS],
+        "assetSelection": [
+            {"path": [name]} for name in ("kma_observations", "weather_features", "weather_predictions")
+        ],
+        "title": "end-to-end test",
+    }
+    launched = client._execute(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]  # noqa: SLF001
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    status = wait_for_backfill(client, launched["backfillId"])
+
+    assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (tmp_path / "dagster_dev.log").read_text()[-5000:]
+    with sqlite3.connect(weather_dir / "weather.db") as db:
+        rows = db.execute(
+            "SELECT prediction_datetime, COUNT(*) FROM weather_predictions GROUP BY prediction_datetime ORDER BY 1"
+        ).fetchall()
+    assert [(hour[:16], count) for hour, count in rows] == [(f"{h:%Y-%m-%d %H:%M}", 10) for h in HOURS]
+
+    browser = chromium()
+    if browser is None:
+        pytest.fail("Chromium is not installed (Debian's chromium package; .ci/run installs it)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "asset_graph.png"
+    # weather_predictions' lineage, upstream: the four assets in their two groups
+    url = f"http://127.0.0.1:{dagster_dev}/assets/weather_predictions?view=lineage&lineageScope=upstream&lineageDepth=3"
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000", "--virtual-time-budget=30000",
+    ]  # fmt: skip
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+    subprocess.run([browser, *flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=180, check=True)
+
+    assert screenshot.stat().st_size > 10_000
+    missing = [name for name in ASSETS if name not in dom]
+    assert not missing, f"the asset graph does not draw {missing}"
