@@ -160,7 +160,8 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
 
     browser = chromium()
     if browser is None:
-        pytest.fail("Chromium is not installed (Debian's chromium package; .ci/run installs it)")
+        reason = "Chromium is not installed: apt-get install chromium (.ci/run does)"
+        pytest.fail(reason) if os.getenv("CI") else pytest.skip(reason)
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "asset_graph.png"
     # weather_predictions' lineage, upstream: the four assets in their two groups
