@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import boto3
 import dagster as dg
 import pytest
+import requests
 import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 
@@ -23,10 +29,45 @@ STATIONS = "100,101,102,104,105,108,112,119,129,133"
 MYSQL_SERVER = os.getenv("WEATHER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 
 
+def missing_tool(reason: str) -> None:
+    """A test needs a tool this machine lacks: skip with the reason, except in CI (CI=true), which installs it."""
+    if os.getenv("CI"):
+        pytest.fail(f"{reason} (.ci/run installs it)")
+    pytest.skip(reason)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(
+    command: list[str], env: dict[str, str], health_url: str, log: Path, cwd: Path | None = None, timeout: float = 180
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, started in its own session and waited for until `health_url` answers; stopped at exit."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                assert process.poll() is None, f"{command[0]} exited: {log.read_text()[-3000:]}"
+                with contextlib.suppress(requests.ConnectionError):
+                    if requests.get(health_url, timeout=2).ok:
+                        break
+                time.sleep(1)
+            else:
+                pytest.fail(f"{command[0]} did not answer at {health_url} within {timeout:.0f} s")
+            yield process
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import requests
 from dagster_graphql import DagsterGraphQLClient
 
 from weather_assets.assets.ingest import kma_observations, weather_features
@@ -29,7 +27,7 @@ from weather_assets.lake import Lake
 from weather_assets.mlflow_tracking import MLflowTracking
 from weather_assets.model_registry import ModelRegistry
 from weather_assets.partitions import partition_key, range_tags
-from weather_assets_tests.conftest import free_port
+from weather_assets_tests.conftest import free_port, missing_tool, serving
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -92,36 +90,10 @@ def dagster_dev(tmp_path: Path, weather_dir: Path) -> Iterator[int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
     env |= {"WEATHER_DATA_DIR": str(weather_dir), "DAGSTER_HOME": str(home)}
-    log = (tmp_path / "dagster_dev.log").open("w")
-    dagster = Path(sys.executable).with_name("dagster")
-    process = subprocess.Popen(
-        [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("dagster dev did not answer within 180 s")
+    command = [str(Path(sys.executable).with_name("dagster")), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    health = f"http://127.0.0.1:{port}/server_info"
+    with serving(command, env, health, tmp_path / "dagster_dev.log", cwd=REPO):
         yield port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 def wait_for_backfill(client: DagsterGraphQLClient, backfill_id: str, timeout: float = 420) -> str:
@@ -160,8 +132,7 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
 
     browser = chromium()
     if browser is None:
-        reason = "Chromium is not installed: apt-get install chromium (.ci/run does)"
-        pytest.fail(reason) if os.getenv("CI") else pytest.skip(reason)
+        missing_tool("Chromium is not installed: apt-get install chromium")
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "asset_graph.png"
     # weather_predictions' lineage, upstream: the four assets in their two groups

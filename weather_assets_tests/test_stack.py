@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ from pathlib import Path
 import boto3
 import dagster as dg
 import pytest
-import requests
 import sqlalchemy as sa
 import yaml
 from mlflow import MlflowClient
@@ -28,7 +26,7 @@ from weather_assets.lake import Lake
 from weather_assets.mlflow_tracking import MLflowTracking
 from weather_assets.model_registry import CHAMPION, MODEL_NAME, ModelRegistry
 from weather_assets.partitions import range_tags
-from weather_assets_tests.conftest import STATIONS, free_port
+from weather_assets_tests.conftest import STATIONS, free_port, missing_tool, serving
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
@@ -96,8 +94,7 @@ def test_dockerfile_installs_the_package_as_the_readme_does() -> None:
 def test_docker_compose_validates_the_file() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
-        reason = "docker-compose is not installed (Debian's docker-compose package; .ci/run installs it)"
-        pytest.fail(reason) if os.getenv("CI") else pytest.skip(reason)
+        missing_tool("docker-compose is not installed: apt-get install docker-compose")
     done = subprocess.run(
         [tool, "--env-file", str(REPO / ".env.example"), "-f", str(REPO / "docker-compose.yml"), "config", "-q"],
         capture_output=True,
@@ -157,26 +154,9 @@ def mlflow_server(mysql_database: str, s3_bucket: str, s3_endpoint: str, tmp_pat
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    log = (tmp_path / "mlflow.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "mlflow.log").read_text()[-3000:]
-            try:
-                if requests.get(f"{url}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("the MLflow server did not answer within 180 s")
+    with serving(command, env, f"{url}/health", tmp_path / "mlflow.log"):
         yield url
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
-        log.close()
 
 
 @pytest.mark.mysql
