@@ -33,8 +33,6 @@ from weather_assets.partitions import KST, partition_key, range_tags  # noqa: E4
 from weather_assets.predictions_table import predictions_table  # noqa: E402
 from weather_assets.stations import all_stations  # noqa: E402
 
-Job = type(ingest_job)  # define_asset_job's return type, which dagster does not export
-
 
 def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
     """The `count` KST hours that end with the last complete one (KMA has surely published it)."""
@@ -42,7 +40,9 @@ def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
     return [current - timedelta(hours=offset) for offset in range(count, 0, -1)]
 
 
-def run(job: Job, instance: dg.DagsterInstance, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+def run(
+    selection: dg.AssetSelection, instance: dg.DagsterInstance, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
     """A job's assets and checks, materialized in this process (the UI shows the run when DAGSTER_HOME is shared).
 
     Through `materialize`, not the job itself: the jobs' step retry policies wait minutes for a late KMA hour,
@@ -50,7 +50,7 @@ def run(job: Job, instance: dg.DagsterInstance, tags: dict[str, str] | None = No
     """
     return dg.materialize(
         [*defs.assets, *defs.asset_checks],
-        selection=job.selection,
+        selection=selection,
         resources=defs.resources,
         instance=instance,
         tags=tags,
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     instance = dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
     print(f"Ingesting {partition_key(hours[0])} .. {partition_key(hours[-1])} KST ({len(hours)} hours)")
-    ingested = run(ingest_job, instance, range_tags(hours[0], hours[-1]))
+    ingested = run(ingest_job.selection, instance, range_tags(hours[0], hours[-1]))
     if not ingested.success:
         print("\n".join(failures(ingested)), file=sys.stderr)
         return 1
@@ -165,14 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print("\nTraining comfort_model")
-    trained = run(train_job, instance)
+    trained = run(train_job.selection, instance)
     if not trained.success:
         print("\n".join(failures(trained)), file=sys.stderr)
         return 1
     print(report_training(metadata(trained, "comfort_model")))
 
     print("\nPredicting")
-    predicted = run(predict_job, instance, range_tags(hours[0], hours[-1]))
+    predicted = run(predict_job.selection, instance, range_tags(hours[0], hours[-1]))
     if not predicted.success:
         print("\n".join(failures(predicted)), file=sys.stderr)
         return 1
