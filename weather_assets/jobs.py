@@ -30,3 +30,9 @@ predict_job = dg.define_asset_job(
     description="Score the partition's hours with the champion model and upsert them into weather_predictions.",
     op_retry_policy=MYSQL_RETRIES,
 )
+
+serve_job = dg.define_asset_job(
+    "serve_hour",
+    selection=dg.AssetSelection.assets(kma_observations, weather_features, weather_predictions),
+    description="One hour from KMA to the predictions table, for the read API's cache misses.",
+)
