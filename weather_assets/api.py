@@ -31,6 +31,7 @@ from fastapi import Path as PathParam
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from weather_assets.comfort import label
 from weather_assets.partitions import DEFAULT_START, KEY_FORMAT, KST, partition_key
@@ -347,6 +348,27 @@ def comfort_at(store: Store, hour: datetime, station_id: int) -> Comfort:
     return _comfort(row)
 
 
+class _StartupCORS:
+    """CORS for the origins of the settings read at startup (Starlette builds its middleware before that)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cors: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.cors is None:
+            origins = list(scope["app"].state.store.settings.cors_origins)
+            self.cors = (
+                CORSMiddleware(self.app, allow_origins=origins, allow_methods=["GET"], allow_headers=["*"])
+                if origins
+                else self.app
+            )
+        await self.cors(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app; `settings` for tests, else read from the environment when the app starts."""
 
@@ -369,11 +391,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    origins = (settings.cors_origins if settings else ()) or tuple(
-        o.strip() for o in os.getenv("WEATHER_API_CORS_ORIGINS", "").split(",") if o.strip()
-    )
-    if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET"], allow_headers=["*"])
+    app.add_middleware(_StartupCORS)
 
     @app.exception_handler(Unavailable)
     async def unavailable(_request: Request, error: Unavailable) -> JSONResponse:

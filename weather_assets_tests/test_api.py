@@ -202,6 +202,18 @@ def test_bad_parameters_get_clear_client_errors(served: Served, path: str, param
     assert answer.json()["detail"]
 
 
+def test_cors_allows_the_configured_origins_only() -> None:
+    settings = Settings(
+        db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops",
+        cors_origins=("https://app.example",),
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        allowed = client.get("/health", headers={"Origin": "https://app.example"})
+        other = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
 def test_database_down_gives_503_without_a_stack_trace() -> None:
     settings = Settings(db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
