@@ -19,7 +19,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster_graphql import DagsterGraphQLClient
+from fastapi.testclient import TestClient
 
+from weather_assets.api import Settings, create_app
 from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.assets.model import comfort_model
 from weather_assets.kma_client import KMAClient
@@ -52,6 +54,9 @@ query Status($id: String!) {
     ... on PythonError { message }
   }
 }
+"""
+SERVE_RUNS = """
+{ runsOrError(filter: {pipelineName: "serve_hour"}) { ... on Runs { results { status tags { key value } } } } }
 """
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING"}
 
@@ -148,3 +153,25 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
     assert screenshot.stat().st_size > 10_000
     missing = [name for name in ASSETS if name not in dom]
     assert not missing, f"the asset graph does not draw {missing}"
+
+
+def test_read_api_computes_a_missing_hour_through_the_webservers_graphql_api(
+    dagster_dev: int, weather_dir: Path, tmp_path: Path
+) -> None:
+    """With DAGSTER_GRAPHQL_URL set, a cache miss launches the serve_hour job on the webserver, visible in the UI."""
+    hour = FIRST + timedelta(hours=5)
+    settings = Settings(
+        db_url=f"sqlite:///{weather_dir / 'weather.db'}",
+        data_dir=str(tmp_path / "api"),
+        graphql_url=f"http://127.0.0.1:{dagster_dev}",
+        wait_seconds=300,
+    )
+    with TestClient(create_app(settings)) as api:
+        answer = api.get("/comfort", params={"at": hour.isoformat(), "station_id": 108})
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["prediction_datetime"] == hour.isoformat()
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev)
+    runs = client._execute(SERVE_RUNS)["runsOrError"]["results"]  # noqa: SLF001
+    assert [run["status"] for run in runs] == ["SUCCESS"]
+    assert {"key": "dagster/partition", "value": partition_key(hour)} in runs[0]["tags"]
