@@ -47,11 +47,16 @@ def tags_for(first: datetime, last: datetime) -> dict[str, str]:
     return {"dagster/partition": partition_key(first)} if first == last else range_tags(first, last)
 
 
+def failures(result: dg.ExecuteJobResult | dg.ExecuteInProcessResult) -> list[str]:
+    failed = [e for e in result.all_events if e.is_step_failure or e.event_type == dg.DagsterEventType.RUN_FAILURE]
+    return [f"{e.step_key or 'run'}: {e.message}" for e in failed]
+
+
 def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], None]:
     def run(first: datetime, last: datetime) -> None:
         job = dg.reconstructable(ingest_job)
         with dg.execute_job(job, instance, tags=tags_for(first, last), run_config=QUIET) as result:
-            assert result.success, f"run {first}..{last} failed"
+            assert result.success, f"run {first}..{last} failed: {failures(result)}"
 
     return run
 
@@ -59,7 +64,7 @@ def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], Non
 def in_process(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], None]:
     def run(first: datetime, last: datetime) -> None:
         result = ingest_job().execute_in_process(instance=instance, tags=tags_for(first, last), run_config=QUIET)
-        assert result.success, f"run {first}..{last} failed"
+        assert result.success, f"run {first}..{last} failed: {failures(result)}"
 
     return run
 
