@@ -2,23 +2,25 @@
 
     uvicorn weather_assets.api:app --host 127.0.0.1 --port 8000
 
-Cache-first: a hit is one read on the table's unique key. On a miss the API has the hour materialized through
-Dagster (the `serve_hour` job: ingest and predict), through the GraphQL API when ``DAGSTER_GRAPHQL_URL`` names a
-webserver, else in this process; concurrent requests for the same hour wait for that one materialization,
-across worker processes too (a MySQL named lock, or a lock file on SQLite). Settings are read when the app
-starts, from the environment (README, "The read API").
+Cache-first: a hit is one read on the table's unique key, made on the event loop through an asyncio driver
+(asyncmy for MySQL and MariaDB, aiosqlite for SQLite), so a hit never waits for a thread. On a miss the API has
+the hour materialized through Dagster (the `serve_hour` job: ingest and predict), through the GraphQL API when
+``DAGSTER_GRAPHQL_URL`` names a webserver, else in this process; concurrent requests for the same hour wait for
+that one materialization, across worker processes too (a MySQL named lock, or a lock file on SQLite). Settings
+are read when the app starts, from the environment (README, "The read API").
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
+import gc
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ from fastapi import Path as PathParam
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from weather_assets.comfort import label
@@ -48,6 +51,7 @@ EVALUATIONS = {
     "poor": "Poor: uncomfortable, stay in if you can.",
 }
 TITLES = {"now": "Comfort now", "morning": "Morning commute (6-9)", "evening": "Evening commute (18-21)"}
+ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}
 
 
 @dataclass(frozen=True)
@@ -153,54 +157,88 @@ def _hour(at: datetime | None) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+def async_url(url: str) -> sa.URL:
+    """The same database through its asyncio driver, for the request path."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in ASYNC_DRIVERS:
+        raise ValueError(f"the read API serves MySQL, MariaDB or SQLite databases, not {backend!r}")
+    return parsed.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+
+
+def _statements(table: sa.Table) -> dict[str, sa.Select]:
+    """The API's reads, built once; values are bound per request (never formatted into SQL)."""
+    columns = table.c
+    return {
+        "at": sa.select(table).where(
+            columns.prediction_datetime == sa.bindparam("hour"), columns.station_id == sa.bindparam("station_id")
+        ),
+        "history": sa.select(table)
+        .where(
+            columns.station_id == sa.bindparam("station_id"),
+            columns.prediction_datetime.between(sa.bindparam("first"), sa.bindparam("last")),
+        )
+        .order_by(columns.prediction_datetime),
+        "newest": sa.select(sa.func.max(columns.prediction_datetime), sa.func.max(columns.updated_at)),
+    }
+
+
 @dataclass
 class Store:
-    """Reads of the predictions table, and single-flight computation of missing hours."""
+    """Reads of the predictions table, and single-flight computation of missing hours.
+
+    `reader` serves requests on the event loop; `engine` (blocking) holds the cross-process hour locks in the
+    threads that compute missing hours.
+    """
 
     settings: Settings
     engine: sa.Engine
+    reader: AsyncEngine
     table: sa.Table = field(default_factory=lambda: predictions_table(TABLE))
     _inflight: dict[datetime, Future[None]] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="serve-hour"))
     _exists: bool = False
 
-    def ready(self) -> bool:
+    def __post_init__(self) -> None:
+        self.statements = _statements(self.table)
+
+    async def ready(self) -> bool:
         """Whether the table exists yet (before the first materialization it does not: every hour is a miss)."""
         if not self._exists:
-            self._exists = sa.inspect(self.engine).has_table(self.table.name)
+            async with self.reader.connect() as connection:
+                self._exists = await connection.run_sync(lambda sync: sa.inspect(sync).has_table(self.table.name))
         return self._exists
 
-    def read(self, hour: datetime, station_id: int) -> dict[str, Any] | None:
-        if not self.ready():
+    async def _rows(self, name: str, **values: Any) -> list[sa.RowMapping]:
+        """One statement's rows; a connection the server dropped is replaced once (no ping before every read)."""
+        try:
+            return await self._execute(name, values)
+        except sa.exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            return await self._execute(name, values)
+
+    async def _execute(self, name: str, values: dict[str, Any]) -> list[sa.RowMapping]:
+        async with self.reader.connect() as connection:
+            return list((await connection.execute(self.statements[name], values)).mappings())
+
+    async def read(self, hour: datetime, station_id: int) -> dict[str, Any] | None:
+        if not await self.ready():
             return None
-        query = sa.select(self.table).where(
-            self.table.c.prediction_datetime == hour, self.table.c.station_id == station_id
-        )
-        with self.engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
-        return dict(row) if row else None
+        rows = await self._rows("at", hour=hour, station_id=station_id)
+        return dict(rows[0]) if rows else None
 
-    def history(self, station_id: int, first: datetime, last: datetime) -> list[dict[str, Any]]:
-        if not self.ready():
+    async def history(self, station_id: int, first: datetime, last: datetime) -> list[dict[str, Any]]:
+        if not await self.ready():
             return []
-        columns = self.table.c
-        query = (
-            sa.select(self.table)
-            .where(columns.station_id == station_id, columns.prediction_datetime.between(first, last))
-            .order_by(columns.prediction_datetime)
-        )
-        with self.engine.connect() as connection:
-            return [dict(row) for row in connection.execute(query).mappings()]
+        return [dict(row) for row in await self._rows("history", station_id=station_id, first=first, last=last)]
 
-    def newest(self) -> tuple[datetime | None, datetime | None]:
-        if not self.ready():
+    async def newest(self) -> tuple[datetime | None, datetime | None]:
+        if not await self.ready():
             return None, None
-        columns = self.table.c
-        query = sa.select(sa.func.max(columns.prediction_datetime), sa.func.max(columns.updated_at))
-        with self.engine.connect() as connection:
-            newest, updated = connection.execute(query).one()
-        return newest, updated
+        (row,) = await self._rows("newest")
+        return tuple(row.values())  # type: ignore[return-value]
 
     def ensure(self, hour: datetime) -> Future[None]:
         """The one computation of `hour` in this process, started if none is running."""
@@ -223,7 +261,7 @@ class Store:
             materialize_hour(hour, self.settings)
 
     def _has_hour(self, hour: datetime) -> bool:
-        if not self.ready():
+        if not sa.inspect(self.engine).has_table(self.table.name):
             return False
         query = sa.select(sa.func.count()).where(self.table.c.prediction_datetime == hour)
         with self.engine.connect() as connection:
@@ -294,6 +332,12 @@ def materialize_hour(hour: datetime, settings: Settings) -> None:
         raise Unavailable(f"materializing {key} failed; see the run {result.run_id} in Dagster")
 
 
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Marks a computation's error as seen when the request that waited for it has already answered 503."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _comfort(row: dict[str, Any]) -> Comfort:
     name, _, version = str(row["model_name"]).partition("/")
     updated = row["updated_at"]
@@ -333,16 +377,19 @@ def _check_hour_and_station(store: Store, hour: datetime, station_id: int) -> No
         )
 
 
-def comfort_at(store: Store, hour: datetime, station_id: int) -> Comfort:
+async def comfort_at(store: Store, hour: datetime, station_id: int) -> Comfort:
     """Cache-first: the stored row, else the hour computed once (bounded wait), else Unavailable."""
     _check_hour_and_station(store, hour, station_id)
-    row = store.read(hour, station_id)
+    row = await store.read(hour, station_id)
     if row is None:
-        try:
-            store.ensure(hour).result(timeout=store.settings.wait_seconds)
-        except FutureTimeout:
-            raise Unavailable(f"{partition_key(hour)} KST is being computed") from None
-        row = store.read(hour, station_id)
+        computing = asyncio.wrap_future(store.ensure(hour))
+        computing.add_done_callback(_retrieved)
+        # asyncio.wait, not wait_for: a timeout must not cancel the computation other requests wait for
+        done, _ = await asyncio.wait({computing}, timeout=store.settings.wait_seconds)
+        if not done:
+            raise Unavailable(f"{partition_key(hour)} KST is being computed")
+        computing.result()  # the computation's own error, if it failed
+        row = await store.read(hour, station_id)
         if row is None:
             raise Unavailable(f"no prediction for station {station_id} at {partition_key(hour)} KST yet")
     return _comfort(row)
@@ -375,14 +422,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = settings or Settings.from_env()
-        if active.db_url.startswith("sqlite"):
-            engine = sa.create_engine(active.db_url, connect_args={"check_same_thread": False, "timeout": 30})
-        else:  # a connection per request thread at most, checked before use
-            engine = sa.create_engine(active.db_url, pool_pre_ping=True, pool_size=20, max_overflow=40)
-        app.state.store = Store(active, engine)
+        sqlite = active.db_url.startswith("sqlite")
+        # Reads autocommit, so a pooled connection needs no rollback on return and holds no SQLite read lock.
+        reader = create_async_engine(
+            async_url(active.db_url),
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            pool_recycle=3600,
+            **({} if sqlite else {"pool_size": 25, "max_overflow": 5}),
+            **({"connect_args": {"timeout": 30}} if sqlite else {}),
+        )
+        engine = sa.create_engine(
+            active.db_url,
+            pool_pre_ping=True,
+            **({"connect_args": {"check_same_thread": False, "timeout": 30}} if sqlite else {}),
+        )
+        app.state.store = Store(active, engine, reader)
+        # The imported code (Dagster's included) is permanent: keep it out of the collector's full passes,
+        # which otherwise pause a worker for about 100 ms.
+        gc.freeze()
         try:
             yield
         finally:
+            await reader.dispose()
             engine.dispose()
 
     app = FastAPI(
@@ -403,16 +465,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.get("/comfort", response_model=Comfort, responses={404: {}, 503: {}})
-    def comfort(
+    async def comfort(
         request: Request,
         station_id: StationId = DEFAULT_STATION,
         at: Annotated[datetime | None, Query(description="KST time (ISO 8601); its hour is answered")] = None,
     ) -> Comfort:
         """The comfort of a station at an hour (default: station 108, the current KST hour)."""
-        return comfort_at(_store(request), _hour(at), station_id)
+        return await comfort_at(_store(request), _hour(at), station_id)
 
     @app.get("/comfort/history", response_model=History)
-    def history(
+    async def history(
         request: Request,
         station_id: StationId = DEFAULT_STATION,
         hours: Annotated[int, Query(ge=1, le=720, description="how many hours, ending at the current one")] = 24,
@@ -421,17 +483,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = _store(request)
         last = current_hour()
         _check_hour_and_station(store, last, station_id)
-        rows = store.history(station_id, last - timedelta(hours=hours - 1), last)
+        rows = await store.history(station_id, last - timedelta(hours=hours - 1), last)
         return History(station_id=station_id, hours=hours, items=[_comfort(row) for row in rows])
 
     @app.get("/predict/{prediction_type}", response_model=Prediction, responses={400: {}, 503: {}})
-    def predict(
+    async def predict(
         request: Request, prediction_type: str = PathParam(description="now, morning or evening")
     ) -> Prediction:
         """The frontend's call: the current hour at station 108; the type changes the title."""
         if prediction_type not in TITLES:
             raise HTTPException(400, f"prediction_type must be one of {list(TITLES)}, not {prediction_type!r}")
-        result = comfort_at(_store(request), current_hour(), DEFAULT_STATION)
+        result = await comfort_at(_store(request), current_hour(), DEFAULT_STATION)
         return Prediction(
             title=TITLES[prediction_type],
             score=round(result.score, 1),
@@ -453,10 +515,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.get("/health", response_model=Health, responses={503: {}})
-    def health(request: Request) -> Health | JSONResponse:
+    async def health(request: Request) -> Health | JSONResponse:
         """Whether the database answers, and how old the newest prediction is."""
         try:
-            newest, updated = _store(request).newest()
+            newest, updated = await _store(request).newest()
         except sa.exc.DBAPIError:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         age = (datetime.now(UTC).replace(tzinfo=None) - updated).total_seconds() if updated else None
