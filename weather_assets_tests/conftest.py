@@ -130,17 +130,26 @@ def mysql_server() -> sa.URL:
     return url
 
 
-@pytest.fixture
-def mysql_database(mysql_server: sa.URL) -> Iterator[str]:
+@contextlib.contextmanager
+def scratch_database(server: sa.URL) -> Iterator[str]:
     """The URL of a fresh, empty database on the test server, dropped afterwards."""
     name = f"weather_test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(mysql_server)
+    engine = sa.create_engine(server)
     with engine.begin() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    yield mysql_server.set(database=name).render_as_string(hide_password=False)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    engine.dispose()
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        engine.dispose()
+
+
+@pytest.fixture
+def mysql_database(mysql_server: sa.URL) -> Iterator[str]:
+    """A fresh database on the test server for one test."""
+    with scratch_database(mysql_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])

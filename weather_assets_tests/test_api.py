@@ -1,9 +1,13 @@
-"""The read API as a real client sees it: uvicorn on loopback, cache-first over the predictions table."""
+"""The read API as a real client sees it: uvicorn on loopback, cache-first over the predictions table.
+
+Every test against the served API runs twice: on embedded defaults (SQLite, lock files) and on the MariaDB
+test server (asyncmy reads, MySQL named locks across the two worker processes).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import requests
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app, current_hour
@@ -27,7 +32,8 @@ from weather_assets.mlflow_tracking import MLflowTracking
 from weather_assets.model_registry import ModelRegistry
 from weather_assets.mysql_io_manager import MySQLIOManager
 from weather_assets.partitions import partition_key, range_tags
-from weather_assets_tests.conftest import free_port, serving
+from weather_assets.predictions_table import TABLE, predictions_table
+from weather_assets_tests.conftest import free_port, scratch_database, serving
 
 STATIONS = "108,112"
 
@@ -35,7 +41,7 @@ STATIONS = "108,112"
 @dataclass
 class Served:
     url: str
-    data_dir: Path
+    db_url: str
     dagster_home: Path
 
     def api_runs(self) -> int:
@@ -44,14 +50,19 @@ class Served:
             return len(instance.get_run_records(dg.RunsFilter(tags={"weather/served_by": "api"})))
 
     def rows(self, hour: datetime) -> int:
-        with sqlite3.connect(self.data_dir / "weather.db") as db:
-            key = hour.strftime("%Y-%m-%d %H:%M:%S.%f")
-            return db.execute(
-                "SELECT COUNT(*) FROM weather_predictions WHERE prediction_datetime = ?", (key,)
-            ).fetchone()[0]
+        table = predictions_table(TABLE)
+        engine = sa.create_engine(self.db_url)
+        try:
+            with engine.connect() as connection:
+                query = sa.select(sa.func.count()).where(table.c.prediction_datetime == hour)
+                return connection.execute(query).scalar_one()
+        finally:
+            engine.dispose()
 
 
-def prepare(data_dir: Path, first: datetime, last: datetime, predicted: list[datetime]) -> None:
+def prepare(
+    data_dir: Path, first: datetime, last: datetime, predicted: list[datetime], db_url: str | None = None
+) -> None:
     """Ingested hours and a champion (as after the main command), and some hours already predicted."""
     lake, registry = Lake(data_dir=str(data_dir)), ModelRegistry(data_dir=str(data_dir))
     instance = dg.DagsterInstance.ephemeral()
@@ -65,38 +76,48 @@ def prepare(data_dir: Path, first: datetime, last: datetime, predicted: list[dat
     assert dg.materialize(
         [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
     ).success
-    resources = {"lake": lake, "model_registry": registry, "mysql_io_manager": MySQLIOManager(data_dir=str(data_dir))}
+    resources = {
+        "lake": lake,
+        "model_registry": registry,
+        "mysql_io_manager": MySQLIOManager(data_dir=str(data_dir), url=db_url),
+    }
     for hour in predicted:
         assert dg.materialize(
             [weather_predictions], resources=resources, partition_key=partition_key(hour), instance=instance
         ).success
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """uvicorn with two worker processes on embedded defaults; the current hour and the one before are cold."""
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """uvicorn with two worker processes; the current hour and the one before are cold."""
     root = tmp_path_factory.mktemp("api")
     data_dir, home = root / "weather", root / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    now = current_hour()
-    prepare(
-        data_dir,
-        now - timedelta(days=4),
-        now - timedelta(hours=2),
-        predicted=[now - timedelta(hours=h) for h in (2, 3, 4)],
-    )
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
-    env |= {
-        "WEATHER_DATA_DIR": str(data_dir),
-        "DAGSTER_HOME": str(home),
-        "WEATHER_STATIONS": STATIONS,
-        "WEATHER_API_WAIT_SECONDS": "120",
-    }
-    command = [sys.executable, "-m", "uvicorn", "weather_assets.api:app", "--port", str(port), "--workers", "2"]
-    with serving(command, env, f"http://127.0.0.1:{port}/health", root / "uvicorn.log"):
-        yield Served(f"http://127.0.0.1:{port}", data_dir, home)
+    with contextlib.ExitStack() as stack:
+        db_url = None
+        if request.param == "mysql":  # the platform writes and the API reads the same MariaDB database
+            db_url = stack.enter_context(scratch_database(request.getfixturevalue("mysql_server")))
+        now = current_hour()
+        prepare(
+            data_dir,
+            now - timedelta(days=4),
+            now - timedelta(hours=2),
+            predicted=[now - timedelta(hours=h) for h in (2, 3, 4)],
+            db_url=db_url,
+        )
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+        env |= {
+            "WEATHER_DATA_DIR": str(data_dir),
+            "DAGSTER_HOME": str(home),
+            "WEATHER_STATIONS": STATIONS,
+            "WEATHER_API_WAIT_SECONDS": "120",
+            **({"WEATHER_DB_URL": db_url} if db_url else {}),
+        }
+        command = [sys.executable, "-m", "uvicorn", "weather_assets.api:app", "--port", str(port), "--workers", "2"]
+        stack.enter_context(serving(command, env, f"http://127.0.0.1:{port}/health", root / "uvicorn.log"))
+        yield Served(f"http://127.0.0.1:{port}", db_url or f"sqlite:///{data_dir / 'weather.db'}", home)
 
 
 def test_hit_is_a_read_miss_is_computed_once_then_hit(served: Served) -> None:
