@@ -1,105 +1,146 @@
-"""Read API cache hits under load: uvicorn on MariaDB-backed predictions, 50 concurrent clients from this process.
+"""Read API cache hits under load: uvicorn on MariaDB-backed predictions, 50 concurrent clients from wrk.
 
-    python benchmarks/api_latency.py [--url mysql+pymysql://root@127.0.0.1:3306] [--requests 5000] [--clients 50]
+    python benchmarks/api_latency.py [--url mysql+pymysql://root@127.0.0.1:3306] [--clients 50] [--seconds 15]
 
-Fills a scratch database with a month of predictions for station 108, serves the API with uvicorn (2 workers)
-on loopback, then sends GET /comfort for stored hours from 50 concurrent clients (asyncio, httpx) in this
-second process. Prints latency p50 and p99 and requests per second. Targets: p50 within 5 ms, p99 within 25 ms.
+Fills a scratch database with a month of predictions for station 108 and serves the API with uvicorn (2 workers)
+on loopback. wrk (Debian's package `wrk`), a second process, sends GET /comfort for stored hours over 50
+connections, each a client that waits for its answer and then thinks: a random 0 to 2x the mean think time, then
+back to back (the server saturated). The same back-to-back load on benchmarks/floor_app.py (same uvicorn,
+FastAPI and response model, a constant answer, no database) gives the floor that the server and framework
+themselves set on this machine. Prints p50, p99 and requests per second for each load.
+Targets: p50 within 5 ms, p99 within 25 ms.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import os
-import socket
-import statistics
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
-import httpx
 import pandas as pd
-import sqlalchemy as sa
+import requests
+from scratch import scratch_database
 
 from weather_assets.api import current_hour
 from weather_assets.mysql_io_manager import MySQLIOManager
 from weather_assets.predictions_table import OUTPUT_COLUMNS
 
+HERE = Path(__file__).resolve().parent
+P50_TARGET_MS, P99_TARGET_MS = 5.0, 25.0
+# wrk's Lua hooks: requests cycle through the stored hours; `done` prints what this script reads back.
+SCRIPT = """
+local hours = {%(hours)s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/comfort?station_id=108&at=" .. hours[(n %% #hours) + 1])
+end
+if %(think)d > 0 then
+  delay = function() return math.random(0, 2 * %(think)d) end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
 
-async def load(url: str, hours: list[str], total: int, clients: int) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    counter = iter(range(total))
-    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=clients)) as client:
 
-        async def worker() -> None:
-            for n in counter:
-                started = time.perf_counter()
-                answer = await client.get("/comfort", params={"station_id": 108, "at": hours[n % len(hours)]})
-                latencies.append(time.perf_counter() - started)
-                assert answer.status_code == 200, answer.text
+@contextlib.contextmanager
+def uvicorn(app: str, env: dict[str, str], port: int) -> Iterator[str]:
+    """`app` served by uvicorn with 2 worker processes on loopback, until the block ends."""
+    command = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(HERE), "--port", str(port), "--workers", "2",
+               "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, env={**os.environ, **env})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/comfort", params={"at": (current_hour() - timedelta(hours=1)).isoformat()}, timeout=5).ok:
+                    break
+            time.sleep(0.5)
+        else:
+            raise SystemExit(f"{app} did not answer on {url}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        return latencies, time.perf_counter() - started
+
+def wrk(url: str, script: Path, clients: int, seconds: int) -> tuple[float, float, float]:
+    """p50 and p99 in ms and requests per second of one wrk run; any failed request fails the benchmark."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"^RESULT (\d+) (\d+) (\d+) (\d+) (\d+)$", done.stdout, re.MULTILINE)
+    if not found:
+        raise SystemExit(f"wrk printed no result:\n{done.stdout}{done.stderr}")
+    count, micros, p50, p99, errors = map(int, found.groups())
+    if errors:
+        raise SystemExit(f"{errors} of {count} requests failed:\n{done.stdout}")
+    return p50 / 1000, p99 / 1000, count / (micros / 1e6)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306")
-    parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
-    server = sa.make_url(args.url)
-    database = f"bench_api_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
-    db_url = server.set(database=database).render_as_string(hide_password=False)
-    try:
-        now = current_hour()
-        hours = [now - timedelta(hours=h) for h in range(1, 721)]
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed as the load generator: apt-get install -y wrk")
+    now = current_hour()
+    hours = [now - timedelta(hours=h) for h in range(1, 721)]
+    folder = Path(tempfile.mkdtemp(prefix="api-latency-"))
+    scripts = {}
+    for think in (100, 50, 0):
+        scripts[think] = folder / f"think-{think}.lua"
+        keys = ",".join(f'"{hour:%Y-%m-%dT%H:%M}"' for hour in hours)
+        scripts[think].write_text(SCRIPT % {"hours": keys, "think": think})
+
+    rows: list[tuple[str, tuple[float, float, float]]] = []
+    with scratch_database(args.url, "bench_api") as db_url:
         frame = pd.DataFrame(
             {"prediction_datetime": hours, "station_id": 108, "region": "Seoul", "comfort_score": 61.5,
              "temperature": 12.0, "humidity": 55.0, "precipitation": 0.0, "pm10": 30.0, "wind_speed": 2.0,
              "pressure": 1015.0, "model_name": "comfort-model/1"}
         )[list(OUTPUT_COLUMNS)]  # fmt: skip
         MySQLIOManager(url=db_url).handle_output(dg.build_output_context(), frame)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {**os.environ, "WEATHER_API_DB_URL": db_url, "WEATHER_STATIONS": "108"}
-        command = [sys.executable, "-m", "uvicorn", "weather_assets.api:app", "--port", str(port), "--workers", "2",
-                   "--log-level", "warning"]  # fmt: skip
-        process = subprocess.Popen(command, env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(60):
-                try:
-                    if httpx.get(f"{url}/health").status_code == 200:
-                        break
-                except httpx.ConnectError:
-                    time.sleep(0.5)
-            keys = [hour.isoformat() for hour in hours]
-            asyncio.run(load(url, keys, 500, args.clients))  # warm-up: connections, pools, imports
-            latencies, seconds = asyncio.run(load(url, keys, args.requests, args.clients))
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
-        admin.dispose()
-    latencies.sort()
-    p50, p99 = statistics.median(latencies), latencies[int(len(latencies) * 0.99)]
-    print(f"GET /comfort cache hits, {args.clients} concurrent clients, {args.requests} requests on MariaDB:")
+        env = {"WEATHER_API_DB_URL": db_url, "WEATHER_STATIONS": "108"}
+        with uvicorn("weather_assets.api:app", env, args.port) as url:
+            wrk(url, scripts[0], args.clients, 3)  # warm-up: connections, pools, caches
+            for think, label in ((100, "think 0-200 ms, mean 100"), (50, "think 0-100 ms, mean 50"),
+                                 (0, "back to back (saturated)")):  # fmt: skip
+                rows.append((label, wrk(url, scripts[think], args.clients, args.seconds)))
+    with uvicorn("floor_app:app", {}, args.port) as url:
+        wrk(url, scripts[0], args.clients, 3)
+        floor = wrk(url, scripts[0], args.clients, args.seconds)
+
+    print(f"GET /comfort cache hits on MariaDB; uvicorn, 2 workers; wrk, {args.clients} clients, {args.seconds} s each")
+    print(f"{'load':<34}{'p50':>10}{'p99':>10}{'requests/s':>12}")
+    for label, (p50, p99, rate) in rows:
+        verdict = "targets met" if p50 <= P50_TARGET_MS and p99 <= P99_TARGET_MS else "targets missed"
+        print(f"{label:<34}{p50:>7.1f} ms{p99:>7.1f} ms{rate:>12,.0f}   {verdict}")
+    p50, p99, rate = floor
+    print(f"{'floor: constant answer, saturated':<34}{p50:>7.1f} ms{p99:>7.1f} ms{rate:>12,.0f}")
     print(
-        f"p50 {p50 * 1000:.1f} ms (target: within 5 ms), p99 {p99 * 1000:.1f} ms (target: within 25 ms), "
-        f"{args.requests / seconds:,.0f} requests/s"
+        f"Targets: p50 within {P50_TARGET_MS:g} ms, p99 within {P99_TARGET_MS:g} ms. Saturated, p50 is about "
+        f"clients / throughput: {P50_TARGET_MS:g} ms at {args.clients} clients needs "
+        f"{args.clients / P50_TARGET_MS * 1000:,.0f} requests/s."
     )
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from datetime import datetime, timedelta
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from scratch import scratch_database
 
 from weather_assets.mysql_io_manager import MySQLIOManager
 from weather_assets.predictions_table import OUTPUT_COLUMNS, predictions_table
@@ -51,12 +51,7 @@ def main() -> None:
     parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306")
     args = parser.parse_args()
     server = sa.make_url(args.url)
-    database = f"bench_weather_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {database} CHARACTER SET utf8mb4")
-    try:
-        url = server.set(database=database).render_as_string(hide_password=False)
+    with scratch_database(args.url, "bench_weather") as url:
         frame = rows(args.rows)
         io_manager = MySQLIOManager(url=url)
         io_manager._ensure_table(predictions_table())  # noqa: SLF001 - create it outside the timings
@@ -85,10 +80,6 @@ def main() -> None:
             timings["c"] = time.perf_counter() - started
         finally:
             connection.close()
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
-        admin.dispose()
 
     rate = {label: args.rows / seconds for label, seconds in timings.items()}
     print(f"{args.rows:,} rows on {server.host}:{server.port or 3306}")

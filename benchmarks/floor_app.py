@@ -1,0 +1,37 @@
+"""The floor for api_latency.py: the read API's framework and response model, answering a constant Comfort.
+
+No database, no work: what uvicorn and FastAPI themselves cost per request on this machine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from weather_assets.api import Comfort
+
+ANSWER = Comfort(
+    station_id=108,
+    station_name="Seoul",
+    region="Seoul",
+    prediction_datetime=datetime(2026, 11, 26, 9),
+    score=61.5,
+    label="good",
+    temperature=12.0,
+    humidity=55.0,
+    precipitation=0.0,
+    pm10=30.0,
+    wind_speed=2.0,
+    pressure=1015.0,
+    model_name="comfort-model",
+    model_version="1",
+    age_seconds=60.0,
+)
+app = FastAPI()
+
+
+@app.get("/comfort", response_model=Comfort)
+async def comfort(station_id: int = 108, at: datetime | None = None) -> Comfort:
+    """The same parameters and response model as the read API's /comfort, answered without a read."""
+    return ANSWER
