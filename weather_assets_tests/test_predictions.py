@@ -16,8 +16,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from weather_assets import checks
+from weather_assets.api import Settings, create_app
 from weather_assets.assets.model import comfort_model
 from weather_assets.assets.predictions import weather_predictions
 from weather_assets.kma_client import KMAClient
@@ -317,8 +319,16 @@ def test_init_sql_gives_the_table_the_io_manager_creates(mysql_server: sa.URL, m
         engine.dispose()
 
 
-@pytest.mark.mysql
-def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(mysql_server: sa.URL) -> None:
+@dataclass
+class Accounts:
+    """sql/init.sql's accounts on a renamed database, their passwords set by sql/set-passwords.sh."""
+
+    app: sa.Engine
+    reader: sa.Engine
+
+
+@pytest.fixture
+def accounts(mysql_server: sa.URL) -> Iterator[Accounts]:
     database = "weather_mlops_grants_test"
     apply_init_sql(mysql_server, database)
     env = {
@@ -330,18 +340,11 @@ def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(mysql_serv
         "WEATHER_DB_READER_PASSWORD": "reader-pw",
     }
     subprocess.run(["bash", str(REPO / "sql" / "set-passwords.sh")], env=env, check=True, capture_output=True)
-    server = f"{mysql_server.host}:{mysql_server.port or 3306}/{database}"
+    host, port = mysql_server.host, mysql_server.port
     app = sa.create_engine(
-        sa.URL.create(
-            "mysql+pymysql",
-            "weather_app",
-            env["WEATHER_DB_APP_PASSWORD"],
-            mysql_server.host,
-            mysql_server.port,
-            database,
-        )
+        sa.URL.create("mysql+pymysql", "weather_app", env["WEATHER_DB_APP_PASSWORD"], host, port, database)
     )
-    reader = sa.create_engine(f"mysql+pymysql://weather_reader:reader-pw@{server}")
+    reader = sa.create_engine(sa.URL.create("mysql+pymysql", "weather_reader", "reader-pw", host, port, database))
     try:
         written_by_app = MySQLIOManager(url=app.url.render_as_string(hide_password=False))
         frame = pd.DataFrame(
@@ -362,17 +365,35 @@ def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(mysql_serv
             ]
         )
         written_by_app.handle_output(dg.build_output_context(), frame)
-        with reader.connect() as connection:
-            assert connection.execute(sa.text("SELECT count(*) FROM weather_predictions")).scalar_one() == 1
-            with pytest.raises(sa.exc.OperationalError, match="denied"):
-                connection.execute(sa.text("DELETE FROM weather_predictions"))
-        with app.connect() as connection, pytest.raises(sa.exc.OperationalError, match="denied"):
-            connection.execute(sa.text("DROP TABLE weather_predictions"))
+        yield Accounts(app, reader)
     finally:
         app.dispose()
         reader.dispose()
         with sa.create_engine(mysql_server).begin() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
+
+
+@pytest.mark.mysql
+def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(accounts: Accounts) -> None:
+    with accounts.reader.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM weather_predictions")).scalar_one() == 1
+        with pytest.raises(sa.exc.OperationalError, match="denied"):
+            connection.execute(sa.text("DELETE FROM weather_predictions"))
+    with accounts.app.connect() as connection, pytest.raises(sa.exc.OperationalError, match="denied"):
+        connection.execute(sa.text("DROP TABLE weather_predictions"))
+
+
+@pytest.mark.mysql
+def test_the_read_api_serves_as_the_reader_account_alone(accounts: Accounts) -> None:
+    """SELECT is all the API needs: hits, health, and the named lock that single-flights a missing hour."""
+    settings = Settings(db_url=accounts.reader.url.render_as_string(hide_password=False), stations=(108,))
+    with TestClient(create_app(settings)) as client:
+        hit = client.get("/comfort", params={"station_id": 108, "at": HOUR.isoformat()})
+        health = client.get("/health")
+    assert (hit.status_code, hit.json()["score"], hit.json()["prediction_datetime"]) == (200, 70.0, HOUR.isoformat())
+    assert health.json()["newest_prediction"] == HOUR.isoformat()
+    with accounts.reader.connect() as connection:
+        assert connection.execute(sa.text("SELECT GET_LOCK('weather-serve-reader-test', 0)")).scalar() == 1
 
 
 def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url: str) -> None:

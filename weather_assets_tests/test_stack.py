@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import dagster as dg
@@ -89,6 +90,20 @@ def test_dockerfile_installs_the_package_as_the_readme_does() -> None:
     install = re.search(r"python3 -m venv \.venv && \.venv/bin/pip install -e \.(?= )", readme).group(0)
     runs = re.findall(r"^RUN (.+)$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
     assert install in runs
+
+
+def test_the_api_reads_as_the_reader_and_has_hours_computed_by_the_webserver() -> None:
+    api = SERVICES["api"]
+    environment = api["environment"]
+    assert re.fullmatch(
+        r"mysql\+pymysql://weather_reader:\$\{WEATHER_DB_READER_PASSWORD:\?[^}]*\}@mysql:3306/weather_mlops",
+        environment["WEATHER_API_DB_URL"],
+    )
+    webserver = SERVICES["webserver"]["command"]
+    graphql = urlsplit(environment["DAGSTER_GRAPHQL_URL"])
+    assert (graphql.hostname, str(graphql.port)) == ("webserver", webserver[webserver.index("-p") + 1])
+    assert api["depends_on"]["webserver"] == {"condition": "service_healthy"}
+    assert api["command"][:2] == ["uvicorn", "weather_assets.api:app"]
 
 
 def test_docker_compose_validates_the_file() -> None:
