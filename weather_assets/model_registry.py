@@ -5,24 +5,23 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
-from mlflow.sklearn import log_model
 from pydantic import Field
-from sklearn.base import RegressorMixin
-from skops.io import dumps as skops_dumps
-from skops.io import get_untrusted_types
 
 from weather_assets.training import Scores, feature_matrix
+
+if TYPE_CHECKING:
+    from sklearn.base import RegressorMixin
 
 MODEL_NAME = "comfort-model"
 CHAMPION = "champion"
@@ -68,6 +67,12 @@ def champion_version(client: MlflowClient) -> str | None:
 
 def register(model: RegressorMixin, validation_x: pd.DataFrame, example_x: pd.DataFrame) -> str:
     """Log `model` to the active MLflow run with its signature and an input example, register it, give its version."""
+    # Imported here, not with the module: together about 2 s, which every run's step process would pay.
+    import sklearn
+    from mlflow.sklearn import log_model
+    from skops.io import dumps as skops_dumps
+    from skops.io import get_untrusted_types
+
     info = log_model(
         model,
         name="model",
