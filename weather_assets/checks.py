@@ -8,6 +8,8 @@ Severity and blocking:
   than the features, and a late newest hour (freshness). Visible, never stopping anything.
 """
 
+from collections.abc import Callable, Iterator
+
 import dagster as dg
 import pandas as pd
 
@@ -113,48 +115,90 @@ def _features(context: dg.AssetCheckExecutionContext, lake: Lake) -> pd.DataFram
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(features.COLUMNS))
 
 
-@dg.asset_check(asset=weather_features, partitions_def=hourly, description=values_in_range.__doc__)
-def features_values_in_range(context: dg.AssetCheckExecutionContext, lake: Lake) -> dg.AssetCheckResult:
-    return values_in_range(_features(context, lake))
+def _selected(
+    context: dg.AssetCheckExecutionContext,
+    asset: dg.AssetsDefinition,
+    results: dict[str, Callable[[], dg.AssetCheckResult]],
+) -> Iterator[dg.AssetCheckResult]:
+    """The results of the checks selected in this run, each named for its spec."""
+    for key in context.selected_asset_check_keys:
+        yield results[key.name]()._replace(check_name=key.name, asset_key=asset.key)
 
 
-@dg.asset_check(asset=weather_features, partitions_def=hourly, description=missing_share.__doc__)
-def features_missing_share(context: dg.AssetCheckExecutionContext, lake: Lake) -> dg.AssetCheckResult:
-    return missing_share(_features(context, lake))
-
-
-@dg.asset_check(
-    asset=weather_features, partitions_def=hourly, blocking=True, description=one_row_per_station_hour.__doc__
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "features_values_in_range",
+            asset=weather_features,
+            partitions_def=hourly,
+            description=values_in_range.__doc__,
+        ),
+        dg.AssetCheckSpec(
+            "features_missing_share", asset=weather_features, partitions_def=hourly, description=missing_share.__doc__
+        ),
+        dg.AssetCheckSpec(
+            "features_one_row_per_station_hour",
+            asset=weather_features,
+            partitions_def=hourly,
+            blocking=True,
+            description=one_row_per_station_hour.__doc__,
+        ),
+    ],
+    can_subset=True,
 )
-def features_one_row_per_station_hour(context: dg.AssetCheckExecutionContext, lake: Lake) -> dg.AssetCheckResult:
-    return one_row_per_station_hour(_features(context, lake), KEY)
+def features_checks(context: dg.AssetCheckExecutionContext, lake: Lake) -> Iterator[dg.AssetCheckResult]:
+    """The feature checks, in one step that reads the range's parquet files once (a backfill's are many)."""
+    frame = _features(context, lake)
+    yield from _selected(
+        context,
+        weather_features,
+        {
+            "features_values_in_range": lambda: values_in_range(frame),
+            "features_missing_share": lambda: missing_share(frame),
+            "features_one_row_per_station_hour": lambda: one_row_per_station_hour(frame, KEY),
+        },
+    )
 
 
-def _predictions(
-    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager]
-) -> pd.DataFrame:
-    return mysql_io_manager.rows(*kst_window(context.partition_time_window))
-
-
-@dg.asset_check(asset=weather_predictions, partitions_def=hourly, description=one_row_per_station_hour.__doc__)
-def predictions_one_row_per_station_hour(
-    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager]
-) -> dg.AssetCheckResult:
-    return one_row_per_station_hour(_predictions(context, mysql_io_manager), ["prediction_datetime", "station_id"])
-
-
-@dg.asset_check(asset=weather_predictions, partitions_def=hourly, description=scores_in_range.__doc__)
-def predictions_scores_in_range(
-    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager]
-) -> dg.AssetCheckResult:
-    return scores_in_range(_predictions(context, mysql_io_manager))
-
-
-@dg.asset_check(asset=weather_predictions, partitions_def=hourly, description=rows_match_features.__doc__)
-def predictions_match_features(
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "predictions_one_row_per_station_hour",
+            asset=weather_predictions,
+            partitions_def=hourly,
+            description=one_row_per_station_hour.__doc__,
+        ),
+        dg.AssetCheckSpec(
+            "predictions_scores_in_range",
+            asset=weather_predictions,
+            partitions_def=hourly,
+            description=scores_in_range.__doc__,
+        ),
+        dg.AssetCheckSpec(
+            "predictions_match_features",
+            asset=weather_predictions,
+            partitions_def=hourly,
+            description=rows_match_features.__doc__,
+        ),
+    ],
+    can_subset=True,
+)
+def predictions_checks(
     context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager], lake: Lake
-) -> dg.AssetCheckResult:
-    return rows_match_features(_predictions(context, mysql_io_manager), _features(context, lake))
+) -> Iterator[dg.AssetCheckResult]:
+    """The prediction checks, in one step that reads the range's rows once."""
+    rows = mysql_io_manager.rows(*kst_window(context.partition_time_window))
+    yield from _selected(
+        context,
+        weather_predictions,
+        {
+            "predictions_one_row_per_station_hour": lambda: one_row_per_station_hour(
+                rows, ["prediction_datetime", "station_id"]
+            ),
+            "predictions_scores_in_range": lambda: scores_in_range(rows),
+            "predictions_match_features": lambda: rows_match_features(rows, _features(context, lake)),
+        },
+    )
 
 
 # The newest hour must be in by 40 minutes past the next hour (KMA publishes at about :10, the schedule
@@ -164,6 +208,6 @@ freshness_checks = dg.build_time_partition_freshness_checks(
 )
 freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks, name="features_freshness")
 
-feature_checks = [features_values_in_range, features_missing_share, features_one_row_per_station_hour]
-prediction_checks = [predictions_one_row_per_station_hour, predictions_scores_in_range, predictions_match_features]
+feature_checks = [features_checks]
+prediction_checks = [predictions_checks]
 asset_checks = [*feature_checks, *prediction_checks, *freshness_checks]
