@@ -78,7 +78,7 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]
 def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
     """Per-station summary of the hours' feature files, read back from the lake, and the lake's root."""
     with dg.build_resources({"lake": defs.resources["lake"]}) as resources:
-        frame = pd.concat([features.from_parquet(resources.lake.read(features_key(hour))) for hour in hours])
+        frame = features.from_parquet_files(resources.lake.read(features_key(hour)) for hour in hours)
         root = resources.lake.root
     summary = (
         frame.groupby(["station_id", "station_name", "region"])

@@ -106,13 +106,13 @@ def rows_match_features(rows: pd.DataFrame, feature_rows: pd.DataFrame) -> dg.As
 
 
 def _features(context: dg.AssetCheckExecutionContext, lake: Lake) -> pd.DataFrame:
-    frames = []
+    files = []
     for hour in kst_hours(context.partition_time_window):
         try:
-            frames.append(features.from_parquet(lake.read(features_key(hour))))
+            files.append(lake.read(features_key(hour)))
         except LakeObjectMissingError:
             continue  # the hour's own check of weather_features reports it; nothing to compare here
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(features.COLUMNS))
+    return features.from_parquet_files(files)
 
 
 def _selected(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
+import pandas as pd
 import pytest
 
 from weather_assets import features, kma_format
@@ -87,6 +88,21 @@ def test_one_hour_writes_raw_objects_and_one_feature_row_per_station(tmp_path: P
     assert observed["stations_seen"] == STATIONS.replace(",", ", ")
     assert observed["bytes"] == len(objects["raw/asos/202611260900.txt"]) + len(objects["raw/pm10/202611260900.txt"])
     assert metadata(result, "weather_features")["dagster/row_count"] == 10
+
+
+def test_many_hours_read_back_as_their_rows_in_order(tmp_path: Path) -> None:
+    first = HOUR - timedelta(hours=5)
+    assert ingest(local_resources(tmp_path), first, HOUR).success
+    lake = Lake(data_dir=str(tmp_path))
+    files = [lake.read(features_key(first + timedelta(hours=h))) for h in range(6)]
+
+    together = features.from_parquet_files(files)
+
+    one_by_one = pd.concat([features.from_parquet(data) for data in files], ignore_index=True)
+    pd.testing.assert_frame_equal(together, one_by_one)
+    assert together["observed_at"].is_monotonic_increasing and len(together) == 6 * len(STATIONS.split(","))
+    empty = features.from_parquet_files([])
+    assert empty.empty and empty.dtypes.astype(str).to_dict() == together.dtypes.astype(str).to_dict()
 
 
 def test_range_in_one_run_leaves_the_same_lake_as_hourly_runs(tmp_path: Path) -> None:

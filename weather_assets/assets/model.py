@@ -3,7 +3,6 @@
 from datetime import datetime, timedelta
 
 import dagster as dg
-import pandas as pd
 from dagster_mlflow.resources import MlFlow
 from pydantic import Field
 
@@ -61,8 +60,7 @@ def _train(
 ) -> dg.MaterializeResult:
     materialized = context.instance.get_materialized_partitions(weather_features.key)
     hours = training_hours(materialized, config.window_days)
-    frames = [features.from_parquet(lake.read(features_key(hour))) for hour in hours]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(features.COLUMNS))
+    frame = features.from_parquet_files(lake.read(features_key(hour)) for hour in hours)
     if len(hours) < config.min_hours:
         raise dg.Failure(_too_little_data(hours, len(frame), config), allow_retries=False)
     labels = comfort.score(frame)

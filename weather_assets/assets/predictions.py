@@ -32,14 +32,14 @@ def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_reg
     again updates its rows (the MySQL IO manager upserts); a range of hours is one run and one transaction.
     """
     hours = kst_hours(context.partition_time_window)
-    frames: list[pd.DataFrame] = []
+    files: list[bytes] = []
     for hour in hours:
         try:
-            frames.append(features.from_parquet(lake.read(features_key(hour))))
+            files.append(lake.read(features_key(hour)))
         except LakeObjectMissingError as missing:
             message = f"no features for {partition_key(hour)} ({missing}): materialize weather_features first"
             raise dg.Failure(message, allow_retries=False) from None
-    rows = pd.concat(frames, ignore_index=True)
+    rows = features.from_parquet_files(files)
     try:
         champion = model_registry.champion()
     except LookupError as error:
