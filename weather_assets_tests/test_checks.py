@@ -98,3 +98,30 @@ def test_feature_checks_run_with_the_ingest_range_and_pass_on_generator_data(tmp
         "features_missing_share": True,
         "features_one_row_per_station_hour": True,
     }
+
+
+def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest drops duplicate station-hours before writing, so the duplicate check is made to fail (a stand-in)."""
+    doubled, real = good_features().iloc[[0, 0]], checks.one_row_per_station_hour
+    monkeypatch.setattr(checks, "one_row_per_station_hour", lambda _frame, key: real(doubled, key))
+
+    @dg.asset(deps=[weather_features], partitions_def=weather_features.partitions_def)
+    def downstream() -> None:
+        """Anything that reads the features."""
+
+    result = dg.materialize(
+        [kma_observations, weather_features, downstream, *checks.feature_checks],
+        resources={"kma": KMAClient(), "lake": Lake(data_dir=str(tmp_path))},
+        tags=range_tags(HOUR - timedelta(hours=1), HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    evaluations = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations["features_one_row_per_station_hour"] is False
+    assert evaluations["features_values_in_range"] is True  # the other checks of the same step still report
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {kma_observations.key, weather_features.key}
+    assert not result.success
