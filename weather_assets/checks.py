@@ -115,34 +115,26 @@ def _features(context: dg.AssetCheckExecutionContext, lake: Lake) -> pd.DataFram
     return features.from_parquet_files(files)
 
 
+def _spec(
+    name: str, asset: dg.AssetsDefinition, rule: Callable[..., dg.AssetCheckResult], **kwargs: bool
+) -> dg.AssetCheckSpec:
+    """A check of one hourly asset, described by the rule that decides it."""
+    return dg.AssetCheckSpec(name, asset=asset, partitions_def=hourly, description=rule.__doc__, **kwargs)
+
+
 def _selected(
-    context: dg.AssetCheckExecutionContext,
-    asset: dg.AssetsDefinition,
-    results: dict[str, Callable[[], dg.AssetCheckResult]],
+    context: dg.AssetCheckExecutionContext, results: dict[str, Callable[[], dg.AssetCheckResult]]
 ) -> Iterator[dg.AssetCheckResult]:
     """The results of the checks selected in this run, each named for its spec."""
     for key in context.selected_asset_check_keys:
-        yield results[key.name]()._replace(check_name=key.name, asset_key=asset.key)
+        yield results[key.name]()._replace(check_name=key.name, asset_key=key.asset_key)
 
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(
-            "features_values_in_range",
-            asset=weather_features,
-            partitions_def=hourly,
-            description=values_in_range.__doc__,
-        ),
-        dg.AssetCheckSpec(
-            "features_missing_share", asset=weather_features, partitions_def=hourly, description=missing_share.__doc__
-        ),
-        dg.AssetCheckSpec(
-            "features_one_row_per_station_hour",
-            asset=weather_features,
-            partitions_def=hourly,
-            blocking=True,
-            description=one_row_per_station_hour.__doc__,
-        ),
+        _spec("features_values_in_range", weather_features, values_in_range),
+        _spec("features_missing_share", weather_features, missing_share),
+        _spec("features_one_row_per_station_hour", weather_features, one_row_per_station_hour, blocking=True),
     ],
     can_subset=True,
 )
@@ -151,7 +143,6 @@ def features_checks(context: dg.AssetCheckExecutionContext, lake: Lake) -> Itera
     frame = _features(context, lake)
     yield from _selected(
         context,
-        weather_features,
         {
             "features_values_in_range": lambda: values_in_range(frame),
             "features_missing_share": lambda: missing_share(frame),
@@ -162,24 +153,9 @@ def features_checks(context: dg.AssetCheckExecutionContext, lake: Lake) -> Itera
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(
-            "predictions_one_row_per_station_hour",
-            asset=weather_predictions,
-            partitions_def=hourly,
-            description=one_row_per_station_hour.__doc__,
-        ),
-        dg.AssetCheckSpec(
-            "predictions_scores_in_range",
-            asset=weather_predictions,
-            partitions_def=hourly,
-            description=scores_in_range.__doc__,
-        ),
-        dg.AssetCheckSpec(
-            "predictions_match_features",
-            asset=weather_predictions,
-            partitions_def=hourly,
-            description=rows_match_features.__doc__,
-        ),
+        _spec("predictions_one_row_per_station_hour", weather_predictions, one_row_per_station_hour),
+        _spec("predictions_scores_in_range", weather_predictions, scores_in_range),
+        _spec("predictions_match_features", weather_predictions, rows_match_features),
     ],
     can_subset=True,
 )
@@ -190,7 +166,6 @@ def predictions_checks(
     rows = mysql_io_manager.rows(*kst_window(context.partition_time_window))
     yield from _selected(
         context,
-        weather_predictions,
         {
             "predictions_one_row_per_station_hour": lambda: one_row_per_station_hour(
                 rows, ["prediction_datetime", "station_id"]
