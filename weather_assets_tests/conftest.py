@@ -109,6 +109,11 @@ def ingest(
     )
 
 
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    """Whether each asset check of a run passed, by check name."""
+    return {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+
+
 @pytest.fixture(scope="session")
 def mysql_server() -> sa.URL:
     """The MySQL or MariaDB test server; skips without one, fails instead when WEATHER_REQUIRE_MYSQL=1."""

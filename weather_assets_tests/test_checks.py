@@ -14,6 +14,7 @@ from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Lake
 from weather_assets.partitions import range_tags
+from weather_assets_tests.conftest import check_evaluations
 
 HOUR = datetime(2026, 11, 26, 9)
 
@@ -92,7 +93,7 @@ def test_feature_checks_run_with_the_ingest_range_and_pass_on_generator_data(tmp
         instance=dg.DagsterInstance.ephemeral(),
     )
 
-    evaluations = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = check_evaluations(result)
     assert evaluations == {
         "features_values_in_range": True,
         "features_missing_share": True,
@@ -119,7 +120,7 @@ def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
         raise_on_error=False,
     )
 
-    evaluations = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = check_evaluations(result)
     assert evaluations["features_one_row_per_station_hour"] is False
     assert evaluations["features_values_in_range"] is True  # the other checks of the same step still report
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}

@@ -30,7 +30,7 @@ from weather_assets.mysql_io_manager import MySQLIOManager
 from weather_assets.partitions import hourly, partition_key, range_tags
 from weather_assets.predictions_table import OUTPUT_COLUMNS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
-from weather_assets_tests.conftest import STATIONS, ingest
+from weather_assets_tests.conftest import STATIONS, check_evaluations, ingest
 
 END = datetime(2026, 11, 20)
 HOUR = END - timedelta(hours=15)  # 2026-11-19 09:00 KST
@@ -404,7 +404,7 @@ def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url:
         instance=dg.DagsterInstance.ephemeral(),
     )
 
-    evaluations = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = check_evaluations(result)
     assert evaluations == {
         "predictions_one_row_per_station_hour": True,
         "predictions_scores_in_range": True,
