@@ -1,9 +1,10 @@
-"""Feature-file sensor tick time against a bucket of 20,000 feature objects and one of 100, on moto's S3 server.
+"""Feature-file sensor tick time against a lake of 20,000 written hours and one of 100, on moto's S3 server.
 
     python benchmarks/sensor_tick.py [--small 100] [--large 20000] [--ticks 20]
 
-For each bucket: the sensor catches up once, then each timed tick finds one new file. Prints the median tick
-time of both and their ratio. Target: ratio at most 2 (a tick costs the new objects, not the bucket).
+Each hour is a feature object and its arrival record (one write per hour, the most records a lake can
+have). For each lake: the sensor catches up once, then each timed tick finds one new hour. Prints the median
+tick time of both and their ratio. Target: ratio at most 2 (a tick costs the new objects, not the bucket).
 """
 
 from __future__ import annotations
@@ -15,31 +16,40 @@ import socket
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import dagster as dg
 from moto.server import ThreadedMotoServer
 
-from weather_assets.lake import Lake, features_key
+from weather_assets.lake import Arrival, Lake, arrival_key, features_key
 from weather_assets.sensors import new_feature_files, scan
 
 START = datetime(2024, 1, 1)
+WRITTEN = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def tick_seconds(bucket: str, existing: int, ticks: int) -> float:
     """Median seconds of a sensor tick that finds one new file, after catching up with `existing` files."""
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
-    put = lambda hour: s3.put_object(Bucket=bucket, Key=f"lake/{features_key(hour)}", Body=b"x")  # noqa: E731
+
+    def put(n: int) -> None:
+        """Hour n's feature file, and its arrival record written a minute after hour n-1's."""
+        hour = START + timedelta(hours=n)
+        s3.put_object(Bucket=bucket, Key=f"lake/{features_key(hour)}", Body=b"x")
+        record = Arrival(f"run-{n}", [hour], predicted_in_run=False).to_json()
+        key = arrival_key(WRITTEN + timedelta(minutes=n), f"run-{n}")
+        s3.put_object(Bucket=bucket, Key=f"lake/{key}", Body=record)
+
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(put, [START + timedelta(hours=h) for h in range(existing)]))
+        list(pool.map(put, range(existing)))
     lake = Lake(url=f"s3://{bucket}/lake")
-    cursor = json.dumps(scan(lake, None, max_requests=existing).cursor)
+    cursor = json.dumps(scan(lake, None, max_records=existing).cursor)
     seconds = []
     with dg.instance_for_test() as instance:
         for n in range(ticks):
-            put(START + timedelta(hours=existing + n))
+            put(existing + n)
             with dg.build_sensor_context(cursor=cursor, resources={"lake": lake}, instance=instance) as context:
                 started = time.perf_counter()
                 result = new_feature_files(context)

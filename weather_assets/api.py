@@ -4,7 +4,7 @@
 
 Cache-first: a hit is one read on the table's unique key, made on the event loop through an asyncio driver
 (asyncmy for MySQL and MariaDB, aiosqlite for SQLite), so a hit never waits for a thread. On a miss the API has
-the hour materialized through Dagster (the `serve_hour` job: ingest and predict), through the GraphQL API when
+the hour materialized through Dagster (the `ingest_and_predict` job), through the GraphQL API when
 ``DAGSTER_GRAPHQL_URL`` names a webserver, else in this process; concurrent requests for the same hour wait for
 that one materialization, across worker processes too (a MySQL named lock, or a lock file on SQLite). Settings
 are read when the app starts, from the environment (README, "The read API").
@@ -303,24 +303,24 @@ def materialize_hour(hour: datetime, settings: Settings) -> None:
         )
         try:
             run_id = client.submit_job_execution(
-                "serve_hour", tags={"dagster/partition": key, "weather/served_by": "api"}
+                "ingest_and_predict", tags={"dagster/partition": key, "weather/served_by": "api"}
             )
             while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
                 time.sleep(1)
         except DagsterGraphQLClientError as error:
             raise Unavailable(f"Dagster could not run {key}: {error}") from None
         if status != "SUCCESS":
-            raise Unavailable(f"the serve_hour run for {key} ended {status}")
+            raise Unavailable(f"the ingest_and_predict run for {key} ended {status}")
         return
     import dagster as dg
 
     from weather_assets.definitions import defs
-    from weather_assets.jobs import serve_job
+    from weather_assets.jobs import ingest_and_predict_job
 
     instance = dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [*defs.assets],
-        selection=serve_job.selection,
+        selection=ingest_and_predict_job.selection,
         partition_key=key,
         resources=defs.resources,
         instance=instance,

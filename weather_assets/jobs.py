@@ -1,4 +1,4 @@
-"""Jobs over the assets, as operators launch them from the UI, the schedule or the command line."""
+"""Jobs over the assets, as operators launch them from the UI, the schedules, the sensor or the read API."""
 
 import dagster as dg
 
@@ -6,8 +6,8 @@ from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.assets.model import comfort_model
 from weather_assets.assets.predictions import weather_predictions
 
-# Runs of these jobs (the UI, the schedule, the sensor) retry failed steps: KMA publishing an hour late,
-# KMA or MySQL briefly away. The KMA client and the IO manager retry single calls within seconds first.
+# Runs of these jobs retry failed steps: KMA or MySQL briefly away. The KMA client and the IO manager retry
+# single calls within seconds first, and kma_observations itself waits for an hour KMA has not published yet.
 KMA_RETRIES = dg.RetryPolicy(max_retries=3, delay=300, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 MYSQL_RETRIES = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
@@ -31,8 +31,12 @@ predict_job = dg.define_asset_job(
     op_retry_policy=MYSQL_RETRIES,
 )
 
-serve_job = dg.define_asset_job(
-    "serve_hour",
+ingest_and_predict_job = dg.define_asset_job(
+    "ingest_and_predict",
     selection=dg.AssetSelection.assets(kma_observations, weather_features, weather_predictions),
-    description="One hour from KMA to the predictions table, for the read API's cache misses.",
+    description=(
+        "One hour from KMA to the predictions table in one run: the hourly schedule's job (it waits while KMA "
+        "has not published the hour yet), and the read API's for a missing recent hour."
+    ),
+    op_retry_policy=MYSQL_RETRIES,
 )

@@ -55,6 +55,16 @@ class RawHours:
         """Hours without a single ASOS data line: KMA has not published them (yet)."""
         return [hour for hour, stations in self.reported.items() if not stations]
 
+    def updated(self, newer: RawHours) -> RawHours:
+        """These hours with `newer`'s answers for the hours it holds (a second ask for the unpublished ones)."""
+        return RawHours(
+            asos={**self.asos, **newer.asos},
+            pm10={**self.pm10, **newer.pm10},
+            calls=self.calls + newer.calls,
+            malformed=self.malformed + newer.malformed,
+            reported={**self.reported, **newer.reported},
+        )
+
 
 class KMAClient(dg.ConfigurableResource):
     """KMA API Hub (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``), or the offline generator when no key is set.
@@ -71,11 +81,22 @@ class KMAClient(dg.ConfigurableResource):
     max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
     backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles on each attempt.")
     max_range_days: int = Field(default=31, description="Longest span of one range call (KMA allows 31 days).")
+    publication_wait_minutes: float = Field(
+        default=50.0,
+        description="How long after an hour's observation time KMA may still publish it; a run waits until then.",
+    )
+    publication_poll_seconds: float = Field(
+        default=30.0, description="While waiting for KMA to publish an hour, how often to ask again."
+    )
 
     @property
     def source(self) -> str:
         """``kma`` for the API Hub, ``offline`` for the generator."""
         return "kma" if self.auth_key else "offline"
+
+    def still_due(self, hours: Sequence[datetime], now: datetime) -> bool:
+        """Whether KMA may still publish every one of these (naive KST) hours at `now`, so waiting makes sense."""
+        return bool(hours) and now < min(hours) + timedelta(minutes=self.publication_wait_minutes)
 
     def station_ids(self) -> list[int]:
         """The configured stations, validated against the shipped station table."""

@@ -5,16 +5,22 @@ Layout under the lake root (keys sort in time order, hours are KST in KMA's ``YY
     raw/asos/202611260900.txt       ASOS lines of the 09:00 KST hour, as received
     raw/pm10/202611260900.txt       PM10 readings of 08:05-09:00 KST, as received
     features/202611260900.parquet   the cleaned hour, one row per station
+    arrivals/20261126T001012345678Z-<run id>.json
+                                    which feature hours one run wrote, keyed by the (UTC) time it wrote them
+
+`arrivals/` is append-only: every write of feature files adds one object naming the hours written, so the
+feature-file sensor lists what arrived since its cursor, whatever hours the files belong to.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +33,8 @@ from weather_assets.kma_format import TM_FORMAT
 RAW_KINDS = ("asos", "pm10")
 FEATURES_PREFIX = "features/"
 _FEATURES_KEY = re.compile(r"^features/(\d{12})\.parquet$")
+ARRIVALS_PREFIX = "arrivals/"
+_ARRIVAL_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
 
 
 def raw_key(kind: str, hour: datetime) -> str:
@@ -50,6 +58,42 @@ def hour_of_features_key(key: str) -> datetime | None:
         return datetime.strptime(match.group(1), TM_FORMAT)
     except ValueError:
         return None
+
+
+def arrival_key(written_at: datetime, run_id: str = "") -> str:
+    """Key of an arrival record written at `written_at` (UTC); without `run_id`, the prefix of that instant."""
+    stamp = written_at.astimezone(UTC).strftime(_ARRIVAL_TIME_FORMAT)
+    return f"{ARRIVALS_PREFIX}{stamp}-{run_id}.json" if run_id else f"{ARRIVALS_PREFIX}{stamp}"
+
+
+def arrival_time(key: str) -> datetime | None:
+    """When the arrival record `key` was written (UTC), or None for a key that is not one."""
+    stamp = key.removeprefix(ARRIVALS_PREFIX).partition("-")[0]
+    try:
+        return datetime.strptime(stamp, _ARRIVAL_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One run's write of feature files: the hours, and whether that run predicts them itself."""
+
+    run_id: str
+    hours: list[datetime]
+    predicted_in_run: bool
+
+    def to_json(self) -> bytes:
+        hours = [hour.strftime(TM_FORMAT) for hour in self.hours]
+        body = {"run_id": self.run_id, "hours": hours, "predicted_in_run": self.predicted_in_run}
+        return json.dumps(body).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Arrival:
+        """Parses a record; `ValueError` (or `KeyError`) names nothing written by this platform."""
+        body = json.loads(data)
+        hours = sorted(datetime.strptime(hour, TM_FORMAT) for hour in body["hours"])
+        return cls(str(body["run_id"]), hours, bool(body["predicted_in_run"]))
 
 
 @dataclass(frozen=True)
@@ -180,3 +224,7 @@ class Lake(dg.ConfigurableResource):
     def list(self, prefix: str, start_after: str = "") -> Iterator[LakeObject]:
         """Objects under `prefix` whose keys sort after `start_after`, in key order (S3's StartAfter)."""
         return self._store().list(prefix, start_after)
+
+    def record_arrival(self, arrival: Arrival) -> str:
+        """Appends `arrival` to `arrivals/`, keyed by the time now; written after the files it names."""
+        return self.write(arrival_key(datetime.now(UTC), arrival.run_id), arrival.to_json())

@@ -39,6 +39,16 @@ def kst_hours(window: dg.TimeWindow) -> list[datetime]:
     return [start + timedelta(hours=i) for i in range(int((end - start) / timedelta(hours=1)))]
 
 
+def kst_now() -> datetime:
+    """The current KST time, naive, as the lake and the table hold times."""
+    return datetime.now(KST).replace(tzinfo=None)
+
+
+def current_hour() -> datetime:
+    """The current KST hour, naive: the newest partition."""
+    return kst_now().replace(minute=0, second=0, microsecond=0)
+
+
 def partition_key(hour: datetime) -> str:
     """The partition key of a naive KST hour."""
     return hour.strftime(KEY_FORMAT)

@@ -1,4 +1,4 @@
-"""Schedules that follow the clock: hourly ingestion of the hour KMA has just published, a daily retrain."""
+"""Schedules that follow the clock: each hour from KMA to the predictions table as KMA publishes it, a daily retrain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from weather_assets.jobs import ingest_job, train_job
+from weather_assets.jobs import ingest_and_predict_job, train_job
 from weather_assets.partitions import TIMEZONE
 
 # KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
@@ -14,10 +14,13 @@ from weather_assets.partitions import TIMEZONE
 INGEST_MINUTE = int(os.getenv("WEATHER_INGEST_MINUTE") or 10)
 
 ingest_hourly = dg.build_schedule_from_partitioned_job(
-    ingest_job,
+    ingest_and_predict_job,
     name="ingest_hourly",
     minute_of_hour=INGEST_MINUTE,
-    description=f"At minute {INGEST_MINUTE} of every hour (KST), ingest the hour that has just ended its clock hour.",
+    description=(
+        f"At minute {INGEST_MINUTE} of every hour (KST), ingest and predict the current hour in one run; the run "
+        "asks KMA again every poll interval until KMA has published the hour (resource kma, publication_*)."
+    ),
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 

@@ -1,84 +1,128 @@
-"""The sensor that follows the data: each new or replaced feature file in the lake requests a predict run for its hour.
+"""The sensor that follows the data: every write of feature files requests a predict run for the hours written.
 
-A tick costs what is new, not what the bucket holds: feature keys sort in time order, so the tick lists from
-a bounded window of recent hours before the newest key it has seen (S3's ``StartAfter``), which covers the
-new files and the recent ones that may have been replaced. ``run_key`` is the key with its version (ETag on
-S3, size and modification time locally): a replaced file runs once more, an unchanged one never again.
+It reads the lake's append-only arrivals log (`arrivals/`, one record per write of feature files, keyed by
+the time it was written; see `weather_assets.lake`), not the feature files themselves. So it sees every new
+or replaced file, however old its hour (a backfill of last month included), and a tick lists only what
+arrived since its cursor, whatever the bucket holds: it lists from ``SKEW`` before the newest record it has
+handled (S3's ``StartAfter``), which covers records whose writers' clocks were a little behind, and skips
+those it has handled (the cursor keeps their keys for that window).
+
+Contiguous hours of one record become one run (a range run, as a single-run backfill), keyed by the record,
+so a write is predicted once. Records of runs that predict the same hours themselves (the hourly schedule's
+`ingest_and_predict` runs) request nothing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from weather_assets.jobs import predict_job
-from weather_assets.lake import FEATURES_PREFIX, Lake, features_key, hour_of_features_key
-from weather_assets.partitions import partition_key
+from weather_assets.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, arrival_time
+from weather_assets.partitions import partition_key, range_tags
 
-RECHECK_HOURS = 48  # recent hours re-checked for replaced files on every tick
-MAX_REQUESTS = 200  # per tick; the rest follows on the next ticks, in key order
+SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
+MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order
+
+
+@dataclass(frozen=True)
+class Request:
+    """One predict run to request: the hours first..last of the arrival record `key`."""
+
+    key: str
+    first: datetime
+    last: datetime
+
+    def run_request(self) -> dg.RunRequest:
+        run_key = f"{self.key}#{partition_key(self.first)}"
+        tags = {"weather/arrival": self.key}
+        if self.first == self.last:
+            return dg.RunRequest(run_key=run_key, partition_key=partition_key(self.first), tags=tags)
+        return dg.RunRequest(run_key=run_key, tags={**tags, **range_tags(self.first, self.last)})
 
 
 @dataclass
 class Scan:
-    """What one tick found: runs to request (key, version, partition), keys that name no hour, the new cursor."""
+    """What one tick found: runs to request, records predicted by their own run, unreadable keys, the cursor."""
 
-    requests: list[tuple[str, str, str]] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    predicted_in_run: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     listed: int = 0
     cursor: dict[str, object] = field(default_factory=dict)
 
 
-def scan(lake: Lake, cursor: dict[str, object] | None, max_requests: int = MAX_REQUESTS) -> Scan:
-    """One tick's work: list from the re-check window on, compare versions with the cursor, advance it.
+def spans(hours: Sequence[datetime]) -> Iterator[tuple[datetime, datetime]]:
+    """(first, last) of each run of consecutive hours in sorted `hours`."""
+    start = previous = None
+    for hour in hours:
+        if previous is not None and hour - previous != timedelta(hours=1):
+            yield start, previous  # type: ignore[misc]
+            start = None
+        start = start or hour
+        previous = hour
+    if start is not None:
+        yield start, previous  # type: ignore[misc]
 
-    The cursor holds the newest key handled and the versions of the keys in the re-check window. On the
-    first tick (no cursor) the whole prefix is listed once.
+
+def scan(lake: Lake, cursor: dict[str, object] | None, max_records: int = MAX_RECORDS) -> Scan:
+    """One tick's work: list the arrivals from the cursor's window on, read the new ones, advance the cursor.
+
+    The cursor holds the newest record handled and the keys handled within ``SKEW`` of it. On the first tick
+    (no cursor) every record is listed once.
     """
     cursor = cursor or {}
-    last_key = str(cursor.get("last_key", ""))
-    seen: dict[str, str] = dict(cursor.get("seen", {}))  # type: ignore[arg-type]
-    last_hour = hour_of_features_key(last_key)
-    start_after = features_key(last_hour - timedelta(hours=RECHECK_HOURS)) if last_hour else ""
-    result = Scan()
-    for obj in lake.list(FEATURES_PREFIX, start_after):
+    newest = str(cursor.get("newest", ""))
+    seen: set[str] = set(cursor.get("seen", []))  # type: ignore[arg-type]
+    result, handled = Scan(), 0
+    for obj in lake.list(ARRIVALS_PREFIX, _window_start(newest)):
         result.listed += 1
-        hour = hour_of_features_key(obj.key)
-        if hour is None:
+        if obj.key in seen:
+            continue
+        if handled == max_records:
+            break
+        handled += 1
+        seen.add(obj.key)
+        newest = max(newest, obj.key)
+        try:
+            arrival = Arrival.from_json(lake.read(obj.key))
+        except (ValueError, KeyError, TypeError):
             result.skipped.append(obj.key)
             continue
-        if seen.get(obj.key) == obj.version:
+        if arrival.predicted_in_run:
+            result.predicted_in_run.append(obj.key)
             continue
-        if len(result.requests) >= max_requests:
-            break
-        result.requests.append((obj.key, obj.version, partition_key(hour)))
-        seen[obj.key] = obj.version
-        last_key = max(last_key, obj.key)
-    newest = hour_of_features_key(last_key)
-    window_start = features_key(newest - timedelta(hours=RECHECK_HOURS)) if newest else ""
-    result.cursor = {"last_key": last_key, "seen": {k: v for k, v in seen.items() if k > window_start}}
+        result.requests.extend(Request(obj.key, first, last) for first, last in spans(arrival.hours))
+    window = _window_start(newest)
+    result.cursor = {"newest": newest, "seen": sorted(key for key in seen if key > window)}
     return result
+
+
+def _window_start(newest: str) -> str:
+    """The key after which a tick lists: ``SKEW`` before the newest record handled (all for none)."""
+    written = arrival_time(newest)
+    return arrival_key(written - SKEW) if written else ""
 
 
 @dg.sensor(
     job=predict_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Requests a predict run for the hour of each new or replaced features/ file in the lake.",
+    description="Requests a predict run for the hours of each write of feature files (the lake's arrivals/ log).",
 )
 def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult:
-    """Follows `features/` in the lake (local folder or S3) and predicts each hour whose file is new or replaced."""
+    """Follows the lake's `arrivals/` log and predicts the hours of every new or replaced feature file."""
     result = scan(lake, json.loads(context.cursor) if context.cursor else None)
     for key in result.skipped:
-        context.log.info(f"skipped {key}: it names no hour (expected features/YYYYMMDDHHMI.parquet)")
-    context.log.info(f"listed {result.listed} keys, requested {len(result.requests)} runs")
+        context.log.warning(f"skipped {key}: not an arrival record (expected JSON with run_id, hours)")
+    context.log.info(
+        f"listed {result.listed} arrival records, requested {len(result.requests)} runs; "
+        f"{len(result.predicted_in_run)} were predicted by the runs that wrote them"
+    )
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(run_key=f"{key}@{version}", partition_key=partition, tags={"weather/features_key": key})
-            for key, version, partition in result.requests
-        ],
-        cursor=json.dumps(result.cursor),
+        run_requests=[request.run_request() for request in result.requests], cursor=json.dumps(result.cursor)
     )

@@ -21,6 +21,13 @@ import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 
 from weather_assets.assets.ingest import kma_observations, weather_features
+from weather_assets.assets.model import comfort_model
+from weather_assets.assets.predictions import weather_predictions
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Lake
+from weather_assets.mlflow_tracking import MLflowTracking
+from weather_assets.model_registry import ModelRegistry
+from weather_assets.mysql_io_manager import MySQLIOManager
 from weather_assets.partitions import partition_key, range_tags
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
 
@@ -107,6 +114,37 @@ def ingest(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
+
+
+def prepare(
+    data_dir: Path,
+    first: datetime,
+    last: datetime,
+    predicted: list[datetime],
+    db_url: str | None = None,
+    stations: str = "108,112",
+) -> None:
+    """Ingested hours and a champion (as after the main command), and some hours already predicted."""
+    lake, registry = Lake(data_dir=str(data_dir)), ModelRegistry(data_dir=str(data_dir))
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize(
+        [kma_observations, weather_features],
+        resources={"kma": KMAClient(stations=stations), "lake": lake},
+        tags=range_tags(first, last),
+        instance=instance,
+    ).success
+    assert dg.materialize(
+        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
+    ).success
+    resources = {
+        "lake": lake,
+        "model_registry": registry,
+        "mysql_io_manager": MySQLIOManager(data_dir=str(data_dir), url=db_url),
+    }
+    for hour in predicted:
+        assert dg.materialize(
+            [weather_predictions], resources=resources, partition_key=partition_key(hour), instance=instance
+        ).success
 
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, bool]:

@@ -23,17 +23,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app, current_hour
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.assets.model import comfort_model
-from weather_assets.assets.predictions import weather_predictions
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import ModelRegistry
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.partitions import partition_key, range_tags
+from weather_assets.partitions import partition_key
 from weather_assets.predictions_table import TABLE, predictions_table
-from weather_assets_tests.conftest import free_port, scratch_database, serving
+from weather_assets_tests.conftest import free_port, prepare, scratch_database, serving
 
 STATIONS = "108,112"
 
@@ -58,33 +50,6 @@ class Served:
                 return connection.execute(query).scalar_one()
         finally:
             engine.dispose()
-
-
-def prepare(
-    data_dir: Path, first: datetime, last: datetime, predicted: list[datetime], db_url: str | None = None
-) -> None:
-    """Ingested hours and a champion (as after the main command), and some hours already predicted."""
-    lake, registry = Lake(data_dir=str(data_dir)), ModelRegistry(data_dir=str(data_dir))
-    instance = dg.DagsterInstance.ephemeral()
-    kma = KMAClient(stations=STATIONS)
-    assert dg.materialize(
-        [kma_observations, weather_features],
-        resources={"kma": kma, "lake": lake},
-        tags=range_tags(first, last),
-        instance=instance,
-    ).success
-    assert dg.materialize(
-        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
-    ).success
-    resources = {
-        "lake": lake,
-        "model_registry": registry,
-        "mysql_io_manager": MySQLIOManager(data_dir=str(data_dir), url=db_url),
-    }
-    for hour in predicted:
-        assert dg.materialize(
-            [weather_predictions], resources=resources, partition_key=partition_key(hour), instance=instance
-        ).success
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])

@@ -56,7 +56,7 @@ query Status($id: String!) {
 }
 """
 SERVE_RUNS = """
-{ runsOrError(filter: {pipelineName: "serve_hour"}) { ... on Runs { results { status tags { key value } } } } }
+{ runsOrError(filter: {pipelineName: "ingest_and_predict"}) { ... on Runs { results { status tags { key value } } } } }
 """
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING"}
 
@@ -158,7 +158,7 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
 def test_read_api_computes_a_missing_hour_through_the_webservers_graphql_api(
     dagster_dev: int, weather_dir: Path, tmp_path: Path
 ) -> None:
-    """With DAGSTER_GRAPHQL_URL set, a cache miss launches the serve_hour job on the webserver, visible in the UI."""
+    """With DAGSTER_GRAPHQL_URL set, a cache miss launches an ingest_and_predict run on the webserver (in the UI)."""
     hour = FIRST + timedelta(hours=5)
     settings = Settings(
         db_url=f"sqlite:///{weather_dir / 'weather.db'}",

@@ -264,10 +264,13 @@ def test_failing_api_hub_fails_the_run_without_the_key(tmp_path: Path, hub: Fake
     assert not (tmp_path / "lake").exists()
 
 
-def test_unpublished_hour_fails_and_stores_nothing(tmp_path: Path, hub: FakeHub) -> None:
-    """KMA answers a valid block without data lines before it publishes an hour: retry, never an empty hour."""
+def test_unpublished_hour_past_its_publication_window_fails_at_once_and_stores_nothing(
+    tmp_path: Path, hub: FakeHub
+) -> None:
+    """KMA answers a valid block without data lines for an hour it has not published: never an empty hour."""
     hub.script.append(status(200, b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"))
-    result = ingest(online_resources(tmp_path, hub), HOUR)
+    result = ingest(online_resources(tmp_path, hub), HOUR)  # HOUR is long past KMA's publication window
 
-    assert "no observation yet" in failure(result)
+    assert "KMA has no observation for 1 of 1 hours" in failure(result)
+    assert hub.endpoints().count("kma_sfctm2.php") == 1  # no waiting for an hour KMA will not publish now
     assert not (tmp_path / "lake").exists()

@@ -1,17 +1,31 @@
-"""The feature-file sensor against moto's S3 server (and a local folder): new, unchanged, replaced, unnamed."""
+"""The feature-file sensor against moto's S3 server (and a local folder): it follows the lake's arrivals log.
+
+New, unchanged and replaced writes, old hours included; records that are not arrivals; a tick's listing bounded
+by what is new; and a 72-hour backfill of last month predicted through the sensor's run request.
+"""
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import dagster as dg
+import sqlalchemy as sa
 
-from weather_assets.lake import Lake, features_key
-from weather_assets.sensors import RECHECK_HOURS, new_feature_files, scan
+from weather_assets.assets.ingest import kma_observations, weather_features
+from weather_assets.assets.model import comfort_model
+from weather_assets.assets.predictions import weather_predictions
+from weather_assets.kma_client import KMAClient
+from weather_assets.lake import Arrival, Lake, arrival_key, features_key
+from weather_assets.mlflow_tracking import MLflowTracking
+from weather_assets.model_registry import ModelRegistry
+from weather_assets.mysql_io_manager import MySQLIOManager
+from weather_assets.partitions import current_hour, partition_key, range_tags
+from weather_assets.predictions_table import TABLE, predictions_table
+from weather_assets.sensors import SKEW, new_feature_files, scan
 
 FIRST = datetime(2026, 11, 26, 6)
 
@@ -26,72 +40,168 @@ def tick(lake: Lake, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
     return list(result.run_requests or []), result.cursor
 
 
-def put(bucket: str, key: str, body: bytes) -> None:
-    boto3.client("s3").put_object(Bucket=bucket, Key=f"lake/{key}", Body=body)
+def write_hours(lake: Lake, hours: list[datetime], run_id: str, predicted_in_run: bool = False) -> None:
+    """What weather_features does: the hours' files, then one arrival record naming them."""
+    for hour in hours:
+        lake.write(features_key(hour), b"features of %s" % hour.isoformat().encode())
+    lake.record_arrival(Arrival(run_id, hours, predicted_in_run))
 
 
-def test_three_new_files_then_nothing_then_a_replaced_file(s3_bucket: str) -> None:
+def partitions(requests: list[dg.RunRequest]) -> list[str]:
+    """Each request's partition, or its range as first..last."""
+    return sorted(
+        r.partition_key or f"{r.partition_key_range.start}..{r.partition_key_range.end}"  # type: ignore[union-attr]
+        for r in requests
+    )
+
+
+def test_new_writes_then_nothing_then_a_replaced_file(s3_bucket: str) -> None:
     lake = Lake(url=f"s3://{s3_bucket}/lake")
     for offset in range(3):
-        put(s3_bucket, features_key(FIRST + timedelta(hours=offset)), b"hour %d" % offset)
+        write_hours(lake, [FIRST + timedelta(hours=offset)], f"run-{offset}")
 
     requests, cursor = tick(lake, None)
-    assert sorted(r.partition_key for r in requests) == ["2026-11-26-06:00", "2026-11-26-07:00", "2026-11-26-08:00"]
-    assert all(
-        r.run_key.startswith("features/2026112606") or r.run_key.startswith("features/20261126") for r in requests
-    )
+    assert partitions(requests) == ["2026-11-26-06:00", "2026-11-26-07:00", "2026-11-26-08:00"]
     assert len({r.run_key for r in requests}) == 3
 
     requests, cursor = tick(lake, cursor)
     assert requests == []
 
-    put(s3_bucket, features_key(FIRST + timedelta(hours=1)), b"hour 1, replaced")
+    write_hours(lake, [FIRST + timedelta(hours=1)], "run-rerun")  # hour 07:00 written again
     requests, cursor = tick(lake, cursor)
-    assert [r.partition_key for r in requests] == ["2026-11-26-07:00"]
+    assert partitions(requests) == ["2026-11-26-07:00"]
 
     requests, _ = tick(lake, cursor)
     assert requests == []
 
 
-def test_keys_that_name_no_hour_are_skipped(s3_bucket: str) -> None:
+def test_an_old_hour_written_long_after_newer_ones_is_requested(s3_bucket: str) -> None:
     lake = Lake(url=f"s3://{s3_bucket}/lake")
-    put(s3_bucket, features_key(FIRST), b"x")
-    put(s3_bucket, "features/notes.txt", b"not an hour")
-    put(s3_bucket, "features/2026-11-26.parquet", b"not an hour either")
+    write_hours(lake, [FIRST], "run-now")
+    _, cursor = tick(lake, None)
+
+    last_month = [datetime(2026, 10, 3, 0) + timedelta(hours=h) for h in range(72)]
+    write_hours(lake, last_month, "run-backfill")
+    requests, _ = tick(lake, cursor)
+
+    assert partitions(requests) == ["2026-10-03-00:00..2026-10-05-23:00"]  # one range run, as a backfill
+    assert requests[0].tags["dagster/asset_partition_range_end"] == "2026-10-05-23:00"
+
+
+def test_hours_predicted_by_the_run_that_wrote_them_request_nothing_and_gaps_split_ranges(s3_bucket: str) -> None:
+    lake = Lake(url=f"s3://{s3_bucket}/lake")
+    write_hours(lake, [FIRST], "run-hourly", predicted_in_run=True)
+    write_hours(lake, [FIRST - timedelta(hours=h) for h in (10, 11, 13)], "run-gaps")
 
     result = scan(lake, None)
 
-    assert [partition for _, _, partition in result.requests] == ["2026-11-26-06:00"]
-    assert sorted(result.skipped) == ["features/2026-11-26.parquet", "features/notes.txt"]
+    assert [(partition_key(r.first), partition_key(r.last)) for r in result.requests] == [
+        ("2026-11-25-17:00", "2026-11-25-17:00"),
+        ("2026-11-25-19:00", "2026-11-25-20:00"),
+    ]
+    assert len(result.predicted_in_run) == 1
 
 
-def test_a_tick_lists_what_is_new_not_the_whole_bucket(s3_bucket: str) -> None:
-    """5,000 existing hours: once caught up, a tick lists the new keys and the re-check window only."""
+def test_records_that_are_not_arrivals_are_skipped(s3_bucket: str) -> None:
     lake = Lake(url=f"s3://{s3_bucket}/lake")
-    hours = [FIRST - timedelta(hours=h) for h in range(5000)]
+    write_hours(lake, [FIRST], "run-1")
+    lake.write("arrivals/notes.txt", b"not a record")
+    lake.write(arrival_key(datetime.now(UTC), "broken"), b"{not json")
+
+    result = scan(lake, None)
+
+    assert [partition_key(r.first) for r in result.requests] == ["2026-11-26-06:00"]
+    assert len(result.skipped) == 2 and "arrivals/notes.txt" in result.skipped
+
+
+def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str) -> None:
+    """5,000 records a minute apart: once caught up, a tick lists the new records and the skew window only."""
+    lake = Lake(url=f"s3://{s3_bucket}/lake")
+    s3 = boto3.client("s3")
+    written = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def put(n: int) -> None:
+        key = arrival_key(written + timedelta(minutes=n), f"run-{n}")
+        body = Arrival(f"run-{n}", [FIRST - timedelta(hours=n)], False).to_json()
+        s3.put_object(Bucket=s3_bucket, Key=f"lake/{key}", Body=body)
+
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda hour: put(s3_bucket, features_key(hour), b"old"), hours))
-    caught_up = scan(lake, None, max_requests=10_000)
+        list(pool.map(put, range(5000)))
+    caught_up = scan(lake, None, max_records=10_000)
     assert caught_up.listed == 5000 and len(caught_up.requests) == 5000
 
-    put(s3_bucket, features_key(FIRST + timedelta(hours=1)), b"new")
-    put(s3_bucket, features_key(FIRST + timedelta(hours=2)), b"new")
+    write_hours(lake, [FIRST + timedelta(hours=1)], "run-new-1")
+    write_hours(lake, [FIRST + timedelta(hours=2)], "run-new-2")
     result = scan(lake, caught_up.cursor)
 
-    assert [partition for _, _, partition in result.requests] == ["2026-11-26-07:00", "2026-11-26-08:00"]
-    assert result.listed <= RECHECK_HOURS + 2
+    assert [partition_key(r.first) for r in result.requests] == ["2026-11-26-07:00", "2026-11-26-08:00"]
+    assert result.listed <= SKEW / timedelta(minutes=1) + 1 + 2
     assert len(json.dumps(result.cursor)) < 10_000  # the cursor stays small too
+
+
+def test_a_tick_handles_at_most_max_records_and_the_next_one_goes_on(tmp_path: Path) -> None:
+    lake = Lake(data_dir=str(tmp_path))
+    for offset in range(5):
+        write_hours(lake, [FIRST + timedelta(hours=offset)], f"run-{offset}")
+
+    first = scan(lake, None, max_records=3)
+    second = scan(lake, first.cursor, max_records=3)
+
+    assert len(first.requests) == 3 and len(second.requests) == 2
+    assert {r.first for r in first.requests + second.requests} == {FIRST + timedelta(hours=h) for h in range(5)}
 
 
 def test_local_folder_lake_detects_new_and_replaced_files(tmp_path: Path) -> None:
     lake = Lake(data_dir=str(tmp_path))
-    lake.write(features_key(FIRST), b"first")
+    write_hours(lake, [FIRST], "run-1")
     requests, cursor = tick(lake, None)
-    assert [r.partition_key for r in requests] == ["2026-11-26-06:00"]
+    assert partitions(requests) == ["2026-11-26-06:00"]
 
-    lake.write(features_key(FIRST + timedelta(hours=1)), b"second")
-    lake.write(features_key(FIRST), b"first, replaced by a rerun")
+    write_hours(lake, [FIRST + timedelta(hours=1)], "run-2")
+    write_hours(lake, [FIRST], "run-3")  # replaced by a rerun
     requests, cursor = tick(lake, cursor)
 
-    assert sorted(r.partition_key for r in requests) == ["2026-11-26-06:00", "2026-11-26-07:00"]
+    assert partitions(requests) == ["2026-11-26-06:00", "2026-11-26-07:00"]
     assert tick(lake, cursor)[0] == []
+
+
+def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(tmp_path: Path) -> None:
+    """The ingest job's single-run backfill writes one record; the sensor's one range run predicts every hour."""
+    data_dir = str(tmp_path / "weather")
+    lake, registry = Lake(data_dir=data_dir), ModelRegistry(data_dir=data_dir)
+    kma = KMAClient(stations="108,112")
+    first = current_hour().replace(day=1, hour=0) - timedelta(days=20)  # in last month
+    last = first + timedelta(hours=71)
+    with dg.instance_for_test() as instance:
+        _, cursor = tick(lake, None)
+        backfill = dg.materialize(
+            [kma_observations, weather_features],
+            resources={"kma": kma, "lake": lake},
+            tags=range_tags(first, last),
+            instance=instance,
+        )
+        assert backfill.success
+        trained = dg.materialize(
+            [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
+        )
+        assert trained.success
+
+        requests, _ = tick(lake, cursor)
+        assert len(requests) == 1
+        (request,) = requests
+        predicted = dg.materialize(
+            [weather_predictions],
+            resources={"lake": lake, "model_registry": registry, "mysql_io_manager": MySQLIOManager(data_dir=data_dir)},
+            tags=dict(request.tags),
+            instance=instance,
+        )
+    assert predicted.success
+
+    table = predictions_table(TABLE)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
+    with engine.connect() as connection:
+        query = sa.select(
+            sa.func.count(), sa.func.min(table.c.prediction_datetime), sa.func.max(table.c.prediction_datetime)
+        )
+        assert tuple(connection.execute(query).one()) == (72 * 2, first, last)
+    engine.dispose()

@@ -1,14 +1,15 @@
 """Ingest stage: KMA's raw answers into the lake, then the cleaned hourly feature files."""
 
+import time
 from datetime import datetime
 
 import dagster as dg
 import pandas as pd
 
 from weather_assets import features, kma_format
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake, LakeObjectMissingError, features_key, raw_key
-from weather_assets.partitions import hourly, kst_hours, partition_key
+from weather_assets.kma_client import KMAClient, RawHours
+from weather_assets.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
+from weather_assets.partitions import hourly, kst_hours, kst_now, partition_key
 
 _LISTED = 24  # object paths listed in metadata; a month-long backfill names the first and last ones
 
@@ -35,24 +36,15 @@ def kma_observations(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
 
     Any hour can be re-parsed from here without calling KMA again. A range of hours is fetched with KMA's
     range endpoints and still stored hour by hour, so a backfill leaves the same objects as hourly runs.
-    An hour KMA has not published yet fails the run (retry later) instead of storing an empty hour.
+    An hour KMA has not published yet is asked for again every `publication_poll_seconds` while KMA may still
+    publish it (`publication_wait_minutes` after the hour), so the hourly run lands the hour within one poll of
+    its publication; past that, the run fails and stores nothing rather than an empty hour.
     """
     hours = _hours(context)
     _check_stations(kma)
-    raw = kma.fetch_hours(hours)
+    raw = _published(context, kma, hours)
     for number, line in raw.malformed:
         context.log.warning(f"KMA answer line {number} has no readable time or station, not stored: {line[:80]!r}")
-    unpublished = raw.unpublished()
-    if unpublished:
-        raise dg.Failure(
-            description=(
-                f"KMA has no observation yet for {len(unpublished)} of {len(hours)} hours "
-                f"(first {partition_key(unpublished[0])}, last {partition_key(unpublished[-1])}) at stations "
-                f"{kma.stations}; nothing was stored. KMA publishes an hour about ten minutes after it: "
-                "retry later, or leave those hours out of the backfill if KMA lost them."
-            ),
-            allow_retries=True,
-        )
     uris: list[str] = []
     size = 0
     for hour in hours:
@@ -112,6 +104,9 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
         message = f"KMA reported none of the stations {stations} in {', '.join(empty[:5])}; nothing was written"
         raise dg.Failure(message, allow_retries=False)
     uris = [lake.write(features_key(hour), data) for hour, data in files.items()]
+    # The sensor follows arrivals; a run that also predicts these hours needs no second run from it.
+    predicted_here = dg.AssetKey("weather_predictions") in context.job_def.asset_layer.selected_asset_keys
+    arrival = lake.record_arrival(Arrival(context.run.run_id, sorted(files), predicted_in_run=predicted_here))
     table = built.frame
     return dg.MaterializeResult(
         metadata={
@@ -125,8 +120,38 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
             ),
             "preview": dg.MetadataValue.md(table.tail(10).to_markdown(index=False)),
             "objects": _path_list(uris),
+            "arrival": dg.MetadataValue.path(arrival),
         }
     )
+
+
+def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[datetime]) -> RawHours:
+    """KMA's answers for `hours`, asked again while some are unpublished and KMA may still publish them."""
+    raw = kma.fetch_hours(hours)
+    waited = 0
+    while (unpublished := raw.unpublished()) and kma.still_due(unpublished, kst_now()):
+        if waited == 0:
+            context.log.info(
+                f"KMA has not published {partition_key(unpublished[0])} yet; asking again every "
+                f"{kma.publication_poll_seconds:g} s for up to {kma.publication_wait_minutes:g} minutes after the hour"
+            )
+        time.sleep(kma.publication_poll_seconds)
+        waited += 1
+        raw = raw.updated(kma.fetch_hours(unpublished))
+    if unpublished:
+        raise dg.Failure(
+            description=(
+                f"KMA has no observation for {len(unpublished)} of {len(hours)} hours (first "
+                f"{partition_key(unpublished[0])}, last {partition_key(unpublished[-1])}) at stations {kma.stations}"
+                f"{f' after asking {waited + 1} times' if waited else ''}; nothing was stored. KMA publishes an hour "
+                f"about ten minutes after it and may publish it until {kma.publication_wait_minutes:g} minutes "
+                "after it; an hour it has not published by then is lost: leave it out of the backfill."
+            ),
+            allow_retries=False,
+        )
+    if waited:
+        context.log.info(f"KMA published the hour after {waited} more asks")
+    return raw
 
 
 def _check_stations(kma: KMAClient) -> list[int]:

@@ -11,7 +11,7 @@ from weather_assets.assets.ingest import weather_features
 from weather_assets.lake import Lake, features_key
 from weather_assets.mlflow_tracking import run_link
 from weather_assets.model_registry import MODEL_NAME, promote_if_better, register
-from weather_assets.partitions import KEY_FORMAT, KST, partition_key
+from weather_assets.partitions import KEY_FORMAT, current_hour, partition_key
 from weather_assets.training import FEATURES, feature_matrix, fit_candidates, time_split
 
 
@@ -124,7 +124,7 @@ def _too_little_data(hours: list[datetime], rows: int, config: ComfortModelConfi
         if hours
         else "no materialized hour"
     )
-    end = hours[-1] if hours else datetime.now(KST).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    end = hours[-1] if hours else current_hour()
     start = end - timedelta(hours=max(config.min_hours, 14 * 24) - 1)
     return (
         f"comfort_model needs at least {config.min_hours} materialized hours of weather_features in its "
