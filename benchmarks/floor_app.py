@@ -9,7 +9,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from weather_assets.api import Comfort
+from weather_assets.api.models import Comfort
 
 ANSWER = Comfort(
     station_id=108,

@@ -5,25 +5,30 @@
 Ingests 30 days x 10 stations (7,200 station-hours) as one single-run backfill, and 24 hours as 24 one-hour
 runs, each way twice:
 
-- as launched: `execute_job` on a persistent instance with the job's default executor, which runs each
-  asset step in its own process, as runs that the UI, the schedule or a backfill launch do;
+- as launched: `dagster job launch` on a persistent instance, whose run launcher starts each run in a new
+  process that loads the code location and executes the job's steps, as runs that the UI, the schedules, the
+  sensor and the read API launch do; a run's time is from its creation to its end, as Dagster records them;
 - in process: `execute_in_process` on an in-memory instance, which leaves only Dagster's event bookkeeping
   (one materialization event per partition) besides this project's own code.
 
-Prints station-hours per second for both and their ratio. Targets on this 2-core machine: the 30-day
-backfill within 60 s, and single-run throughput at least 10x the per-hour runs.
+Prints station-hours per second for both and their ratio, and a launched one-hour run's time. Targets on
+this 2-core machine: the 30-day backfill within 60 s, single-run throughput at least 10x the per-hour runs,
+and a launched one-hour run within 5 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -52,32 +57,39 @@ def failures(result: dg.ExecuteJobResult | dg.ExecuteInProcessResult) -> list[st
     return [f"{e.step_key or 'run'}: {e.message}" for e in failed]
 
 
-def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], None]:
-    def run(first: datetime, last: datetime) -> None:
-        job = dg.reconstructable(ingest_job)
-        with dg.execute_job(job, instance, tags=tags_for(first, last), run_config=QUIET) as result:
-            assert result.success, f"run {first}..{last} failed: {failures(result)}"
+def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], float]:
+    """One run launched the way the UI and the daemon launch runs; returns its creation-to-end seconds."""
+
+    def run(first: datetime, last: datetime) -> float:
+        command = [str(Path(sys.executable).with_name("dagster")), "job", "launch", "-m", "weather_assets.definitions"]
+        command += ["-j", "ingest", "--tags", json.dumps(tags_for(first, last))]
+        subprocess.run(
+            command, check=True, capture_output=True, env={**os.environ, "DAGSTER_HOME": instance.root_directory}
+        )
+        (record,) = instance.get_run_records(limit=1)
+        while not (record := instance.get_run_record_by_id(record.dagster_run.run_id)).dagster_run.is_finished:
+            time.sleep(0.1)
+        assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, f"run {first}..{last} failed"
+        return record.end_time - record.create_timestamp.timestamp()
 
     return run
 
 
-def in_process(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], None]:
-    def run(first: datetime, last: datetime) -> None:
+def in_process(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], float]:
+    def run(first: datetime, last: datetime) -> float:
+        started = time.perf_counter()
         result = ingest_job().execute_in_process(instance=instance, tags=tags_for(first, last), run_config=QUIET)
         assert result.success, f"run {first}..{last} failed: {failures(result)}"
+        return time.perf_counter() - started
 
     return run
 
 
-def measure(run: Callable[[datetime, datetime], None], days: int, hourly_runs: int) -> tuple[float, float]:
-    """Seconds for the backfill of `days` before END, and for `hourly_runs` one-hour runs after it."""
-    started = time.perf_counter()
-    run(END - timedelta(days=days), END - timedelta(hours=1))
-    backfill = time.perf_counter() - started
-    started = time.perf_counter()
-    for offset in range(hourly_runs):
-        run(END + timedelta(hours=offset), END + timedelta(hours=offset))
-    return backfill, time.perf_counter() - started
+def measure(run: Callable[[datetime, datetime], float], days: int, hourly_runs: int) -> tuple[float, float]:
+    """Seconds of the backfill of `days` before END, and of `hourly_runs` one-hour runs after it, added up."""
+    backfill = run(END - timedelta(days=days), END - timedelta(hours=1))
+    hourly = sum(run(END + timedelta(hours=offset), END + timedelta(hours=offset)) for offset in range(hourly_runs))
+    return backfill, hourly
 
 
 def report(label: str, days: int, hourly_runs: int, backfill: float, hourly: float) -> None:
@@ -91,7 +103,7 @@ def report(label: str, days: int, hourly_runs: int, backfill: float, hourly: flo
     )
     print(
         f"  one-hour runs:       {hourly_runs * stations} station-hours in {hourly_runs} runs in {hourly:.1f} s "
-        f"= {hourly_rate:,.1f} station-hours/s ({hourly / hourly_runs:.2f} s a run)"
+        f"= {hourly_rate:,.1f} station-hours/s ({hourly / hourly_runs:.2f} s a run; target as launched: 5 s)"
     )
     print(f"  ratio: {backfill_rate / hourly_rate:.1f}x (target: at least 10x)")
 
@@ -101,13 +113,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--hourly-runs", type=int, default=24)
     args = parser.parse_args()
-    logging.getLogger("dagster").setLevel(logging.WARNING)  # the multiprocess executor's step-start lines
     for label, runner, persistent in (("as launched", launched, True), ("in process", in_process, False)):
         with tempfile.TemporaryDirectory() as root:
             os.environ["WEATHER_DATA_DIR"] = root  # read by the definitions in every step process
             os.environ.pop("KMA_AUTH_KEY", None)  # the offline generator
-            quiet = {"telemetry": {"enabled": False}}
-            instance = dg.DagsterInstance.local_temp(root, overrides=quiet) if persistent else None
+            # runs launched at once, each in a new process (Dagster's defaults, written out)
+            quiet = {
+                "telemetry": {"enabled": False},
+                "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+                "run_launcher": {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"},
+            }
+            Path(root, "dagster.yaml").write_text(json.dumps(quiet))  # read by `dagster job launch` too
+            instance = dg.DagsterInstance.from_config(root) if persistent else None
             with instance or dg.DagsterInstance.ephemeral() as active:
                 report(label, args.days, args.hourly_runs, *measure(runner(active), args.days, args.hourly_runs))
 

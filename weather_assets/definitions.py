@@ -30,11 +30,21 @@ def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:
     return {field: dg.EnvVar(variable) for field, variable in fields.items() if os.getenv(variable)}
 
 
+def _bound_to_int_env(**fields: str) -> dict[str, dg.EnvVar]:
+    """As `_bound_to_env`, for whole-number fields."""
+    return {field: dg.EnvVar.int(variable) for field, variable in fields.items() if os.getenv(variable)}
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """Resources as the environment configures them (embedded defaults for every unset variable)."""
     registry = ModelRegistry(**_bound_to_env(tracking_uri="MLFLOW_TRACKING_URI", data_dir="WEATHER_DATA_DIR"))
     return {
-        "kma": KMAClient(**_bound_to_env(auth_key="KMA_AUTH_KEY", base_url="KMA_API_URL", stations="WEATHER_STATIONS")),
+        "kma": KMAClient(
+            **_bound_to_env(auth_key="KMA_AUTH_KEY", base_url="KMA_API_URL", stations="WEATHER_STATIONS"),
+            **_bound_to_int_env(
+                publication_poll_seconds="WEATHER_KMA_POLL_SECONDS", publication_wait_minutes="WEATHER_KMA_WAIT_MINUTES"
+            ),
+        ),
         "lake": Lake(**_bound_to_env(url="WEATHER_LAKE_URL", data_dir="WEATHER_DATA_DIR"), s3=S3Resource()),
         "mlflow": MLflowTracking(registry=registry),
         "model_registry": registry,

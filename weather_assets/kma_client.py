@@ -81,12 +81,12 @@ class KMAClient(dg.ConfigurableResource):
     max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
     backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles on each attempt.")
     max_range_days: int = Field(default=31, description="Longest span of one range call (KMA allows 31 days).")
-    publication_wait_minutes: float = Field(
-        default=50.0,
+    publication_wait_minutes: int = Field(
+        default=50,
         description="How long after an hour's observation time KMA may still publish it; a run waits until then.",
     )
-    publication_poll_seconds: float = Field(
-        default=30.0, description="While waiting for KMA to publish an hour, how often to ask again."
+    publication_poll_seconds: int = Field(
+        default=30, description="While waiting for KMA to publish an hour, how often to ask again (seconds)."
     )
 
     @property

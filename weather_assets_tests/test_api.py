@@ -1,7 +1,8 @@
-"""The read API as a real client sees it: uvicorn on loopback, cache-first over the predictions table.
+"""The read API as a real client sees it: uvicorn on loopback, serving what the pipeline made.
 
 Every test against the served API runs twice: on embedded defaults (SQLite, lock files) and on the MariaDB
-test server (asyncmy reads, MySQL named locks across the two worker processes).
+test server (asyncmy reads, MySQL named locks across the two worker processes). The API Hub stand-in has not
+published the current hour yet, as at minute 5 of every hour.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,12 +25,14 @@ import requests
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from weather_assets.api import Settings, create_app, current_hour
-from weather_assets.partitions import partition_key
+from weather_assets.api import Settings, create_app
+from weather_assets.partitions import current_hour, partition_key
 from weather_assets.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import free_port, prepare, scratch_database, serving
+from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
 
 STATIONS = "108,112"
+EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"
 
 
 @dataclass
@@ -36,10 +41,11 @@ class Served:
     db_url: str
     dagster_home: Path
 
-    def api_runs(self) -> int:
-        """Dagster runs the API started (it tags them)."""
+    def api_runs(self, hour: datetime | None = None) -> int:
+        """Dagster runs the API started (it tags them), for one hour or all."""
+        tags = {"weather/served_by": "api", **({"dagster/partition": partition_key(hour)} if hour else {})}
         with dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
-            return len(instance.get_run_records(dg.RunsFilter(tags={"weather/served_by": "api"})))
+            return len(instance.get_run_records(dg.RunsFilter(tags=tags)))
 
     def rows(self, hour: datetime) -> int:
         table = predictions_table(TABLE)
@@ -51,10 +57,41 @@ class Served:
         finally:
             engine.dispose()
 
+    def newest(self, station_id: int) -> datetime:
+        table = predictions_table(TABLE)
+        engine = sa.create_engine(self.db_url)
+        try:
+            with engine.connect() as connection:
+                query = sa.select(sa.func.max(table.c.prediction_datetime)).where(table.c.station_id == station_id)
+                return connection.execute(query).scalar_one()
+        finally:
+            engine.dispose()
+
+
+def not_yet_published(handler: HubHandler, endpoint: str, params: dict[str, str]) -> None:
+    """The API Hub at minute 5: every hour but the current one (a valid block without data lines for it)."""
+    if endpoint == "kma_sfctm2.php" and params["tm"] >= current_hour().strftime("%Y%m%d%H%M"):
+        handler.send(200, EMPTY)
+        return
+    answer(handler, endpoint, params)
+
+
+@pytest.fixture(scope="module")
+def late_hub() -> Iterator[FakeHub]:
+    server = FakeHub()
+    server.default = not_yet_published
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """uvicorn with two worker processes; the current hour and the one before are cold."""
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, late_hub: FakeHub
+) -> Iterator[Served]:
+    """uvicorn with two worker processes; hours -4 to -2 are stored and stale (bound: 1 hour), -1 and 0 cold."""
     root = tmp_path_factory.mktemp("api")
     data_dir, home = root / "weather", root / "dagster_home"
     home.mkdir()
@@ -77,6 +114,9 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             "WEATHER_DATA_DIR": str(data_dir),
             "DAGSTER_HOME": str(home),
             "WEATHER_STATIONS": STATIONS,
+            "KMA_AUTH_KEY": "test-key",
+            "KMA_API_URL": late_hub.base_url,
+            "WEATHER_API_MAX_STALENESS": "1",
             "WEATHER_API_WAIT_SECONDS": "120",
             **({"WEATHER_DB_URL": db_url} if db_url else {}),
         }
@@ -85,53 +125,94 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield Served(f"http://127.0.0.1:{port}", db_url or f"sqlite:///{data_dir / 'weather.db'}", home)
 
 
-def test_hit_is_a_read_miss_is_computed_once_then_hit(served: Served) -> None:
+def test_a_stored_hour_is_a_read_that_starts_nothing(served: Served) -> None:
     stored = current_hour() - timedelta(hours=3)
-    hit = requests.get(f"{served.url}/comfort", params={"at": stored.isoformat()}, timeout=60)
-    assert hit.status_code == 200
-    assert hit.json()["prediction_datetime"] == stored.isoformat()
-    assert served.api_runs() == 0
+    before = served.api_runs()
 
-    miss = requests.get(f"{served.url}/comfort", timeout=300)  # the current hour, at station 108
-    assert miss.status_code == 200, miss.text
-    body = miss.json()
+    hit = requests.get(f"{served.url}/comfort", params={"at": stored.isoformat()}, timeout=60)
+
+    assert hit.status_code == 200
+    body = hit.json()
+    assert body["prediction_datetime"] == stored.isoformat()
     assert (body["station_id"], body["station_name"], body["model_name"], body["model_version"]) == (
         108,
         "Seoul",
         "comfort-model",
         "1",
     )
-    assert body["prediction_datetime"] == current_hour().isoformat()
-    assert 0 <= body["score"] <= 100 and body["label"] in ("excellent", "good", "fair", "poor")
-    assert body["age_seconds"] >= 0
-    assert served.api_runs() == 1
+    assert 3 * 3600 <= body["age_seconds"] < 4 * 3600  # measured from the hour
+    assert served.api_runs() == before
 
-    again = requests.get(f"{served.url}/comfort", timeout=60)
-    assert again.json()["score"] == body["score"]
-    assert served.api_runs() == 1
+
+def test_at_minute_5_predict_now_answers_the_previous_hour_and_the_unpublished_hour_runs_once(
+    served: Served,
+) -> None:
+    """Nothing fresh is stored and KMA has not published the current hour: 100 concurrent requests get the
+    previous hour, computed once; the current hour is tried once, and its failure is remembered."""
+    now = current_hour()
+    previous = now - timedelta(hours=1)
+
+    def ask(n: int) -> requests.Response:
+        path = "/predict/now" if n % 2 else "/comfort"
+        return requests.get(f"{served.url}{path}", params={} if n % 2 else {"station_id": 112}, timeout=300)
+
+    with ThreadPoolExecutor(100) as pool:
+        answers = list(pool.map(ask, range(100)))
+
+    assert [answer.status_code for answer in answers] == [200] * 100, answers[0].text
+    assert {answer.json()["prediction_time"] for answer in answers[1::2]} == {previous.strftime("%Y-%m-%d %H:%M")}
+    assert {answer.json()["prediction_datetime"] for answer in answers[::2]} == {previous.isoformat()}
+    assert len({answer.json()["score"] for answer in answers[1::2]}) == 1
+    assert served.rows(previous) == 2  # one row per served station
+    assert served.api_runs(now) == 1 and served.api_runs(previous) == 1
+
+    # within the back-off window, the unpublished hour starts nothing, however often it is asked for
+    again = [requests.get(f"{served.url}/comfort", params={"at": now.isoformat()}, timeout=60) for _ in range(10)]
+    assert {answer.status_code for answer in again} == {503}
+    assert all(0 < int(answer.headers["Retry-After"]) <= 300 for answer in again)
+    assert "run" not in again[0].json()["detail"].lower() and "Traceback" not in again[0].text
+    assert served.api_runs(now) == 1
+    assert requests.get(f"{served.url}/predict/now", timeout=60).json()["prediction_time"] == (
+        previous.strftime("%Y-%m-%d %H:%M")
+    )
+    assert served.api_runs() == 2
+
+
+def test_two_hundred_requests_for_older_missing_hours_start_no_run(served: Served) -> None:
+    now = current_hour()
+    cold = [now - timedelta(hours=5 + n) for n in range(200)]  # before the stored hours: never predicted
+    before = served.api_runs()
+
+    def ask(hour: datetime) -> requests.Response:
+        return requests.get(f"{served.url}/comfort", params={"at": hour.isoformat()}, timeout=60)
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(ask, cold))
+
+    assert {answer.status_code for answer in answers} == {404}
+    detail = answers[0].json()["detail"]
+    assert "has not been computed" in detail and "weather_predictions" in detail and partition_key(cold[0]) in detail
+    assert served.api_runs() == before
+
+
+def test_health_names_the_newest_hour_and_its_age_from_that_hour(served: Served) -> None:
+    body = requests.get(f"{served.url}/health", timeout=60).json()
+
+    newest = max(served.newest(108), served.newest(112))
+    assert body["newest_prediction"] == newest.isoformat()
+    age = (datetime.fromisoformat(body["newest_prediction"]) - newest).total_seconds() + body[
+        "newest_prediction_age_seconds"
+    ]
+    assert 0 < age < 5 * 3600
+    assert body["max_staleness_seconds"] == 3600
+    assert body["fresh"] == (body["newest_prediction_age_seconds"] <= 3600)
+    assert body["status"] == ("ok" if body["fresh"] else "stale")
 
 
 def test_history_is_oldest_first(served: Served) -> None:
     items = requests.get(f"{served.url}/comfort/history", params={"hours": 6}, timeout=60).json()["items"]
     hours = [item["prediction_datetime"] for item in items]
     assert hours == sorted(hours) and len(hours) >= 3
-
-
-def test_hundred_concurrent_requests_for_a_cold_hour_start_one_materialization(served: Served) -> None:
-    cold = current_hour() - timedelta(hours=1)
-    before = served.api_runs()
-    assert served.rows(cold) == 0
-
-    def ask(_: int) -> requests.Response:
-        return requests.get(f"{served.url}/comfort", params={"at": cold.isoformat(), "station_id": 112}, timeout=300)
-
-    with ThreadPoolExecutor(100) as pool:
-        answers = list(pool.map(ask, range(100)))
-
-    assert [answer.status_code for answer in answers] == [200] * 100
-    assert len({answer.json()["score"] for answer in answers}) == 1
-    assert served.api_runs() == before + 1
-    assert served.rows(cold) == 2  # one row per served station
 
 
 @pytest.mark.parametrize(
@@ -150,11 +231,13 @@ def test_every_prediction_type_answers_in_the_frontends_shape(served: Served, ki
         "weather_data",
         "prediction_type",
         "status",
+        "age_seconds",
     }
     assert (body["title"], body["prediction_type"], body["status"]) == (title, kind, "success")
     assert body["score"] == round(body["score"], 1) and body["label"] in ("excellent", "good", "fair", "poor")
     assert body["evaluation"]
-    assert body["prediction_time"] == current_hour().strftime("%Y-%m-%d %H:%M")
+    newest = served.newest(108)
+    assert body["prediction_time"] == newest.strftime("%Y-%m-%d %H:%M")
     assert set(body["weather_data"]) == {
         "temperature",
         "humidity",
@@ -168,12 +251,42 @@ def test_every_prediction_type_answers_in_the_frontends_shape(served: Served, ki
     assert body["weather_data"]["station_id"] == 108 and body["weather_data"]["rainfall"] is not None
 
 
+def test_the_frontends_chart_is_the_last_six_stored_hours_oldest_first(served: Served) -> None:
+    answer = requests.get(f"{served.url}/predict/hourly/now", timeout=60)
+    unknown = requests.get(f"{served.url}/predict/hourly/lunch", timeout=60)
+
+    body = answer.json()
+    assert answer.status_code == 200 and body["status"] == "success"
+    assert 3 <= body["count"] <= 6 and body["count"] == len(body["hourly"])
+    assert all(set(point) == {"time", "temperature", "pm10", "humidity", "rainfall"} for point in body["hourly"])
+    newest = served.newest(108)
+    assert body["hourly"][-1]["time"] == newest.strftime("%H:00")
+    times = [point["time"] for point in body["hourly"]]
+    expected = [(newest - timedelta(hours=h)).strftime("%H:00") for h in range(body["count"] - 1, -1, -1)]
+    assert times == expected or body["count"] < 6  # consecutive stored hours, oldest first
+    assert unknown.status_code == 400 and "lunch" in unknown.json()["detail"]
+
+
+def test_the_frontends_welcome_greets_by_the_kst_time_of_day(served: Served) -> None:
+    body = requests.get(f"{served.url}/api/welcome", timeout=60).json()
+
+    assert set(body) == {"message", "current_time", "hour"}
+    now = datetime.strptime(body["current_time"], "%Y-%m-%d %H:%M")
+    assert body["hour"] == now.hour and abs(now - current_hour()) <= timedelta(hours=1)
+    expected = (
+        "morning" if 5 <= now.hour < 12 else "afternoon" if now.hour < 18 and now.hour >= 12 else
+        "evening" if 18 <= now.hour < 22 else "night"
+    )  # fmt: skip
+    assert expected in body["message"]
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status"),
     [
         ("/predict/lunch", {}, 400),
         ("/comfort", {"station_id": "abc"}, 422),
         ("/comfort", {"at": "yesterday"}, 422),
+        ("/comfort", {"at": "0001-01-01T00:00:00+14:00"}, 422),  # leaves the calendar in KST
         ("/comfort", {"station_id": 0}, 422),
         ("/comfort/history", {"hours": 0}, 422),
         ("/comfort/history", {"hours": 10_000}, 422),
@@ -186,6 +299,102 @@ def test_bad_parameters_get_clear_client_errors(served: Served, path: str, param
     answer = requests.get(f"{served.url}{path}", params=params, timeout=60)
     assert answer.status_code == status
     assert answer.json()["detail"]
+
+
+REPO = Path(__file__).resolve().parents[1]
+GRAPHQL_RUNS = """
+query Runs($partition: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/partition", value: $partition}]}) { ... on Runs { results { status } } }
+}"""
+
+
+@pytest.fixture
+def webserver_without_daemon(tmp_path: Path) -> Iterator[str]:
+    """The Dagster webserver alone, with a run queue and no daemon: every run it accepts stays queued."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: QueuedRunCoordinator\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env |= {"DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(tmp_path / "weather")}
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("dagster-webserver")), "-h", "127.0.0.1", "-p", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, env, f"{url}/server_info", tmp_path / "webserver.log", cwd=REPO):
+        yield url
+
+
+def graphql_runs(url: str, hour: datetime) -> list[str]:
+    """The statuses of the runs of one partition, as the webserver reports them."""
+    query = {"query": GRAPHQL_RUNS, "variables": {"partition": partition_key(hour)}}
+    answer = requests.post(f"{url}/graphql", json=query, timeout=30)
+    return [run["status"] for run in answer.json()["data"]["runsOrError"]["results"]]
+
+
+def timed_get(client: TestClient, hour: datetime) -> tuple[float, object]:
+    started = time.monotonic()
+    answer = client.get("/comfort", params={"at": hour.isoformat()})
+    return time.monotonic() - started, answer
+
+
+def test_runs_that_never_start_end_in_503s_and_release_their_slot(
+    webserver_without_daemon: str, tmp_path: Path
+) -> None:
+    """GraphQL mode, no daemon: requests get a 503 within the wait bound; the queued run is abandoned after the
+    run timeout (canceled), its slot and thread are released, and a later request for another hour gets both."""
+    now = current_hour()
+    previous = now - timedelta(hours=1)
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path / 'weather.db'}",
+        data_dir=str(tmp_path / "api"),
+        graphql_url=webserver_without_daemon,
+        wait_seconds=2,
+        run_timeout_seconds=6,
+        max_computations=1,
+    )
+    with TestClient(create_app(settings)) as client:
+        waited, first = timed_get(client, now)
+        _, other = timed_get(client, previous)  # the only slot is taken by the queued run of `now`
+        deadline = time.monotonic() + 60
+        while graphql_runs(webserver_without_daemon, now) != ["CANCELED"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        abandoned = graphql_runs(webserver_without_daemon, now)
+        _, backed_off = timed_get(client, now)
+        _, later = timed_get(client, previous)
+
+    assert first.status_code == 503 and waited < settings.wait_seconds + 5  # bounded, not hanging
+    assert first.headers["Retry-After"] and "being computed" in first.json()["detail"]
+    assert other.status_code == 503 and "computing other hours" in other.json()["detail"]
+    assert abandoned == ["CANCELED"]  # the queued run was terminated at the run timeout
+    assert backed_off.status_code == 503 and int(backed_off.headers["Retry-After"]) > 60
+    assert graphql_runs(webserver_without_daemon, now) == ["CANCELED"]  # the back-off started nothing
+    assert later.status_code == 503 and "being computed" in later.json()["detail"]
+    assert graphql_runs(webserver_without_daemon, previous) == ["QUEUED"]  # it got a thread and the slot
+    for refused in (first, other, backed_off, later):
+        assert not any(word in refused.text for word in ("query", "mutation", "Traceback", "graphql", "127.0.0.1"))
+
+
+def test_runs_started_per_minute_are_capped_for_the_deployment(webserver_without_daemon: str, tmp_path: Path) -> None:
+    now = current_hour()
+    hours = [now - timedelta(hours=h) for h in range(4)]
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path / 'weather.db'}",
+        data_dir=str(tmp_path / "api"),
+        graphql_url=webserver_without_daemon,
+        wait_seconds=1,
+        on_demand_hours=4,
+        max_computations=4,
+        max_runs_per_minute=2,
+    )
+    with TestClient(create_app(settings)) as client:
+        answers = [timed_get(client, hour)[1] for hour in hours]
+
+    assert [answer.status_code for answer in answers] == [503] * 4
+    assert ["too many" in answer.json()["detail"] for answer in answers] == [False, False, True, True]
+    assert all(0 < int(answer.headers["Retry-After"]) <= 60 for answer in answers[2:])
+    assert [len(graphql_runs(webserver_without_daemon, hour)) for hour in hours] == [1, 1, 0, 0]
 
 
 def test_cors_allows_the_configured_origins_only() -> None:

@@ -14,7 +14,7 @@ import pytest
 from weather_assets import features, kma_format
 from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake, features_key, raw_key
+from weather_assets.lake import Arrival, Lake, features_key, raw_key
 from weather_assets.partitions import partition_key, range_tags
 from weather_assets_tests.conftest import STATIONS, ingest
 from weather_assets_tests.kma_hub import FakeHub, status
@@ -27,16 +27,20 @@ def local_resources(root: Path, stations: str = STATIONS) -> dict[str, object]:
 
 
 def local_objects(root: Path) -> dict[str, bytes]:
+    """The lake's data objects; `arrivals/` records name the run that wrote them, so two runs' never match."""
     lake = root / "lake"
-    return {str(path.relative_to(lake)): path.read_bytes() for path in sorted(lake.rglob("*")) if path.is_file()}
+    files = sorted(path for path in lake.rglob("*") if path.is_file())
+    return {str(path.relative_to(lake)): path.read_bytes() for path in files if path.parts[-2] != "arrivals"}
 
 
 def s3_objects(bucket: str, prefix: str) -> dict[str, bytes]:
+    """As `local_objects`, in a bucket."""
     client = boto3.client("s3")
     keys = [
         obj["Key"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         for obj in page.get("Contents", [])
+        if not obj["Key"].startswith(f"{prefix}/arrivals/")
     ]
     return {key.removeprefix(f"{prefix}/"): client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
@@ -88,6 +92,8 @@ def test_one_hour_writes_raw_objects_and_one_feature_row_per_station(tmp_path: P
     assert observed["stations_seen"] == STATIONS.replace(",", ", ")
     assert observed["bytes"] == len(objects["raw/asos/202611260900.txt"]) + len(objects["raw/pm10/202611260900.txt"])
     assert metadata(result, "weather_features")["dagster/row_count"] == 10
+    (record,) = (tmp_path / "lake" / "arrivals").iterdir()  # the sensor's log: this run wrote this hour
+    assert Arrival.from_json(record.read_bytes()) == Arrival(result.run_id, [HOUR], predicted_in_run=False)
 
 
 def test_many_hours_read_back_as_their_rows_in_order(tmp_path: Path) -> None:

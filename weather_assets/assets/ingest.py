@@ -5,6 +5,7 @@ from datetime import datetime
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from weather_assets import features, kma_format
 from weather_assets.kma_client import KMAClient, RawHours
@@ -25,24 +26,36 @@ def _path_list(uris: list[str]) -> dg.MetadataValue:
     )
 
 
+class ObservationsConfig(dg.Config):
+    """How a run treats an hour KMA has not published yet."""
+
+    wait_for_publication: bool = Field(
+        default=True,
+        description="Ask KMA again while it may still publish the hour (the schedule); false fails at once (the API).",
+    )
+
+
 @dg.asset(
     partitions_def=hourly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
     kinds={"python", "text"},
 )
-def kma_observations(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
+def kma_observations(
+    context: dg.AssetExecutionContext, config: ObservationsConfig, kma: KMAClient, lake: Lake
+) -> dg.MaterializeResult:
     """KMA's ASOS and PM10 answers for each hour, kept as received under `raw/`, one object per hour and kind.
 
     Any hour can be re-parsed from here without calling KMA again. A range of hours is fetched with KMA's
     range endpoints and still stored hour by hour, so a backfill leaves the same objects as hourly runs.
     An hour KMA has not published yet is asked for again every `publication_poll_seconds` while KMA may still
     publish it (`publication_wait_minutes` after the hour), so the hourly run lands the hour within one poll of
-    its publication; past that, the run fails and stores nothing rather than an empty hour.
+    its publication; past that (or at once, without `wait_for_publication`), the run fails and stores nothing
+    rather than an empty hour.
     """
     hours = _hours(context)
     _check_stations(kma)
-    raw = _published(context, kma, hours)
+    raw = _published(context, kma, hours, config.wait_for_publication)
     for number, line in raw.malformed:
         context.log.warning(f"KMA answer line {number} has no readable time or station, not stored: {line[:80]!r}")
     uris: list[str] = []
@@ -125,11 +138,11 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     )
 
 
-def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[datetime]) -> RawHours:
+def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[datetime], wait: bool) -> RawHours:
     """KMA's answers for `hours`, asked again while some are unpublished and KMA may still publish them."""
     raw = kma.fetch_hours(hours)
     waited = 0
-    while (unpublished := raw.unpublished()) and kma.still_due(unpublished, kst_now()):
+    while (unpublished := raw.unpublished()) and wait and kma.still_due(unpublished, kst_now()):
         if waited == 0:
             context.log.info(
                 f"KMA has not published {partition_key(unpublished[0])} yet; asking again every "

@@ -1,0 +1,100 @@
+"""Reads of the predictions table on the event loop, through an asyncio driver (asyncmy, aiosqlite).
+
+The configured URL keeps its blocking driver (``mysql+pymysql://...``); the store swaps in the asyncio one.
+Reads autocommit, so a pooled connection needs no rollback on return; a connection the server dropped is
+replaced and the read retried once, instead of a ping before every read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from weather_assets.predictions_table import TABLE, predictions_table
+
+ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}
+
+
+def async_url(url: str) -> sa.URL:
+    """The same database through its asyncio driver, for the request path."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in ASYNC_DRIVERS:
+        raise ValueError(f"the read API serves MySQL, MariaDB or SQLite databases, not {backend!r}")
+    return parsed.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+
+
+def reader_engine(url: str) -> AsyncEngine:
+    sqlite = url.startswith("sqlite")
+    return create_async_engine(
+        async_url(url),
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        pool_recycle=3600,
+        **({"connect_args": {"timeout": 30}} if sqlite else {"pool_size": 25, "max_overflow": 5}),
+    )
+
+
+def _statements(table: sa.Table) -> dict[str, sa.Select]:
+    """The API's reads, built once; values are bound per request (never formatted into SQL)."""
+    c = table.c
+    station = c.station_id == sa.bindparam("station_id")
+    return {
+        "at": sa.select(table).where(c.prediction_datetime == sa.bindparam("hour"), station),
+        "latest": sa.select(table)
+        .where(station, c.prediction_datetime <= sa.bindparam("hour"))
+        .order_by(c.prediction_datetime.desc())
+        .limit(sa.bindparam("count")),
+        "history": sa.select(table)
+        .where(station, c.prediction_datetime.between(sa.bindparam("first"), sa.bindparam("last")))
+        .order_by(c.prediction_datetime),
+        "newest": sa.select(sa.func.max(c.prediction_datetime)),
+    }
+
+
+class Store:
+    """The predictions table, read-only. Before the first materialization the table does not exist: no rows."""
+
+    def __init__(self, reader: AsyncEngine) -> None:
+        self.reader = reader
+        self.table = predictions_table(TABLE)
+        self.statements = _statements(self.table)
+        self._exists = False
+
+    async def ready(self) -> bool:
+        if not self._exists:
+            async with self.reader.connect() as connection:
+                self._exists = await connection.run_sync(lambda sync: sa.inspect(sync).has_table(self.table.name))
+        return self._exists
+
+    async def _rows(self, name: str, **values: Any) -> list[dict[str, Any]]:
+        if not await self.ready():
+            return []
+        try:
+            return await self._execute(name, values)
+        except sa.exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            return await self._execute(name, values)
+
+    async def _execute(self, name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        async with self.reader.connect() as connection:
+            return [dict(row) for row in (await connection.execute(self.statements[name], values)).mappings()]
+
+    async def at(self, hour: datetime, station_id: int) -> dict[str, Any] | None:
+        rows = await self._rows("at", hour=hour, station_id=station_id)
+        return rows[0] if rows else None
+
+    async def latest(self, station_id: int, hour: datetime, count: int = 1) -> list[dict[str, Any]]:
+        """The station's newest `count` stored hours at or before `hour`, newest first."""
+        return await self._rows("latest", station_id=station_id, hour=hour, count=count)
+
+    async def history(self, station_id: int, first: datetime, last: datetime) -> list[dict[str, Any]]:
+        return await self._rows("history", station_id=station_id, first=first, last=last)
+
+    async def newest(self) -> datetime | None:
+        rows = await self._rows("newest")
+        return next(iter(rows[0].values())) if rows else None
