@@ -441,6 +441,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=tmp_path,  # schemathesis keeps a cache in its working directory
             env={**env, "SCHEMATHESIS_TELEMETRY": "false"},
         )
     assert done.returncode == 0, done.stdout[-4000:]
