@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
+from weather_assets.api.locks import Locks
 from weather_assets.partitions import current_hour, partition_key
 from weather_assets.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import free_port, prepare, scratch_database, serving
@@ -445,3 +446,22 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
             env={**env, "SCHEMATHESIS_TELEMETRY": "false"},
         )
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_locks_hold_one_holder_each_and_slots_bound_the_holders(db_url: str, tmp_path: Path) -> None:
+    """Two workers' lock objects (their own connections): an hour lock has one holder, two slots two."""
+    engines = [sa.create_engine(db_url), sa.create_engine(db_url)]
+    mine, other = (Locks(engine, tmp_path / "locks") for engine in engines)
+    slots = ["slot-0", "slot-1"]
+    try:
+        with mine.hold("hour", 0) as first, other.hold("hour", 0.2) as second:
+            assert (first, second) == (True, False)
+        with other.hold("hour", 0) as after_release:
+            assert after_release
+        with mine.any_of(slots) as a, other.any_of(slots) as b, other.any_of(slots) as c:
+            assert {a, b} == set(slots) and c is None
+        with mine.any_of(slots) as freed:
+            assert freed == "slot-0"
+    finally:
+        for engine in engines:
+            engine.dispose()

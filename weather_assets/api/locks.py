@@ -24,11 +24,14 @@ class Locks:
         self.engine = engine
         self.folder = folder
         self.named = engine.dialect.name in ("mysql", "mariadb")
+        # Named locks are server-wide: the database's name keeps two deployments on one server apart.
+        self.prefix = f"{engine.url.database or ''}:"[-24:]
 
     @contextlib.contextmanager
     def hold(self, name: str, wait: float) -> Iterator[bool]:
         """Holds the lock `name` for the block, waiting at most `wait` seconds; yields whether it was taken."""
         if self.named:
+            name = f"{self.prefix}{name}"[:64]  # MySQL's limit on a lock name
             with self.engine.connect() as connection:
                 got = connection.execute(sa.text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": _whole(wait)})
                 taken = got.scalar() == 1
@@ -50,12 +53,12 @@ class Locks:
     @contextlib.contextmanager
     def any_of(self, names: Sequence[str]) -> Iterator[str | None]:
         """Holds the first free lock of `names` for the block, without waiting; yields its name, or None."""
-        with contextlib.ExitStack() as stack:
-            for name in names:
-                if stack.enter_context(self.hold(name, 0)):
+        for name in names:
+            with self.hold(name, 0) as taken:
+                if taken:
                     yield name
                     return
-            yield None
+        yield None
 
 
 def _whole(seconds: float) -> int:
