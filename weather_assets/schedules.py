@@ -7,22 +7,29 @@ import os
 import dagster as dg
 
 from weather_assets.jobs import ingest_and_predict_job, train_job
-from weather_assets.partitions import TIMEZONE
+from weather_assets.partitions import KST, TIMEZONE, partition_key
 
 # KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
 # loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10.
 INGEST_MINUTE = int(os.getenv("WEATHER_INGEST_MINUTE") or 10)
 
-ingest_hourly = dg.build_schedule_from_partitioned_job(
-    ingest_and_predict_job,
+
+@dg.schedule(
     name="ingest_hourly",
-    minute_of_hour=INGEST_MINUTE,
-    description=(
-        f"At minute {INGEST_MINUTE} of every hour (KST), ingest and predict the current hour in one run; the run "
-        "asks KMA again every poll interval until KMA has published the hour (resource kma, publication_*)."
-    ),
+    job=ingest_and_predict_job,
+    cron_schedule=f"{INGEST_MINUTE} * * * *",
+    execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
+def ingest_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """At minute WEATHER_INGEST_MINUTE (10) of every hour, KST, ingest and predict the current hour in one run.
+
+    The run asks KMA again every poll interval until KMA has published the hour (resource `kma`, fields
+    `publication_*`). The partition is the tick's own KST hour, so a late tick still runs its hour.
+    """
+    hour = context.scheduled_execution_time.astimezone(KST).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    return dg.RunRequest(run_key=partition_key(hour), partition_key=partition_key(hour))
+
 
 train_daily = dg.ScheduleDefinition(
     name="train_daily",

@@ -26,7 +26,9 @@ EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"
 
 def test_ingest_tick_at_nine_ten_kst_ingests_and_predicts_the_nine_oclock_partition() -> None:
     schedule = defs.resolve_schedule_def("ingest_hourly")
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 9, 10, tzinfo=KST))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 26, 9, 10, tzinfo=KST), repository_def=defs.get_repository_def()
+    )
 
     requests = schedule.evaluate_tick(context).run_requests
 
@@ -49,7 +51,9 @@ def test_runs_execute_their_steps_in_one_process() -> None:
 
 def test_ingest_tick_just_after_midnight_requests_midnight() -> None:
     schedule = defs.resolve_schedule_def("ingest_hourly")
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 27, 0, 10, tzinfo=KST))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 27, 0, 10, tzinfo=KST), repository_def=defs.get_repository_def()
+    )
 
     assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-11-27-00:00"]
 
@@ -84,7 +88,10 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
     hub.default = late
     threading.Timer(6, published.set).start()
     schedule = defs.resolve_schedule_def("ingest_hourly")
-    tick = dg.build_schedule_context(scheduled_execution_time=(hour + timedelta(minutes=10)).replace(tzinfo=KST))
+    tick = dg.build_schedule_context(
+        scheduled_execution_time=(hour + timedelta(minutes=10)).replace(tzinfo=KST),
+        repository_def=defs.get_repository_def(),
+    )
     (request,) = schedule.evaluate_tick(tick).run_requests
     job = defs.resolve_job_def(request.job_name or schedule.job_name)
     kma = KMAClient(
