@@ -4,7 +4,7 @@
 
 Modules: `settings` (from the environment, at startup), `models` (response shapes), `store` (reads on the
 event loop), `on_demand` with `locks` and `dagster_runs` (the bounded fallback for a missing recent hour),
-`app` (the routes).
+`service` (the serving rules), `routes` and `app` (the application).
 """
 
 from weather_assets.api.app import create_app

@@ -1,0 +1,173 @@
+"""The read API's routes: its own (comfort, history, health) and the app's existing frontend's calls."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from weather_assets.api.models import (
+    EVALUATIONS,
+    TITLES,
+    Comfort,
+    Health,
+    History,
+    Hourly,
+    HourlyPoint,
+    Prediction,
+    WeatherData,
+    Welcome,
+)
+from weather_assets.api.service import Service, age, comfort
+from weather_assets.partitions import KST, current_hour, kst_now
+
+DEFAULT_STATION = 108
+CHART_HOURS = 6
+StationId = Annotated[int, Query(ge=1, le=9999, description="ASOS station id")]
+At = Annotated[datetime | None, Query(description="KST time (ISO 8601); its hour is answered. Default: the latest.")]
+
+router = APIRouter()
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _hour(at: datetime | None) -> datetime | None:
+    """The naive KST hour of `at`; a time zone offset that leaves the calendar is a 422."""
+    if at is None:
+        return None
+    try:
+        if at.tzinfo is not None:
+            at = at.astimezone(KST).replace(tzinfo=None)
+    except OverflowError:
+        raise HTTPException(422, "at is outside the calendar once converted to KST") from None
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _prediction(result: Comfort, prediction_type: str) -> Prediction:
+    return Prediction(
+        title=TITLES[prediction_type],
+        score=round(result.score, 1),
+        label=result.label,
+        evaluation=EVALUATIONS[result.label],
+        prediction_time=result.prediction_datetime.strftime("%Y-%m-%d %H:%M"),
+        weather_data=WeatherData(
+            temperature=result.temperature,
+            humidity=result.humidity,
+            rainfall=result.precipitation,
+            pm10=result.pm10,
+            wind_speed=result.wind_speed,
+            pressure=result.pressure,
+            region=result.region,
+            station_id=result.station_id,
+        ),
+        prediction_type=prediction_type,
+        status="success",
+        age_seconds=result.age_seconds,
+    )
+
+
+def _greeting(hour: int) -> str:
+    if 5 <= hour < 12:
+        return "Good morning! Here is how comfortable it is outside."
+    if 12 <= hour < 18:
+        return "Good afternoon! Here is how comfortable it is outside."
+    if 18 <= hour < 22:
+        return "Good evening! Here is how comfortable it is outside."
+    return "Good night! Here is how comfortable it is outside."
+
+
+def _check_type(prediction_type: str) -> None:
+    if prediction_type not in TITLES:
+        raise HTTPException(400, f"prediction_type must be one of {list(TITLES)}, not {prediction_type!r}")
+
+
+@router.get("/comfort", response_model=Comfort, responses={404: {}, 503: {}})
+async def comfort_of_station(request: Request, station_id: StationId = DEFAULT_STATION, at: At = None) -> Comfort:
+    """A station's comfort: the latest stored hour (default), or the hour of `at`.
+
+    Without `at`: the newest stored hour when it is at most `WEATHER_API_MAX_STALENESS` old, else the latest
+    hour computed on request. With `at`: that hour; a missing one is computed only if it is one of the latest
+    hours, and is a 404 saying how to backfill it otherwise.
+    """
+    service = _service(request)
+    hour = _hour(at)
+    if hour is None:
+        return await service.latest(station_id)
+    return await service.at(hour, station_id, time.monotonic() + service.settings.wait_seconds)
+
+
+@router.get("/comfort/history", response_model=History)
+async def history(
+    request: Request,
+    station_id: StationId = DEFAULT_STATION,
+    hours: Annotated[int, Query(ge=1, le=720, description="how many hours, ending at the current one")] = 24,
+) -> History:
+    """The stored hours of a station, oldest first (nothing is computed: hours not predicted are absent)."""
+    service = _service(request)
+    service.check(station_id)
+    last = current_hour()
+    rows = await service.store.history(station_id, last - timedelta(hours=hours - 1), last)
+    return History(station_id=station_id, hours=hours, items=[comfort(row) for row in rows])
+
+
+@router.get("/predict/hourly/{prediction_type}", response_model=Hourly, responses={400: {}})
+async def predict_hourly(
+    request: Request, prediction_type: str = PathParam(description="now, morning or evening")
+) -> Hourly:
+    """The frontend's chart: the last 6 stored hours at station 108, oldest first."""
+    _check_type(prediction_type)
+    rows = await _service(request).store.latest(DEFAULT_STATION, current_hour(), CHART_HOURS)
+    points = [
+        HourlyPoint(
+            time=row["prediction_datetime"].strftime("%H:00"),
+            temperature=row["temperature"],
+            pm10=row["pm10"],
+            humidity=row["humidity"],
+            rainfall=row["precipitation"],
+        )
+        for row in reversed(rows)
+    ]
+    return Hourly(hourly=points, count=len(points), status="success")
+
+
+@router.get("/predict/{prediction_type}", response_model=Prediction, responses={400: {}, 503: {}})
+async def predict(
+    request: Request, prediction_type: str = PathParam(description="now, morning or evening")
+) -> Prediction:
+    """The frontend's call: the latest comfort at station 108 (as `/comfort`); the type sets the title."""
+    _check_type(prediction_type)
+    return _prediction(await _service(request).latest(DEFAULT_STATION), prediction_type)
+
+
+@router.get("/api/welcome", response_model=Welcome)
+async def welcome() -> Welcome:
+    """The frontend's greeting for the KST time of day."""
+    now = kst_now()
+    return Welcome(message=_greeting(now.hour), current_time=now.strftime("%Y-%m-%d %H:%M"), hour=now.hour)
+
+
+@router.get("/health", response_model=Health, responses={503: {}})
+async def health(request: Request) -> Health | JSONResponse:
+    """Whether the database answers, the newest stored hour, its age and whether it is within the bound."""
+    service = _service(request)
+    try:
+        newest = await service.store.newest()
+    except sa.exc.DBAPIError:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    bound = service.settings.max_staleness
+    fresh = newest is not None and kst_now() - newest <= bound
+    return Health(
+        status="ok" if fresh else "stale",
+        database="reachable",
+        newest_prediction=newest,
+        newest_prediction_age_seconds=age(newest) if newest else None,
+        max_staleness_seconds=bound.total_seconds(),
+        fresh=fresh,
+    )
