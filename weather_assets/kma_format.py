@@ -5,8 +5,9 @@ ASOS answers (``kma_sfctm2.php``/``kma_sfctm3.php``) are blocks between ``#START
 so lines are split, never sliced). PM10 answers (``kma_pm10.php``) hold comma-separated
 ``TM, STN, PM10, FLAG, MQC, =`` lines, one reading every 5 minutes, and may be EUC-KR. Times are KST.
 
-Missing values are written as sentinels (-9, -9.0, -99.0, -999 ...). For RN (hourly precipitation) the
-sentinel is the normal "no rain" case and reads as 0.0; for every other field it reads as missing (NaN).
+Missing values are written as codes that depend on the field (`MISSING_CODES`). For RN (precipitation) the
+code is the normal "no rain" case and reads as 0.0; for every other field it reads as missing (NaN). A token
+that is not a finite number (``nan``, ``inf``, ``1e999``) makes its line malformed.
 """
 
 from __future__ import annotations
@@ -86,7 +87,20 @@ _ASOS_INDEX = {name: i for i, name in enumerate(ASOS_FIELDS)}
 ASOS_ROW = ("station_id", "observed_at", *ASOS_COLUMNS.values())
 PM10_ROW = ("station_id", "measured_at", "observed_at", "pm10")
 _MIN_ASOS_FIELDS = len(ASOS_FIELDS)  # a shorter line was cut off: its later fields cannot be trusted
-SENTINELS = frozenset({-9.0, -99.0, -999.0, -9999.0})
+# Missing-value codes per field (KMA's help text for kma_sfctm2.php and the answers it serves): a field that
+# can be negative is missing only at the -99 family (-99, -99.0, -999 ...: every value at or below -99), so
+# -9.0 deg C is a real winter temperature; a field that cannot be negative is missing at the -9 family (-9,
+# -9.0, -9.00: every negative value). `-` is missing in every field.
+SIGNED_FIELDS = frozenset({"PR", "TA", "TD", "TS", "TE_005", "TE_01", "TE_02", "TE_03"})
+SIGNED_MISSING_AT = -99.0
+MISSING_CODES = {
+    "TA (temperature, deg C)": "-99 family (-99, -99.0, -999): at or below -99",
+    "HM (humidity, %)": "-9 family (-9, -9.0, -9.00): any negative value",
+    "WS (wind speed, m/s)": "-9 family: any negative value",
+    "PS (sea-level pressure, hPa)": "-9 family: any negative value",
+    "RN (precipitation, mm)": "-9 family, which is a dry hour (0.0 mm)",
+    "PM10 (ug/m3)": "any negative value (KMA writes -99)",
+}
 _TM = re.compile(rb"^\d{12}$")
 
 
@@ -269,11 +283,15 @@ def regroup_by_hour(
     }
 
 
-def _value(token: str) -> float:
+def value(token: str, field: str) -> float:
+    """A field's reading, NaN for its missing code (`MISSING_CODES`); ValueError for a non-finite token."""
     if token == "-":
         return math.nan
-    value = float(token)
-    return math.nan if value in SENTINELS else value
+    reading = float(token)
+    if not math.isfinite(reading):
+        raise ValueError(f"{field} {token!r} is not a finite number")
+    missing = reading <= SIGNED_MISSING_AT if field in SIGNED_FIELDS else reading < 0
+    return math.nan if missing else reading
 
 
 def parse_asos(body: bytes) -> Parsed:
@@ -293,7 +311,7 @@ def parse_asos(body: bytes) -> Parsed:
         try:
             if len(parts) < _MIN_ASOS_FIELDS:
                 raise ValueError(f"{len(parts)} fields, at least {_MIN_ASOS_FIELDS} needed")
-            values = {column: _value(parts[_ASOS_INDEX[name]]) for name, column in ASOS_COLUMNS.items()}
+            values = {column: value(parts[_ASOS_INDEX[name]], name) for name, column in ASOS_COLUMNS.items()}
             if math.isnan(values["precipitation"]):  # RN's sentinel is "no rain", not "unknown"
                 values["precipitation"] = 0.0
             rows.append((int(parts[1]), parse_tm(parts[0]), *values.values()))
@@ -322,8 +340,8 @@ def parse_pm10(body: bytes) -> Parsed:
         try:
             if len(parts) < 3:
                 raise ValueError(f"{len(parts)} fields, at least 3 needed")
-            moment, value = parse_tm(parts[0]), _value(parts[2])
-            rows.append((int(parts[1]), moment, _hour_ending(moment), value if value >= 0 else math.nan))
+            moment = parse_tm(parts[0])
+            rows.append((int(parts[1]), moment, _hour_ending(moment), value(parts[2], "PM10")))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if skipped and not rows:
@@ -355,7 +373,8 @@ def _field(value: float | int | None, fmt: str, missing: str) -> str:
 def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> bytes:
     """An ASOS block as ``kma_sfctm2.php?help=0`` writes it, for the rows' fields (others are -9 sentinels).
 
-    Missing readings are written with KMA's own sentinels, and RN as -9.0 on a dry hour, as KMA does.
+    Missing readings are written with KMA's missing code of each field (-99.0 for TA and TD, -9.0 for fields that
+    cannot be negative), and RN as -9.0 on a dry hour, as KMA does.
     """
     out = [
         START.decode(),
@@ -371,11 +390,11 @@ def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> byt
         out.append(
             f"{tm(row['TM'])} {row['STN']:>3} {_field(row.get('WD'), '>3d', ' -9')}"
             f" {_field(row.get('WS'), '>4.1f', '-9.0')}"
-            f"  -9 -9.0   -9 {_field(row.get('PA'), '>6.1f', ' -99.0')} {_field(row.get('PS'), '>6.1f', ' -99.0')}"
+            f"  -9 -9.0   -9 {_field(row.get('PA'), '>6.1f', '  -9.0')} {_field(row.get('PS'), '>6.1f', '  -9.0')}"
             f" -9  -9.0 {_field(row.get('TA'), '>5.1f', '-99.0')} {_field(row.get('TD'), '>5.1f', '-99.0')}"
-            f" {_field(row.get('HM'), '>5.1f', '-99.0')} {_field(row.get('PV'), '>5.1f', '-99.0')}"
+            f" {_field(row.get('HM'), '>5.1f', ' -9.0')} {_field(row.get('PV'), '>5.1f', ' -9.0')}"
             f" {_field(rain if rain else None, '>6.1f', '  -9.0')} -9.0 -9.0 -9.0   -9.0   -9.0   -9.0 -9 -9 -"
-            f"  -9  -9 -9 -  -9  -9  -9  -9  -9 -9.0 -9 -9.0 -9.0 -9.0 -9.0 -9.0 -9.0 -9.0 -9 -9 -9"
+            f"  -9  -9 -9 -  -9  -9  -9  -9  -9 -9.0 -9 -99.0 -99.0 -99.0 -99.0 -99.0 -9.0 -9.0 -9 -9 -9"
         )
     out.append(END.decode())
     return ("\n".join(out) + "\n").encode()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from pydantic import Field, PrivateAttr, field_validator
@@ -244,6 +245,16 @@ def _checked(obj: object, window: tuple[datetime, datetime] | None) -> pd.DataFr
     empty = [column for column in required if frame[column].isna().any()]
     if empty:
         raise ValueError(f"predictions have missing values in required columns {empty}")
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column]):
+            infinite = frame[np.isinf(frame[column].to_numpy())]
+            if len(infinite):
+                first = infinite.iloc[0]
+                raise ValueError(
+                    f"predictions have {len(infinite)} non-finite value(s) in column {column}, e.g. "
+                    f"{first[column]} at ({first['prediction_datetime']}, station {first['station_id']}); "
+                    "MySQL stores no infinity: nothing was written"
+                )
     duplicated = frame[frame.duplicated(list(KEY), keep=False)]
     if len(duplicated):
         first = duplicated.iloc[0]

@@ -102,8 +102,8 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
         "WS": present("WS", round(max(0.0, wind), 1)),
         "PA": round(pressure - station.elevation_m / 8.3, 1),
         "PS": present("PS", round(pressure, 1)),
-        "TA": present("TA", _not_a_sentinel(round(temperature, 1))),
-        "TD": _not_a_sentinel(round(dew_point, 1)),
+        "TA": present("TA", round(temperature, 1)),  # -9.0 deg C included: KMA's missing TA is -99.0
+        "TD": round(dew_point, 1),
         "HM": present("HM", round(humidity, 1)),
         "PV": round(6.112 * math.exp(17.62 * dew_point / (243.12 + dew_point)), 1),
         "RN": rain if rain >= 0.1 else None,
@@ -114,11 +114,6 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
 def _dew_point(temperature: float, humidity: float) -> float:
     gamma = math.log(humidity / 100) + 17.62 * temperature / (243.12 + temperature)
     return 243.12 * gamma / (17.62 - gamma)
-
-
-def _not_a_sentinel(value: float) -> float:
-    """Nudge a genuine -9.0 or -99.0 so that it cannot read as KMA's missing-value sentinel."""
-    return value + 0.1 if value in kma_format.SENTINELS else value
 
 
 def _pm10_level(station_id: int, region: int, t: float, spring: float, wet: float) -> float:

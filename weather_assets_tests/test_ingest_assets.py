@@ -214,9 +214,7 @@ def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
 
     assert row["pressure"] == float(fields["PS"]) != float(fields["PA"])
     temperature = float(fields["TA"])
-    assert row["temperature"] == pytest.approx(
-        math.nan if temperature in kma_format.SENTINELS else temperature, nan_ok=True
-    )
+    assert row["temperature"] == pytest.approx(math.nan if temperature <= -99 else temperature, nan_ok=True)
     assert row["precipitation"] == (0.0 if float(fields["RN"]) == -9.0 else float(fields["RN"]))
     assert row["pm10"] == pytest.approx(readings.mean())
     assert len(readings) == 12

@@ -83,16 +83,50 @@ def test_real_rain_stays_and_rn_sentinel_is_dry() -> None:
     assert rows.loc[112, "precipitation"] == 1.5
 
 
-@pytest.mark.parametrize("sentinel", ["-9", "-9.0", "-9.00", "-99", "-99.0", "-999"])
-def test_every_sentinel_form_is_missing_except_rn_which_is_dry(sentinel: str) -> None:
-    """A sentinel is 'no reading' (NaN), never -9 deg C or -99 %; for RN it is a dry hour (0.0 mm)."""
-    s = sentinel
-    line = f"202401150900 108  27 {s}  -9 -9.0   -9 1018.0 {s} -9   -9.0 {s}  -9.8 {s}   2.8 {s} " + TAIL
+def asos_line(ws: str = "2.3", ps: str = "1028.4", ta: str = "-3.2", hm: str = "61.0", rn: str = "-9.0") -> str:
+    """A 46-field ASOS line of station 108 at 09:00 with the given WS, PS, TA, HM and RN tokens."""
+    line = f"202401150900 108  27 {ws}  -9 -9.0   -9 1018.0 {ps} -9   -9.0 {ta}  -9.8 {hm}   2.8 {rn} " + TAIL
     assert len(line.split()) == 46
-    row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
-    for column in ("temperature", "humidity", "wind_speed", "pressure"):
+    return line
+
+
+@pytest.mark.parametrize("code", ["-9", "-9.0", "-9.00", "-99", "-99.0", "-999"])
+def test_fields_that_cannot_be_negative_are_missing_at_every_negative_code_and_rn_is_dry(code: str) -> None:
+    """HM, WS and PS cannot be negative: the -9 family (and -99) is 'no reading'; RN's code is a dry hour."""
+    row = kma_format.parse_asos(block(*HELP, asos_line(ws=code, ps=code, hm=code, rn=code))).frame.iloc[0]
+    for column in ("humidity", "wind_speed", "pressure"):
         assert math.isnan(row[column]), column
     assert row["precipitation"] == 0.0
+
+
+@pytest.mark.parametrize(("token", "temperature"), [("-9", -9.0), ("-9.0", -9.0), ("-9.00", -9.0), ("-98.9", -98.9)])
+def test_a_signed_field_keeps_minus_nine(token: str, temperature: float) -> None:
+    """TA can be negative: -9.0 deg C is a real winter temperature (Seoul passes it most winters), not missing."""
+    row = kma_format.parse_asos(block(*HELP, asos_line(ta=token))).frame.iloc[0]
+    assert row["temperature"] == temperature
+
+
+@pytest.mark.parametrize("token", ["-99", "-99.0", "-999", "-999.0", "-"])
+def test_a_signed_field_is_missing_at_the_minus_99_family(token: str) -> None:
+    row = kma_format.parse_asos(block(*HELP, asos_line(ta=token))).frame.iloc[0]
+    assert math.isnan(row["temperature"])
+
+
+@pytest.mark.parametrize("token", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_non_finite_tokens_make_the_line_malformed(token: str) -> None:
+    """Python's float() takes these; KMA never writes them: the line is skipped with its number, not stored."""
+    # line 1 #START7777, 2 header, 3 the hostile line, 4 L112_09
+    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, asos_line(ta=token), L112_09))
+    assert [number for number, _ in parsed.skipped] == [3]
+    assert "not a finite number" in parsed.skipped[0][1] and token in parsed.skipped[0][1]
+    assert list(parsed.frame["station_id"]) == [112]
+
+
+def test_a_non_finite_pm10_reading_makes_its_line_malformed() -> None:
+    parsed = kma_format.parse_pm10(block("# TM, STN, PM10, FLAG, MQC", "202403010805,108, inf,0,0,=",
+                                         "202403010810,108,  41,0,0,="))  # fmt: skip
+    assert [number for number, _ in parsed.skipped] == [3]
+    assert parsed.frame["pm10"].tolist() == [41.0]
 
 
 def test_dash_fields_are_missing_and_near_sentinel_values_are_real() -> None:

@@ -170,3 +170,23 @@ def test_missing_readings_occur_but_rarely(sample: Sample) -> None:
     share = cells.isna().to_numpy().mean()
     assert cells.isna().to_numpy().sum() > 0
     assert share < 0.02
+
+
+def test_a_generated_minus_nine_degrees_is_written_and_read_as_minus_nine() -> None:
+    """The generator writes -9.0 deg C as it is (KMA does), and the parser keeps it: no nudge hides the case."""
+    hours = [datetime(2026, 1, 1) + timedelta(hours=h) for h in range(24 * 60)]
+    station, hour = next((s, h) for h in hours for s in (100, 101, 105, 108) if observe(s, h)["TA"] == -9.0)
+    body = OfflineKMA().respond("kma_sfctm2.php", {"tm": kma_format.tm(hour), "stn": str(station)})
+
+    assert line_of(body, station, hour).split()[11] == b"-9.0"
+    assert kma_format.parse_asos(body).frame.set_index("station_id").loc[station, "temperature"] == -9.0
+
+
+def test_a_missing_temperature_is_written_as_minus_99() -> None:
+    """KMA's missing TA is -99.0 (the signed fields' code), not -9.0."""
+    hours = [datetime(2026, 1, 1) + timedelta(hours=h) for h in range(24 * 365)]
+    hour = next(h for h in hours if observe(108, h)["TA"] is None)
+    body = OfflineKMA().respond("kma_sfctm2.php", {"tm": kma_format.tm(hour), "stn": "108"})
+
+    assert line_of(body, 108, hour).split()[11] == b"-99.0"
+    assert kma_format.parse_asos(body).frame["temperature"].isna().all()
