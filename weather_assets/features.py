@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
@@ -33,14 +33,16 @@ class Features:
     frame: pd.DataFrame
     missing_stations: dict[datetime, list[int]]
     skipped_lines: dict[datetime, list[str]]
+    duplicate_lines: dict[datetime, int] = field(default_factory=dict)
 
 
 def build(raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int]) -> Features:
     """Feature rows of KST hours from their (ASOS, PM10) raw objects: one per hour and reported station.
 
     The hour's PM10 is `kma_format.hourly_pm10`, the mean of its valid 5-minute readings; a station
-    without a dust sensor gets NaN. A station reported twice in an hour
-    keeps its first line. Raises `KMAFormatError`, naming the hour, when an hour has no readable line.
+    without a dust sensor gets NaN. A station reported twice in an hour keeps one line (`resolve_duplicates`),
+    and the lines dropped are counted per hour. Raises `KMAFormatError`, naming the hour, when an hour has no
+    readable line.
     """
     asos_rows: list[tuple[object, ...]] = []
     pm10_rows: list[tuple[object, ...]] = []
@@ -57,7 +59,7 @@ def build(raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int]) 
         asos_rows += (row for row in parsed.rows if row[1] == hour)
         pm10_rows += readings.rows
     frame = pd.DataFrame(asos_rows, columns=list(kma_format.ASOS_ROW))
-    frame = frame[frame["station_id"].isin(stations)].drop_duplicates(["observed_at", "station_id"])
+    frame, duplicates = resolve_duplicates(frame[frame["station_id"].isin(stations)])
     pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_format.PM10_ROW)))
     frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
@@ -68,7 +70,20 @@ def build(raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int]) 
     frame = frame.sort_values(["observed_at", "station_id"])[list(COLUMNS)].astype(DTYPES).reset_index(drop=True)
     reported = frame.groupby("observed_at")["station_id"].agg(set).to_dict()
     missing = {hour: sorted(set(stations) - reported.get(hour, set())) for hour in raw}
-    return Features(frame, {hour: ids for hour, ids in missing.items() if ids}, skipped)
+    return Features(frame, {hour: ids for hour, ids in missing.items() if ids}, skipped, duplicates)
+
+
+def resolve_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[datetime, int]]:
+    """One row per (hour, station): of a station's lines in one hour, the one with the most valid readings,
+    then the later one in KMA's answer (a correction follows what it corrects). Returns the rows kept, in their
+    order, and how many lines were dropped per hour."""
+    measured = [column for column in kma_format.ASOS_COLUMNS.values() if column in rows.columns]
+    ranked = rows.assign(_valid=rows[measured].notna().sum(axis=1), _order=range(len(rows)))
+    ranked = ranked.sort_values(["observed_at", "station_id", "_valid", "_order"], kind="stable")
+    kept = ranked.drop_duplicates(["observed_at", "station_id"], keep="last").sort_values("_order")
+    dropped = ranked.groupby("observed_at").size() - kept.groupby("observed_at").size()
+    counts = {hour.to_pydatetime(): int(n) for hour, n in dropped.items() if n}
+    return kept.drop(columns=["_valid", "_order"]), counts
 
 
 def hour_files(frame: pd.DataFrame) -> dict[datetime, bytes]:

@@ -264,8 +264,9 @@ def regroup_by_hour(
     """One canonical block per requested hour, from any number of answers (one hour, or ranges per station).
 
     Each hour's block keeps the first answer's header lines and the data lines of that hour and of the given
-    stations, byte for byte as received, ordered by (time, station). A one-hour call and a range call thus
-    leave the same object for the same hour. Lines outside the hours or stations are not kept.
+    stations, byte for byte as received, ordered by (time, station) and, for a station KMA reported twice, in
+    the answer's order. A one-hour call and a range call thus leave the same object for the same hour. Lines
+    outside the hours or stations are not kept.
     """
     wanted = set(stations)
     by_hour: dict[datetime, list[tuple[bytes, int, bytes]]] = {hour: [] for hour in hours}
@@ -278,9 +279,19 @@ def regroup_by_hour(
                 seen.add(line)
                 by_hour[hour].append((_first_token(line), station, line))
     return {
-        hour: b"\n".join([START, *headers, *(line for *_, line in sorted(rows)), END]) + b"\n"
+        hour: b"\n".join([START, *headers, *(line for *_, line in sorted(rows, key=_time_and_station)), END]) + b"\n"
         for hour, rows in by_hour.items()
     }
+
+
+def _time_and_station(row: tuple[bytes, int, bytes]) -> tuple[bytes, int]:
+    return row[0], row[1]
+
+
+def duplicate_lines(body: bytes) -> int:
+    """How many data lines of a body repeat a (time, station) of an earlier line: KMA reporting a station twice."""
+    keys = split_block(body).keys
+    return len(keys) - len(set(keys))
 
 
 def value(token: str, field: str) -> float:

@@ -71,6 +71,13 @@ def test_one_row_per_station_hour() -> None:
     assert result.metadata["duplicated_rows"].value == 2
 
 
+def test_duplicate_lines_resolved_by_ingest_still_fail_the_check_as_a_warning() -> None:
+    result = checks.one_row_per_station_hour(good_features(), checks.KEY, raw_duplicates=2)
+    assert not result.passed
+    assert result.severity == dg.AssetCheckSeverity.WARN  # the rows are fine: nothing downstream is blocked
+    assert result.metadata["duplicate_raw_lines"].value == 2
+
+
 def test_scores_in_range() -> None:
     assert checks.scores_in_range(good_predictions()).passed
     assert not checks.scores_in_range(good_predictions().assign(comfort_score=[0.0, 100.5, 50.0])).passed
@@ -106,7 +113,7 @@ def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
 ) -> None:
     """Ingest drops duplicate station-hours before writing, so the duplicate check is made to fail (a stand-in)."""
     doubled, real = good_features().iloc[[0, 0]], checks.one_row_per_station_hour
-    monkeypatch.setattr(checks, "one_row_per_station_hour", lambda _frame, key: real(doubled, key))
+    monkeypatch.setattr(checks, "one_row_per_station_hour", lambda _frame, key, **_: real(doubled, key))
 
     @dg.asset(deps=[weather_features], partitions_def=weather_features.partitions_def)
     def downstream() -> None:

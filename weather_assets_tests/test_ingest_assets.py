@@ -11,13 +11,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from weather_assets import features, kma_format
+from weather_assets import checks, features, kma_format
 from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Arrival, Lake, features_key, raw_key
+from weather_assets.offline_kma import OfflineKMA
 from weather_assets.partitions import partition_key, range_tags
 from weather_assets_tests.conftest import STATIONS, ingest
-from weather_assets_tests.kma_hub import FakeHub, status
+from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
 
 HOUR = datetime(2026, 11, 26, 9)
 
@@ -278,3 +279,39 @@ def test_unpublished_hour_past_its_publication_window_fails_at_once_and_stores_n
     assert "KMA has no observation for 1 of 1 hours" in failure(result)
     assert hub.endpoints().count("kma_sfctm2.php") == 1  # no waiting for an hour KMA will not publish now
     assert not (tmp_path / "lake").exists()
+
+
+def test_a_station_kma_reports_twice_is_resolved_counted_and_fails_the_duplicate_check_as_a_warning(
+    tmp_path: Path, hub: FakeHub
+) -> None:
+    """KMA repeats station 108 with its temperature missing: the complete line is kept, the count shows in the
+    metadata, and the duplicate check (counting KMA's lines) fails as a warning without blocking anything."""
+
+    def repeated(handler: HubHandler, endpoint: str, params: dict[str, str]) -> None:
+        body = OfflineKMA().respond(endpoint, params)
+        if endpoint == "kma_sfctm2.php":
+            line = line_of(body, 108).split()
+            line[11] = b"-99.0"  # TA missing in the repeat
+            body = body.replace(b"#7777END", b" ".join(line) + b"\n#7777END")
+        handler.send(200, body)
+
+    hub.default = repeated
+    result = dg.materialize(
+        [kma_observations, weather_features, *checks.feature_checks],
+        resources=online_resources(tmp_path, hub),
+        partition_key=partition_key(HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert result.success
+    assert metadata(result, "weather_features")["duplicate_station_lines"] == 1
+    row = features.from_parquet(Lake(data_dir=str(tmp_path)).read(features_key(HOUR))).set_index("station_id")
+    assert not math.isnan(row.loc[108, "temperature"])
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if "one_row" in e.asset_check_key.name]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+
+
+def line_of(body: bytes, station: int) -> bytes:
+    (line,) = [line for line in kma_format.split_block(body).lines if kma_format.line_station(line) == station]
+    return line

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from weather_assets import kma_format
+from weather_assets import features, kma_format
 from weather_assets.kma_format import KMAFormatError
 
 # Fields 17..46 of an ASOS line (RN_DAY .. IX), as KMA writes them on a quiet night: sentinels and `-`.
@@ -429,3 +429,27 @@ def test_render_pm10_is_cp949() -> None:
     assert "황사" in text
     assert "202403010805,108,42,0,0,=" in text.splitlines()
     assert "202403010805,112,-99,0,0,=" in text.splitlines()
+
+
+def test_a_station_reported_twice_keeps_the_line_with_more_readings_then_the_later_one() -> None:
+    """The rule for duplicate station lines in one hour: most valid readings first, then the later line."""
+    fuller = asos_line(ta="-3.2", hm="61.0")
+    emptier = asos_line(ta="-99.0", hm="-9.0")  # same station and hour, two readings missing
+    later = asos_line(ta="-2.0", hm="60.0")  # as complete as `fuller`, later in the answer
+    hour = datetime(2024, 1, 15, 9)
+    pm10 = block("# TM, STN, PM10, FLAG, MQC")
+
+    kept = features.build({hour: (block(*HELP, fuller, emptier), pm10)}, [108])
+    tie = features.build({hour: (block(*HELP, fuller, later, emptier), pm10)}, [108])
+
+    assert kept.frame["temperature"].tolist() == [-3.2] and kept.duplicate_lines == {hour: 1}
+    assert tie.frame["temperature"].tolist() == [-2.0] and tie.duplicate_lines == {hour: 2}
+    assert kma_format.duplicate_lines(block(*HELP, fuller, later, emptier, L112_09)) == 2
+
+
+def test_regrouping_keeps_a_stations_repeated_lines_in_the_answers_order() -> None:
+    """The stored hour keeps KMA's order for a repeated station, so 'the later line' still means something."""
+    second, first = asos_line(ta="-2.0"), asos_line(ta="-3.2")
+    answer = kma_format.split_block(block(*HELP, L112_09, second, first))
+    (stored,) = kma_format.regroup_by_hour([answer], [datetime(2024, 1, 15, 9)], [108, 112]).values()
+    assert kma_format.split_block(stored).lines == (second.encode(), first.encode(), L112_09.encode())

@@ -111,6 +111,8 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     for hour, lines in built.skipped_lines.items():
         for line in lines:
             context.log.warning(f"{partition_key(hour)}: skipped malformed {line}")
+    for hour, count in built.duplicate_lines.items():
+        context.log.warning(f"{partition_key(hour)}: KMA reported {count} station line(s) twice; kept one each")
     files = features.hour_files(built.frame)
     empty = [partition_key(hour) for hour in hours if hour not in files]
     if empty:
@@ -128,6 +130,7 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
             "hours": len(hours),
             "null_counts": dg.MetadataValue.json({k: int(v) for k, v in table.isna().sum().items()}),
             "skipped_lines": sum(map(len, built.skipped_lines.values())),
+            "duplicate_station_lines": sum(built.duplicate_lines.values()),
             "missing_station_hours": dg.MetadataValue.json(
                 {partition_key(hour): ids for hour, ids in built.missing_stations.items()}
             ),
