@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,13 +37,16 @@ class Features:
     duplicate_lines: dict[datetime, int] = field(default_factory=dict)
 
 
-def build(raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int]) -> Features:
+def build(
+    raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int], before: bytes | None = None
+) -> Features:
     """Feature rows of KST hours from their (ASOS, PM10) raw objects: one per hour and reported station.
 
     The hour's PM10 is `kma_format.hourly_pm10`, the mean of its valid 5-minute readings; a station
     without a dust sensor gets NaN. A station reported twice in an hour keeps one line (`resolve_duplicates`),
-    and the lines dropped are counted per hour. Raises `KMAFormatError`, naming the hour, when an hour has no
-    readable line.
+    and the lines dropped are counted per hour. `before` is the raw ASOS object of the hour before the first,
+    when there is one: the first hour's precipitation needs its day total (`precipitation`). Raises
+    `KMAFormatError`, naming the hour, when an hour has no readable line.
     """
     asos_rows: list[tuple[object, ...]] = []
     pm10_rows: list[tuple[object, ...]] = []
@@ -60,6 +64,8 @@ def build(raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int]) 
         pm10_rows += readings.rows
     frame = pd.DataFrame(asos_rows, columns=list(kma_format.ASOS_ROW))
     frame, duplicates = resolve_duplicates(frame[frame["station_id"].isin(stations)])
+    earlier = _earlier_rows(before, stations)
+    frame = frame.assign(precipitation=precipitation(frame, earlier))
     pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_format.PM10_ROW)))
     frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
@@ -71,6 +77,53 @@ def build(raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int]) 
     reported = frame.groupby("observed_at")["station_id"].agg(set).to_dict()
     missing = {hour: sorted(set(stations) - reported.get(hour, set())) for hour in raw}
     return Features(frame, {hour: ids for hour, ids in missing.items() if ids}, skipped, duplicates)
+
+
+def _earlier_rows(before: bytes | None, stations: Sequence[int]) -> pd.DataFrame:
+    """The rows of the hour before the first, for its day total; none when that hour was never ingested."""
+    if before is None:
+        return pd.DataFrame(columns=list(kma_format.ASOS_ROW))
+    try:
+        rows = kma_format.parse_asos(before).frame
+    except kma_format.KMAFormatError:
+        return pd.DataFrame(columns=list(kma_format.ASOS_ROW))
+    return resolve_duplicates(rows[rows["station_id"].isin(stations)])[0]
+
+
+def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> pd.Series:
+    """The precipitation of each station-hour, in mm, meaning the same hour in every season.
+
+    KMA's help text for kma_sfctm2.php: RN (field 16) "강수량 (mm) : 여름철에는 1시간강수량, 겨울철에는 3시간강수량"
+    (summer: the last hour; winter: the last three hours), so RN alone is not an hour's amount, and the help text
+    does not say when summer starts; RN_DAY (17) "위 관측시간까지의 일강수량" (the day's amount up to the
+    observation time); IR (45) "강수자료 유무 (Code 1819) .. 3(무강수), 4(결측)". Hence:
+
+    - IR 3 (no precipitation): 0.0. IR 4 (missing): NaN.
+    - Otherwise the hour's amount is RN_DAY minus the previous hour's RN_DAY (the day starts after 00:00, so at
+      01:00 it is RN_DAY itself; the 00:00 observation closes the previous day). RN_DAY's missing code on a
+      line that reports no precipitation is 0.0 so far; with IR 1 or 2 (precipitation reported) it is NaN.
+    - No usable figure (the previous hour not ingested, or missing; a day total that went down): NaN.
+    RN stays in `raw/` for replay; it is not used, since its period changes with a season KMA does not date.
+    """
+    day_so_far = _day_total(rows)
+    key = ["station_id", "observed_at"]
+    known = pd.concat([rows[key].assign(total=day_so_far), earlier[key].assign(total=_day_total(earlier))])
+    known = known.drop_duplicates(key, keep="first").set_index(key)["total"]
+    previous_hour = pd.MultiIndex.from_arrays([rows["station_id"], rows["observed_at"] - pd.Timedelta(hours=1)])
+    base = pd.Series(known.reindex(previous_hour).to_numpy(), index=rows.index, dtype="float64")
+    base[rows["observed_at"].dt.hour == 1] = 0.0
+    amount = (day_so_far - base).round(1)
+    amount[amount < 0] = math.nan
+    amount[rows["ir"] == kma_format.IR_NONE] = 0.0
+    amount[rows["ir"] == kma_format.IR_MISSING] = math.nan
+    return amount.astype("float64")
+
+
+def _day_total(rows: pd.DataFrame) -> pd.Series:
+    """RN_DAY with its missing code read by IR: 0.0 when no precipitation is reported, NaN otherwise."""
+    reported = rows["ir"].isin(kma_format.IR_REPORTED) | (rows["ir"] == kma_format.IR_MISSING)
+    total = rows["rn_day"].astype("float64")
+    return total.where(total.notna() | reported, 0.0).where(rows["ir"] != kma_format.IR_MISSING)
 
 
 def resolve_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[datetime, int]]:

@@ -5,9 +5,9 @@ ASOS answers (``kma_sfctm2.php``/``kma_sfctm3.php``) are blocks between ``#START
 so lines are split, never sliced). PM10 answers (``kma_pm10.php``) hold comma-separated
 ``TM, STN, PM10, FLAG, MQC, =`` lines, one reading every 5 minutes, and may be EUC-KR. Times are KST.
 
-Missing values are written as codes that depend on the field (`MISSING_CODES`). For RN (precipitation) the
-code is the normal "no rain" case and reads as 0.0; for every other field it reads as missing (NaN). A token
-that is not a finite number (``nan``, ``inf``, ``1e999``) makes its line malformed.
+Missing values are written as codes that depend on the field (`MISSING_CODES`) and read as NaN; what a missing
+RN or RN_DAY means (a dry hour, or no reading) is IR's to say (`features.precipitation`). A token that is not a
+finite number (``nan``, ``inf``, ``1e999``) makes its line malformed.
 """
 
 from __future__ import annotations
@@ -74,14 +74,17 @@ ASOS_FIELDS: tuple[str, ...] = (
     "IR",
     "IX",
 )
-# The fields this product reads, and the feature column each becomes. PS (sea level) is the pressure:
-# unlike PA (station level) it is comparable across stations at different heights.
+# The fields this product reads, and the column each becomes. PS (sea level) is the pressure: unlike PA (station
+# level) it is comparable across stations at different heights. RN, RN_DAY and IR make the hour's precipitation
+# (`features.precipitation`); they are kept as KMA wrote them (a missing code is NaN).
 ASOS_COLUMNS: dict[str, str] = {
     "TA": "temperature",
     "HM": "humidity",
-    "RN": "precipitation",
     "WS": "wind_speed",
     "PS": "pressure",
+    "RN": "rn",
+    "RN_DAY": "rn_day",
+    "IR": "ir",
 }
 _ASOS_INDEX = {name: i for i, name in enumerate(ASOS_FIELDS)}
 ASOS_ROW = ("station_id", "observed_at", *ASOS_COLUMNS.values())
@@ -93,12 +96,17 @@ _MIN_ASOS_FIELDS = len(ASOS_FIELDS)  # a shorter line was cut off: its later fie
 # -9.0, -9.00: every negative value). `-` is missing in every field.
 SIGNED_FIELDS = frozenset({"PR", "TA", "TD", "TS", "TE_005", "TE_01", "TE_02", "TE_03"})
 SIGNED_MISSING_AT = -99.0
+# IR, KMA's help text: "강수자료 유무 (Code 1819) .. 1(Sec1에 포함), 2(Sec3에 포함), 3(무강수), 4(결측)".
+IR_REPORTED, IR_NONE, IR_MISSING = (1.0, 2.0), 3.0, 4.0
+IR_CODES = frozenset({*IR_REPORTED, IR_NONE, IR_MISSING})
 MISSING_CODES = {
     "TA (temperature, deg C)": "-99 family (-99, -99.0, -999): at or below -99",
     "HM (humidity, %)": "-9 family (-9, -9.0, -9.00): any negative value",
     "WS (wind speed, m/s)": "-9 family: any negative value",
     "PS (sea-level pressure, hPa)": "-9 family: any negative value",
-    "RN (precipitation, mm)": "-9 family, which is a dry hour (0.0 mm)",
+    "RN (precipitation, mm)": "-9 family",
+    "RN_DAY (the day's precipitation so far, mm)": "-9 family",
+    "IR (precipitation indicator, code 1819)": "4; `-`",
     "PM10 (ug/m3)": "any negative value (KMA writes -99)",
 }
 _TM = re.compile(rb"^\d{12}$")
@@ -306,7 +314,7 @@ def value(token: str, field: str) -> float:
 
 
 def parse_asos(body: bytes) -> Parsed:
-    """Rows of an ASOS block: ``station_id, observed_at`` and the feature columns of `ASOS_COLUMNS`.
+    """Rows of an ASOS block: ``station_id, observed_at`` and the columns of `ASOS_COLUMNS`.
 
     A data line that cannot be read (too few fields, a bad TM or station, a non-number) is skipped and
     reported with its 1-based line number in the body; a body that yields no row at all raises.
@@ -323,8 +331,8 @@ def parse_asos(body: bytes) -> Parsed:
             if len(parts) < _MIN_ASOS_FIELDS:
                 raise ValueError(f"{len(parts)} fields, at least {_MIN_ASOS_FIELDS} needed")
             values = {column: value(parts[_ASOS_INDEX[name]], name) for name, column in ASOS_COLUMNS.items()}
-            if math.isnan(values["precipitation"]):  # RN's sentinel is "no rain", not "unknown"
-                values["precipitation"] = 0.0
+            if values["ir"] not in IR_CODES:
+                values["ir"] = math.nan  # an unknown code says nothing about precipitation
             rows.append((int(parts[1]), parse_tm(parts[0]), *values.values()))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
@@ -385,7 +393,7 @@ def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> byt
     """An ASOS block as ``kma_sfctm2.php?help=0`` writes it, for the rows' fields (others are -9 sentinels).
 
     Missing readings are written with KMA's missing code of each field (-99.0 for TA and TD, -9.0 for fields that
-    cannot be negative), and RN as -9.0 on a dry hour, as KMA does.
+    cannot be negative), RN and RN_DAY as -9.0 where nothing fell, and IR as given, as KMA does.
     """
     out = [
         START.decode(),
@@ -404,8 +412,10 @@ def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> byt
             f"  -9 -9.0   -9 {_field(row.get('PA'), '>6.1f', '  -9.0')} {_field(row.get('PS'), '>6.1f', '  -9.0')}"
             f" -9  -9.0 {_field(row.get('TA'), '>5.1f', '-99.0')} {_field(row.get('TD'), '>5.1f', '-99.0')}"
             f" {_field(row.get('HM'), '>5.1f', ' -9.0')} {_field(row.get('PV'), '>5.1f', ' -9.0')}"
-            f" {_field(rain if rain else None, '>6.1f', '  -9.0')} -9.0 -9.0 -9.0   -9.0   -9.0   -9.0 -9 -9 -"
-            f"  -9  -9 -9 -  -9  -9  -9  -9  -9 -9.0 -9 -99.0 -99.0 -99.0 -99.0 -99.0 -9.0 -9.0 -9 -9 -9"
+            f" {_field(rain if rain else None, '>6.1f', '  -9.0')} {_field(row.get('RN_DAY'), '>4.1f', '-9.0')}"
+            f" -9.0 -9.0   -9.0   -9.0   -9.0 -9 -9 -"
+            f"  -9  -9 -9 -  -9  -9  -9  -9  -9 -9.0 -9 -99.0 -99.0 -99.0 -99.0 -99.0 -9.0 -9.0 -9"
+            f" {_field(row.get('IR'), 'd', '-')} -9"
         )
     out.append(END.decode())
     return ("\n".join(out) + "\n").encode()

@@ -19,7 +19,8 @@ from weather_assets.stations import Station, all_stations
 
 _EPOCH = datetime(2000, 1, 1)
 _MASK = (1 << 64) - 1
-_MISSING_RATE = 0.004  # share of readings written as a sentinel, as real stations sometimes do
+_MISSING_RATE = 0.004  # share of readings written as a missing code, as real stations sometimes do
+_HOUR = timedelta(hours=1)
 
 
 def _mix(*keys: int) -> int:
@@ -65,10 +66,7 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
     spring = max(0.0, math.cos(2 * math.pi * (day_of_year - 100) / 365.25))  # yellow-dust season
     daily = math.cos(2 * math.pi * (hour.hour - 15) / 24)  # +1 at 15:00 KST
 
-    storm = _noise(region ^ _FIELDS["RN"], t, 7) + 0.6 * _noise(_NATION ^ _FIELDS["RN"], t, 30)
-    threshold = 0.95 - 0.35 * summer  # the summer monsoon rains most
-    wet = max(0.0, storm - threshold)
-    rain = round(wet * 18 * (1 + 0.5 * _noise(station_id ^ _FIELDS["RN"], t, 3)), 1)
+    wet, _ = _wet_and_rain(station_id, hour)
 
     mean = 13.5 - 1.3 * (station.latitude - 36) - 0.0065 * station.elevation_m
     amplitude = 13 + 0.9 * (station.latitude - 36)
@@ -106,9 +104,44 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
         "TD": round(dew_point, 1),
         "HM": present("HM", round(humidity, 1)),
         "PV": round(6.112 * math.exp(17.62 * dew_point / (243.12 + dew_point)), 1),
-        "RN": rain if rain >= 0.1 else None,
+        **_precipitation(station_id, hour),
         "_pm10_level": _pm10_level(station_id, region, t, spring, wet),
     }
+
+
+@lru_cache(maxsize=1 << 16)
+def _wet_and_rain(station_id: int, hour: datetime) -> tuple[float, float]:
+    """How stormy the station-hour is (0 dry, up to ~1), and the precipitation of that one hour in mm."""
+    station = all_stations().get(station_id) or Station.unknown(station_id)
+    region = _seed(station.region)
+    t = (hour - _EPOCH).total_seconds() / 3600
+    summer = (1 - math.cos(2 * math.pi * (hour.timetuple().tm_yday - 20) / 365.25)) / 2
+    storm = _noise(region ^ _FIELDS["RN"], t, 7) + 0.6 * _noise(_NATION ^ _FIELDS["RN"], t, 30)
+    threshold = 0.95 - 0.35 * summer  # the summer monsoon rains most
+    wet = max(0.0, storm - threshold)
+    rain = round(wet * 18 * (1 + 0.5 * _noise(station_id ^ _FIELDS["RN"], t, 3)), 1)
+    return wet, rain if rain >= 0.1 else 0.0
+
+
+def _precipitation(station_id: int, hour: datetime) -> dict[str, float | int | None]:
+    """RN, RN_DAY and IR as KMA writes them (None where KMA writes its missing code).
+
+    RN: the last hour's amount in summer (April to October here; KMA's help text names no dates), the last
+    three hours' in winter, written only at the 3-hourly observations (00, 03, ... KST). RN_DAY: the day's
+    amount up to the observation (the day runs from 01:00 to the next 00:00 observation). IR: 1 when the hour
+    had precipitation, 3 when not, 4 when the reading is missing (then RN and RN_DAY are missing too).
+    """
+    if _unit(station_id, int((hour - _EPOCH).total_seconds() // 3600), _FIELDS["miss"], _FIELDS["RN"]) < _MISSING_RATE:
+        return {"RN": None, "RN_DAY": None, "IR": 4}
+    rain = lambda moment: _wet_and_rain(station_id, moment)[1]  # noqa: E731
+    day_start = (hour - timedelta(hours=1)).replace(hour=0) + timedelta(hours=1)
+    so_far = round(sum(rain(day_start + timedelta(hours=h)) for h in range((hour - day_start) // _HOUR + 1)), 1)
+    if hour.month in (11, 12, 1, 2, 3):
+        three = round(sum(rain(hour - timedelta(hours=h)) for h in range(3)), 1)
+        reported = three if hour.hour % 3 == 0 else 0.0
+    else:
+        reported = rain(hour)
+    return {"RN": reported or None, "RN_DAY": so_far or None, "IR": 1 if rain(hour) else 3}
 
 
 def _dew_point(temperature: float, humidity: float) -> float:

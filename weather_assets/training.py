@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from weather_assets.features import MEASUREMENTS
 
 CALENDAR = ("hour", "weekday")  # KST; rush hours and weekends move the score
-MAY_BE_MISSING = ("temperature", "humidity", "pm10", "wind_speed", "pressure")  # rain's sentinel is 0.0
+MAY_BE_MISSING = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
 FEATURES: tuple[str, ...] = (*MEASUREMENTS, *CALENDAR, *(f"{name}_missing" for name in MAY_BE_MISSING))
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from weather_assets import checks, features, kma_format
 from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Arrival, Lake, features_key, raw_key
-from weather_assets.offline_kma import OfflineKMA
+from weather_assets.offline_kma import OfflineKMA, observe
 from weather_assets.partitions import partition_key, range_tags
 from weather_assets_tests.conftest import STATIONS, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
@@ -205,7 +208,7 @@ def test_bad_station_setting_fails_with_the_setting_named(tmp_path: Path, statio
 
 
 def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
-    """Features are the parsed raw lines: PS is pressure, RN's sentinel is dry, PM10 is the hour's mean."""
+    """Features are the parsed raw lines: PS is pressure, IR decides a dry hour, PM10 is the hour's mean."""
     assert ingest(local_resources(tmp_path, stations="108"), HOUR).success
     lake = Lake(data_dir=str(tmp_path))
     line = next(iter(kma_format.split_block(lake.read(raw_key("asos", HOUR))).lines)).split()
@@ -216,7 +219,8 @@ def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
     assert row["pressure"] == float(fields["PS"]) != float(fields["PA"])
     temperature = float(fields["TA"])
     assert row["temperature"] == pytest.approx(math.nan if temperature <= -99 else temperature, nan_ok=True)
-    assert row["precipitation"] == (0.0 if float(fields["RN"]) == -9.0 else float(fields["RN"]))
+    # IR 3: a dry hour; otherwise the hour before (not ingested here) would be needed: no usable figure
+    assert row["precipitation"] == pytest.approx(0.0 if fields["IR"] == "3" else math.nan, nan_ok=True)
     assert row["pm10"] == pytest.approx(readings.mean())
     assert len(readings) == 12
 
@@ -315,3 +319,39 @@ def test_a_station_kma_reports_twice_is_resolved_counted_and_fails_the_duplicate
 def line_of(body: bytes, station: int) -> bytes:
     (line,) = [line for line in kma_format.split_block(body).lines if kma_format.line_station(line) == station]
     return line
+
+
+def test_a_winter_days_precipitation_sums_to_its_rn_day_through_the_dagster_cli(tmp_path: Path) -> None:
+    """`dagster asset materialize` over a rainy winter day at Seoul (01:00 to the next 00:00, one run): the hours'
+    precipitation adds up to the day's total that KMA writes in RN_DAY at 00:00, although RN is 3-hourly."""
+    days = [datetime(2026, 1, 1) + timedelta(days=d) for d in range(90)]
+
+    def hours_of(day: datetime) -> list[datetime]:
+        return [day + timedelta(hours=h) for h in range(1, 25)]
+
+    day = next(
+        d
+        for d in days
+        if all(observe(108, h)["IR"] != 4 for h in hours_of(d)) and observe(108, hours_of(d)[-1])["RN_DAY"]
+    )
+    hours = hours_of(day)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env |= {"WEATHER_DATA_DIR": str(tmp_path), "WEATHER_STATIONS": "108", "DAGSTER_HOME": str(tmp_path)}
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "asset",
+        "materialize",
+        "-m",
+        "weather_assets.definitions",
+    ]
+    command += ["--select", "kma_observations,weather_features"]
+    command += ["--partition-range", f"{partition_key(hours[0])}...{partition_key(hours[-1])}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    lake = Lake(data_dir=str(tmp_path))
+    frame = features.from_parquet_files(lake.read(features_key(hour)) for hour in hours)
+    midnight = kma_format.parse_asos(lake.read(raw_key("asos", hours[-1]))).frame.iloc[0]
+    assert frame["precipitation"].notna().all() and len(frame) == 24
+    assert (frame["precipitation"] > 0).any()
+    assert frame["precipitation"].sum() == pytest.approx(midnight["rn_day"], abs=0.001)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -76,11 +76,12 @@ def test_pressure_is_sea_level_ps_not_station_pa() -> None:
     assert rows.loc[119, "pressure"] == 1028.1  # PA of this line is 1024.3
 
 
-def test_real_rain_stays_and_rn_sentinel_is_dry() -> None:
-    """RN's -9.0 on a dry hour is 0.0 mm, while a measured 1.5 mm stays 1.5."""
+def test_rn_is_read_as_written_and_its_missing_code_is_nan() -> None:
+    """RN's -9.0 is its missing code (what it means is IR's to say: `features.precipitation`); 1.5 mm stays."""
     rows = kma_format.parse_asos(block(*HELP, L108_09, L112_09)).frame.set_index("station_id")
-    assert rows.loc[108, "precipitation"] == 0.0
-    assert rows.loc[112, "precipitation"] == 1.5
+    assert math.isnan(rows.loc[108, "rn"])
+    assert rows.loc[112, "rn"] == 1.5
+    assert rows.loc[112, "ir"] == 3.0  # the tail's IR
 
 
 def asos_line(ws: str = "2.3", ps: str = "1028.4", ta: str = "-3.2", hm: str = "61.0", rn: str = "-9.0") -> str:
@@ -91,12 +92,11 @@ def asos_line(ws: str = "2.3", ps: str = "1028.4", ta: str = "-3.2", hm: str = "
 
 
 @pytest.mark.parametrize("code", ["-9", "-9.0", "-9.00", "-99", "-99.0", "-999"])
-def test_fields_that_cannot_be_negative_are_missing_at_every_negative_code_and_rn_is_dry(code: str) -> None:
-    """HM, WS and PS cannot be negative: the -9 family (and -99) is 'no reading'; RN's code is a dry hour."""
+def test_fields_that_cannot_be_negative_are_missing_at_every_negative_code(code: str) -> None:
+    """HM, WS, PS and RN cannot be negative: the -9 family (and -99) is 'no reading'."""
     row = kma_format.parse_asos(block(*HELP, asos_line(ws=code, ps=code, hm=code, rn=code))).frame.iloc[0]
-    for column in ("humidity", "wind_speed", "pressure"):
+    for column in ("humidity", "wind_speed", "pressure", "rn"):
         assert math.isnan(row[column]), column
-    assert row["precipitation"] == 0.0
 
 
 @pytest.mark.parametrize(("token", "temperature"), [("-9", -9.0), ("-9.0", -9.0), ("-9.00", -9.0), ("-98.9", -98.9)])
@@ -134,8 +134,7 @@ def test_dash_fields_are_missing_and_near_sentinel_values_are_real() -> None:
     line = "202401150900 108  27    -  -9 -9.0   -9 1018.0 1028.4 -9   -9.0  -9.5 -14.1  69.0   2.1      - " + TAIL
     assert len(line.split()) == 46
     row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
-    assert math.isnan(row["wind_speed"])
-    assert row["precipitation"] == 0.0
+    assert math.isnan(row["wind_speed"]) and math.isnan(row["rn"])
     assert row["temperature"] == -9.5
     assert row["humidity"] == 69.0
 
@@ -405,17 +404,17 @@ def test_render_asos_writes_46_fields_per_line() -> None:
 
 
 def test_render_then_parse_round_trips_values() -> None:
-    """Written values read back; None reads as NaN, and a dry hour (None or 0.0 mm) reads as 0.0 mm."""
+    """Written values read back; None reads as NaN, and so does RN's missing code (written for 0.0 mm too)."""
     frame = kma_format.parse_asos(kma_format.render_asos(RENDER_ROWS)).frame.set_index("station_id")
     expected = {
         108: (31.2, 58.0, 12.5, 3.4, 1007.9),
-        112: (math.nan, math.nan, 0.0, math.nan, math.nan),
-        119: (-9.5, 100.0, 0.0, 0.0, 1006.3),
+        112: (math.nan, math.nan, math.nan, math.nan, math.nan),
+        119: (-9.5, 100.0, math.nan, 0.0, 1006.3),
     }
     for station, values in expected.items():
         row = frame.loc[station]
         assert row["observed_at"] == datetime(2024, 8, 1, 15)
-        got = tuple(row[c] for c in ("temperature", "humidity", "precipitation", "wind_speed", "pressure"))
+        got = tuple(row[c] for c in ("temperature", "humidity", "rn", "wind_speed", "pressure"))
         for want, have in zip(values, got, strict=True):
             assert (math.isnan(want) and math.isnan(have)) or want == have, (station, got)
 
@@ -453,3 +452,62 @@ def test_regrouping_keeps_a_stations_repeated_lines_in_the_answers_order() -> No
     answer = kma_format.split_block(block(*HELP, L112_09, second, first))
     (stored,) = kma_format.regroup_by_hour([answer], [datetime(2024, 1, 15, 9)], [108, 112]).values()
     assert kma_format.split_block(stored).lines == (second.encode(), first.encode(), L112_09.encode())
+
+
+def rain_line(hour: datetime, rn: str, rn_day: str, ir: str, station: int = 108) -> str:
+    """A 46-field line of `station` at `hour` with the given RN (16), RN_DAY (17) and IR (45) tokens."""
+    fields = asos_line().split()
+    fields[0], fields[1], fields[15], fields[16], fields[44] = kma_format.tm(hour), str(station), rn, rn_day, ir
+    return " ".join(fields)
+
+
+def hourly_rain(*lines: str, before: str | None = None) -> list[float]:
+    hours = sorted({kma_format.parse_tm(line.split()[0]) for line in lines})
+    raw = {
+        hour: (block(*HELP, *(line for line in lines if line.startswith(kma_format.tm(hour)))), block())
+        for hour in hours
+    }
+    built = features.build(raw, [108], before=block(*HELP, before) if before else None)
+    return built.frame["precipitation"].tolist()
+
+
+def test_ir_3_is_a_dry_hour_and_ir_4_a_missing_one_whatever_rn_says() -> None:
+    """KMA's IR (code 1819): 3 no precipitation, 4 missing. RN's -9.0 alone decides nothing."""
+    hour = datetime(2024, 1, 15, 1)
+    assert hourly_rain(rain_line(hour, "-9.0", "-9.0", "3")) == [0.0]
+    assert math.isnan(hourly_rain(rain_line(hour, "-9.0", "-9.0", "4"))[0])
+    assert math.isnan(hourly_rain(rain_line(hour, "1.5", "1.5", "4"))[0])
+
+
+def test_a_winter_morning_with_rain_across_a_three_hour_rn_is_split_into_its_hours() -> None:
+    """Winter: RN is written only at 03:00, as the last three hours' 3.0 mm; RN_DAY accumulates 0.5, 1.5, 3.0."""
+    day = datetime(2024, 1, 15)
+    rain = hourly_rain(
+        rain_line(day + timedelta(hours=1), "-9.0", "0.5", "1"),
+        rain_line(day + timedelta(hours=2), "-9.0", "1.5", "1"),
+        rain_line(day + timedelta(hours=3), "3.0", "3.0", "1"),
+        rain_line(day + timedelta(hours=4), "-9.0", "3.0", "3"),
+    )
+    assert rain == [0.5, 1.0, 1.5, 0.0]
+    assert sum(rain) == 3.0  # the day so far: RN_DAY
+
+
+def test_midnight_closes_the_previous_day_and_the_first_hour_needs_the_hour_before() -> None:
+    """00:00 reports the day that ended (its RN_DAY minus 23:00's); without the hour before, no usable figure."""
+    midnight = datetime(2024, 1, 16)
+    late = rain_line(midnight - timedelta(hours=1), "-9.0", "2.0", "1")
+    rain_at_midnight = rain_line(midnight, "1.2", "2.4", "1")
+    assert hourly_rain(rain_at_midnight, before=late) == [0.4]
+    assert math.isnan(hourly_rain(rain_at_midnight)[0])  # the 23:00 hour was never ingested
+    assert hourly_rain(late, rain_at_midnight, before=rain_line(midnight - timedelta(hours=2), "-9.0", "1.1", "1")) == [
+        0.9,
+        0.4,
+    ]
+
+
+def test_a_day_total_that_goes_down_is_no_usable_figure() -> None:
+    day = datetime(2024, 7, 10)
+    rain = hourly_rain(
+        rain_line(day + timedelta(hours=5), "2.0", "4.0", "1"), rain_line(day + timedelta(hours=6), "-9.0", "3.5", "1")
+    )
+    assert rain[0] != rain[0] and rain[1] != rain[1]  # the first lacks 04:00; the second went down

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets import kma_format
+from weather_assets import features, kma_format
 from weather_assets.offline_kma import OfflineKMA, observe
 from weather_assets.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
 
@@ -149,11 +149,31 @@ def test_humidity_wind_and_pressure_are_physical(sample: Sample) -> None:
 
 
 def test_some_hours_rain_and_most_are_dry(sample: Sample) -> None:
-    """Rain is an occasional event: present, but far from every hour."""
-    rain = sample.asos["precipitation"]
-    assert rain.notna().all()  # RN's sentinel reads as 0.0, never NaN
+    """Rain is an occasional event: present, but far from every hour; an hour's amount is rarely unknown."""
+    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])
     assert (rain > 0).sum() >= 20
     assert (rain == 0).mean() > 0.6
+    assert 0 < rain.isna().mean() < 0.05  # missing readings (IR 4), and the hour after one, and each window's first
+
+
+def test_winter_rn_is_a_three_hour_figure_at_three_hourly_observations_and_rn_day_accumulates(sample: Sample) -> None:
+    """What KMA's help text says RN is in winter, and what RN_DAY is, as the generator writes them."""
+    winter = sample.asos[sample.asos["observed_at"].dt.month == 1]
+    assert winter.loc[winter["observed_at"].dt.hour % 3 != 0, "rn"].isna().all()
+    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])[winter.index]
+    three_hourly = winter[(winter["observed_at"].dt.hour % 3 == 0) & (winter["ir"] == 1)]
+    assert len(three_hourly) >= 3
+    by_key = pd.Series(rain.to_numpy(), index=pd.MultiIndex.from_frame(winter[["station_id", "observed_at"]]))
+    for row in three_hourly.itertuples():
+        last_three = [by_key.get((row.station_id, row.observed_at - timedelta(hours=h))) for h in range(3)]
+        if all(value == value for value in last_three):  # all known
+            assert row.rn == pytest.approx(sum(last_three), abs=0.11)
+    days = winter.assign(day=(winter["observed_at"] - timedelta(hours=1)).dt.date, rain=rain)
+    totals = days.groupby(["station_id", "day"]).agg(rain=("rain", "sum"), last=("rn_day", "last"), n=("rain", "count"))
+    complete = totals[totals["n"] == 24].dropna()
+    assert (complete["rain"] > 0).any()
+    wet = complete[complete["rain"] > 0]
+    assert wet["rain"].to_numpy() == pytest.approx(wet["last"].to_numpy(), abs=0.001)  # the day sums to RN_DAY
 
 
 def test_pm10_is_positive_with_some_bad_hours(sample: Sample) -> None:

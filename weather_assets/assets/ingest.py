@@ -1,7 +1,7 @@
 """Ingest stage: KMA's raw answers into the lake, then the cleaned hourly feature files."""
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -89,7 +89,8 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     """The cleaned hourly table: one row per configured station and hour, one parquet file per hour.
 
     Columns: station_id, station_name, region, observed_at (naive KST), temperature (deg C), humidity (%),
-    precipitation (mm; KMA's "no rain" sentinel is 0.0), pm10 (ug/m3, mean of the hour's 5-minute readings),
+    precipitation (mm fallen in that hour, in every season: from RN_DAY and IR, see `features.precipitation`;
+    missing when KMA gives no usable figure), pm10 (ug/m3, mean of the hour's 5-minute readings),
     wind_speed (m/s), pressure (hPa at sea level). Other sentinels are missing values. A malformed data line
     is skipped and logged; an hour without any readable line fails the run before anything is written.
     """
@@ -105,7 +106,7 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
                 allow_retries=False,
             ) from None
     try:
-        built = features.build(raw, stations)
+        built = features.build(raw, stations, before=_hour_before(lake, hours[0]))
     except kma_format.KMAFormatError as error:
         raise dg.Failure(f"a raw hour cannot be parsed, nothing was written: {error}", allow_retries=False) from None
     for hour, lines in built.skipped_lines.items():
@@ -168,6 +169,14 @@ def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[da
     if waited:
         context.log.info(f"KMA published the hour after {waited} more asks")
     return raw
+
+
+def _hour_before(lake: Lake, first: datetime) -> bytes | None:
+    """The raw ASOS object of the hour before `first`, if ingested: the first hour's precipitation needs it."""
+    try:
+        return lake.read(raw_key("asos", first - timedelta(hours=1)))
+    except LakeObjectMissingError:
+        return None
 
 
 def _check_stations(kma: KMAClient) -> list[int]:
