@@ -511,3 +511,50 @@ def test_a_day_total_that_goes_down_is_no_usable_figure() -> None:
         rain_line(day + timedelta(hours=5), "2.0", "4.0", "1"), rain_line(day + timedelta(hours=6), "-9.0", "3.5", "1")
     )
     assert rain[0] != rain[0] and rain[1] != rain[1]  # the first lacks 04:00; the second went down
+
+
+# Real kma_sfctm2.php data lines of Seoul (108), copied verbatim as public KMA clients quote them in their test
+# fixtures and documentation (found through a public code index): 2015-12-11 01:00 (a blog post on KMA's API),
+# 2025-09-28 20:00 (a Python client's fixture), 2025-11-13 08:00 (a Java client's fixture) and 2026-06-10 09:00
+# (a Go client's fixture, "a REAL kma_sfctm2.php response"). Facts, not constructed lines.
+REAL_LINES = {
+    datetime(2015, 12, 11, 1): "201512110100 108  29  1.7  -9 -9.0   -9 1002.1 1012.7 -9  -9.0   5.2   3.0  86.0   7.6"
+    "   -9.0   -9.0   -9.0   -9.0   -9.0   -9.0   -9.0 -9 -9 19                      -9  -9   -9 -         -9  -9  -9"
+    "   800 -9.0 -9.00 -9   4.0   4.6   5.7   6.5   6.5  -9 -9.0 -9  3 -9",
+    datetime(2025, 9, 28, 20): "202509282000 108  32  0.7  -9 -9.0   -9 1000.2 1010.2 -9  -9.0  19.8  16.2  80.0  18.4"
+    "   -9.0   44.5   44.5   -9.0   -9.0   -9.0   -9.0 -9 -9 -                        7   7   11 -         -9  -9  -9"
+    "  2907 -9.0 -9.00 -9  19.5  20.8  21.2  21.3  21.6  -9 -9.0 -9  3 -9",
+    datetime(2025, 11, 13, 8): "202511130800 108   5  2.6  -9 -9.0   -9 1010.5 1021.0 -9  -9.0   8.1   5.0  81.0   8.7"
+    "   -9.0   -9.0   -9.0   -9.0   -9.0   -9.0   -9.0 -9 -9 -                        9   9   10 Sc         0   0   5"
+    "  1074  0.0  0.04 -9   8.2   8.7   9.1  10.8  11.7  -9 -9.0 -9  3  2",
+    datetime(2026, 6, 10, 9): "202606100900 108  18  2.2  -9 -9.0   -9  999.1 1009.0  1   0.3  20.9  15.6  72.0  17.7"
+    "   -9.0    0.6    0.6   -9.0   -9.0   -9.0   -9.0 -9 62 -                        5   5    6 -         -9  -9  -9"
+    "  1389  0.3  1.22 -9  25.1  21.1  21.5  21.6  22.1  -9 -9.0 -9  3  1",
+}
+
+
+@pytest.mark.parametrize(
+    ("hour", "expected"),
+    [
+        (datetime(2015, 12, 11, 1), (5.2, 86.0, 1.7, 1012.7)),
+        (datetime(2025, 9, 28, 20), (19.8, 80.0, 0.7, 1010.2)),
+        (datetime(2025, 11, 13, 8), (8.1, 81.0, 2.6, 1021.0)),
+        (datetime(2026, 6, 10, 9), (20.9, 72.0, 2.2, 1009.0)),
+    ],
+)
+def test_real_kma_lines_land_in_the_right_columns(hour: datetime, expected: tuple[float, ...]) -> None:
+    line = REAL_LINES[hour]
+    assert len(line.split()) == 46
+    row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
+    assert (row["station_id"], row["observed_at"]) == (108, hour)
+    assert (row["temperature"], row["humidity"], row["wind_speed"], row["pressure"]) == expected
+
+
+@pytest.mark.parametrize("hour", sorted(REAL_LINES))
+def test_real_kma_lines_with_ir_3_are_dry_hours_even_after_rain_earlier_that_day(hour: datetime) -> None:
+    """IR 3 ("무강수") on all four; on 2025-09-28 RN_DAY says 44.5 mm fell earlier that day, and RN's -9.0 is
+    its missing code: the hour itself had none."""
+    body = block(*HELP, REAL_LINES[hour])
+    built = features.build({hour: (body, block())}, [108])
+    assert built.frame["precipitation"].tolist() == [0.0]
+    assert kma_format.parse_asos(body).frame.iloc[0]["ir"] == 3.0
