@@ -26,12 +26,17 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)  # single-run backfil
 import sqlalchemy as sa  # noqa: E402
 
 from weather_assets import comfort, features  # noqa: E402
+from weather_assets.assets.model import ComfortModelConfig  # noqa: E402
 from weather_assets.definitions import defs  # noqa: E402
 from weather_assets.jobs import ingest_job, predict_job, train_job  # noqa: E402
 from weather_assets.lake import features_key  # noqa: E402
-from weather_assets.partitions import KST, partition_key, range_tags  # noqa: E402
+from weather_assets.mysql_io_manager import DatabaseWriteError  # noqa: E402
+from weather_assets.partitions import KST, hourly, partition_key, range_tags  # noqa: E402
 from weather_assets.predictions_table import predictions_table  # noqa: E402
 from weather_assets.stations import all_stations  # noqa: E402
+
+MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
+CHUNK_HOURS = 31 * 24
 
 
 def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
@@ -141,19 +146,73 @@ def report_training(meta: dict[str, object]) -> str:
     )
 
 
+def days_problem(days: int, train: bool, hours: list[datetime]) -> str | None:
+    """What is wrong with `--days`, checked before anything is written: the first partition, the training minimum."""
+    if days < 1:
+        return "--days must be at least 1"
+    first = hourly.start.astimezone(KST).replace(tzinfo=None)
+    if hours[0] < first:
+        most = (hours[-1] - first) // timedelta(days=1)
+        return (
+            f"--days {days} reaches back to {partition_key(hours[0])} KST, before the first partition "
+            f"{partition_key(first)} (WEATHER_PARTITIONS_START): use at most --days {most}"
+        )
+    if train and len(hours) < MIN_TRAINING_HOURS:
+        return (
+            f"--days {days} gives {len(hours)} hours and training needs {MIN_TRAINING_HOURS}: use --days "
+            f"{-(-MIN_TRAINING_HOURS // 24)} or more, or --no-train"
+        )
+    return None
+
+
+def database_problem() -> str | None:
+    """Whether predictions can be written, proved before ingest and training spend minutes (nothing is written)."""
+    with dg.build_resources({"db": defs.resources["mysql_io_manager"]}) as resources:
+        try:
+            resources.db.check_writable()
+        except DatabaseWriteError as error:
+            return f"the predictions database is not writable, so nothing was started: {error} (WEATHER_DB_URL)"
+    return None
+
+
+def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """The hours, as single-run backfills of at most 31 days (KMA's longest range call), with a line per run."""
+    chunks = [hours[start : start + CHUNK_HOURS] for start in range(0, len(hours), CHUNK_HOURS)]
+    done = 0
+    for chunk in chunks:
+        result = run(ingest_job.selection, instance, range_tags(chunk[0], chunk[-1]))
+        if not result.success:
+            return result
+        done += len(chunk)
+        if len(chunks) > 1:
+            print(f"  ingested {done}/{len(hours)} hours (to {partition_key(chunk[-1])})", flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m weather_assets", description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=14, help="days of the latest complete hours to ingest (14)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=14,
+        help=f"days of the latest complete hours to ingest (14); at least {-(-MIN_TRAINING_HOURS // 24)} to train "
+        f"({MIN_TRAINING_HOURS} hours), and none before the first partition (WEATHER_PARTITIONS_START)",
+    )
     parser.add_argument("--no-train", action="store_true", help="ingest and summarize only")
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up chatter; the report says what matters
-    if args.days < 1:
-        parser.error("--days must be at least 1")
-    hours = latest_hours(args.days * 24)
+    hours = latest_hours(max(args.days, 1) * 24)
+    problem = days_problem(args.days, not args.no_train, hours)
+    if problem:
+        parser.error(problem)
+    problem = None if args.no_train else database_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     instance = dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
-    print(f"Ingesting {partition_key(hours[0])} .. {partition_key(hours[-1])} KST ({len(hours)} hours)")
-    ingested = run(ingest_job.selection, instance, range_tags(hours[0], hours[-1]))
+    print(f"Ingesting {partition_key(hours[0])} .. {partition_key(hours[-1])} KST ({len(hours)} hours)", flush=True)
+    ingested = ingest(hours, instance)
     if not ingested.success:
         print("\n".join(failures(ingested)), file=sys.stderr)
         return 1
@@ -164,14 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_train:
         return 0
 
-    print("\nTraining comfort_model")
+    print("\nTraining comfort_model", flush=True)
     trained = run(train_job.selection, instance)
     if not trained.success:
         print("\n".join(failures(trained)), file=sys.stderr)
         return 1
     print(report_training(metadata(trained, "comfort_model")))
 
-    print("\nPredicting")
+    print("\nPredicting", flush=True)
     predicted = run(predict_job.selection, instance, range_tags(hours[0], hours[-1]))
     if not predicted.success:
         print("\n".join(failures(predicted)), file=sys.stderr)

@@ -112,6 +112,31 @@ class MySQLIOManager(dg.ConfigurableIOManager):
             }
         )
 
+    def check_writable(self) -> None:
+        """Proves, writing nothing, that predictions can be written: the table exists (or is created), and an
+        upsert of a probe row is allowed; the probe is rolled back. Raises `DatabaseWriteError` naming the table."""
+        table = predictions_table(self.table)
+        try:
+            self._ensure_table(table)
+        except sa.exc.DBAPIError as error:
+            raise DatabaseWriteError(f"cannot reach {self.where()}: {_describe(error)}") from None
+        now = datetime.now(UTC).replace(tzinfo=None)
+        probe = {column: None for column in OUTPUT_COLUMNS} | {
+            "prediction_datetime": datetime(1970, 1, 1),
+            "station_id": 0,
+            "comfort_score": 0.0,
+            "model_name": "write-probe",
+            "created_at": now,
+            "updated_at": now,
+        }
+
+        def write_and_undo(connection: sa.Connection) -> None:
+            savepoint = connection.begin_nested()
+            connection.execute(_upsert(table, connection.dialect.name), [probe])
+            savepoint.rollback()
+
+        self._transaction(write_and_undo, "write a probe row (rolled back)")
+
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         if not context.has_asset_partitions:
             return self.rows()

@@ -9,8 +9,11 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from weather_assets.__main__ import latest_hours
 from weather_assets.partitions import KST
+from weather_assets_tests.conftest import free_port
 
 
 def test_latest_hours_end_with_the_last_complete_kst_hour() -> None:
@@ -19,10 +22,12 @@ def test_latest_hours_end_with_the_last_complete_kst_hour() -> None:
     assert latest_hours(1, now.astimezone(KST))[-1] == datetime(2026, 11, 26, 8)
 
 
-def main_command(data_dir: Path, stations: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m weather_assets` in a fresh process, on embedded defaults under `data_dir`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_HOME"))}
-    env |= {"WEATHER_DATA_DIR": str(data_dir), "WEATHER_STATIONS": stations}
+def main_command(
+    data_dir: Path, stations: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m weather_assets` in a fresh process, on embedded defaults under `data_dir` (plus `env`)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_HOME"))}
+    env = base | {"WEATHER_DATA_DIR": str(data_dir), "WEATHER_STATIONS": stations} | (env or {})
     command = [sys.executable, "-m", "weather_assets", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
@@ -57,8 +62,38 @@ def test_main_command_can_skip_training(tmp_path: Path) -> None:
 
 
 def test_main_command_reports_a_bad_setting_without_a_traceback(tmp_path: Path) -> None:
-    done = main_command(tmp_path, "108,99999", "--days", "1")
+    done = main_command(tmp_path, "108,99999", "--days", "1", "--no-train")
 
     assert done.returncode == 1
     assert "WEATHER_STATIONS" in done.stderr and "99999" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("days", "said"),
+    [("2", "training needs 72"), ("900", "before the first partition 2025-01-01-00:00"), ("0", "at least 1")],
+)
+def test_bad_days_are_refused_before_anything_is_written(tmp_path: Path, days: str, said: str) -> None:
+    done = main_command(tmp_path, "108", "--days", days)
+
+    assert done.returncode == 2 and said in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not any(tmp_path.iterdir())  # no raw object, no feature file, no model, no table
+
+
+def test_an_unwritable_database_is_found_before_ingest_and_training(tmp_path: Path) -> None:
+    """Checked first: a bad WEATHER_DB_URL costs seconds, not an ingest, a training run and a registered model."""
+    unreachable = f"mysql+pymysql://weather_app:S3cret-pw@127.0.0.1:{free_port()}/weather_mlops"
+    done = main_command(tmp_path, "108", "--days", "3", env={"WEATHER_DB_URL": unreachable})
+
+    assert done.returncode == 1
+    assert "not writable, so nothing was started" in done.stderr and "weather_mlops" in done.stderr
+    assert "S3cret-pw" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    assert not (tmp_path / "lake").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_long_ingest_shows_its_progress(tmp_path: Path) -> None:
+    done = main_command(tmp_path, "108", "--days", "32", "--no-train")
+
+    assert done.returncode == 0, done.stderr
+    assert "  ingested 744/768 hours" in done.stdout and "  ingested 768/768 hours" in done.stdout

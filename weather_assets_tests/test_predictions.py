@@ -26,7 +26,7 @@ from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Lake
 from weather_assets.mlflow_tracking import MLflowTracking
 from weather_assets.model_registry import ModelRegistry
-from weather_assets.mysql_io_manager import MySQLIOManager
+from weather_assets.mysql_io_manager import DatabaseWriteError, MySQLIOManager
 from weather_assets.partitions import hourly, partition_key, range_tags
 from weather_assets.predictions_table import OUTPUT_COLUMNS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
@@ -431,3 +431,23 @@ def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url:
     }
     chart = written(result)["comfort_now"]
     assert "2026-11-19-09:00 KST" in chart and chart.count("█") > 0
+
+
+@pytest.mark.mysql
+def test_the_write_check_passes_for_the_app_account_and_refuses_the_reader_writing_nothing(accounts: Accounts) -> None:
+    """The main command's up-front check: weather_app may write, weather_reader may not; the probe leaves no row."""
+    before = pd.read_sql("SELECT * FROM weather_predictions", accounts.app)
+    MySQLIOManager(url=accounts.app.url.render_as_string(hide_password=False)).check_writable()
+    reader = MySQLIOManager(url=accounts.reader.url.render_as_string(hide_password=False), max_attempts=1)
+
+    with pytest.raises(DatabaseWriteError, match="denied") as refused:
+        reader.check_writable()
+
+    assert "reader-pw" not in str(refused.value)
+    pd.testing.assert_frame_equal(pd.read_sql("SELECT * FROM weather_predictions", accounts.app), before)
+
+
+def test_the_write_check_writes_nothing(db_url: str) -> None:
+    manager = MySQLIOManager(url=db_url)
+    manager.check_writable()
+    assert manager.rows().empty
