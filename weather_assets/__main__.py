@@ -15,25 +15,21 @@ import argparse
 import logging
 import os
 import sys
-import warnings
 from datetime import datetime, timedelta
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)  # single-run backfill policy: stable in use here
-
-import sqlalchemy as sa  # noqa: E402
-
-from weather_assets import comfort, features  # noqa: E402
-from weather_assets.assets.model import ComfortModelConfig  # noqa: E402
-from weather_assets.definitions import defs  # noqa: E402
-from weather_assets.jobs import ingest_job, predict_job, train_job  # noqa: E402
-from weather_assets.lake import features_key  # noqa: E402
-from weather_assets.mysql_io_manager import DatabaseWriteError  # noqa: E402
-from weather_assets.partitions import KST, hourly, partition_key, range_tags  # noqa: E402
-from weather_assets.predictions_table import predictions_table  # noqa: E402
-from weather_assets.stations import all_stations  # noqa: E402
+from weather_assets import comfort, features
+from weather_assets.assets.model import ComfortModelConfig
+from weather_assets.definitions import defs
+from weather_assets.jobs import ingest_job, predict_job, train_job
+from weather_assets.lake import features_key
+from weather_assets.mysql_io_manager import DatabaseWriteError
+from weather_assets.partitions import KST, hourly, partition_key, range_tags
+from weather_assets.predictions_table import predictions_table
+from weather_assets.stations import all_stations
 
 MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
 CHUNK_HOURS = 31 * 24

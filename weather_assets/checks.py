@@ -5,7 +5,7 @@ Severity and blocking:
 - ERROR, not blocking: predictions that are duplicated or outside 0 to 100 (the table is the product; the
   rows are already written, so blocking would stop nothing, but the UI marks them red).
 - WARN: values outside physical ranges, too many missing values, predictions that cover fewer stations
-  than the features, and a late newest hour (freshness). Visible, never stopping anything.
+  than the features. Visible, never stopping anything. (A late hour is `weather_features`' freshness policy.)
 """
 
 from collections.abc import Callable, Iterator
@@ -18,7 +18,7 @@ from weather_assets.assets.ingest import weather_features
 from weather_assets.assets.predictions import weather_predictions
 from weather_assets.lake import Lake, LakeObjectMissingError, features_key, raw_key
 from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.partitions import TIMEZONE, hourly, kst_hours, kst_window, partition_key
+from weather_assets.partitions import hourly, kst_hours, kst_window, partition_key
 
 # Physical bounds of each measurement in Korea, generous enough for records (deg C, %, mm/h, ug/m3, m/s, hPa).
 RANGES = {
@@ -192,13 +192,6 @@ def predictions_checks(
     )
 
 
-# The newest hour must be in by 40 minutes past the next hour (KMA publishes at about :10, the schedule
-# runs at :10 and retries); checked by the freshness sensor below.
-freshness_checks = dg.build_time_partition_freshness_checks(
-    assets=[weather_features], deadline_cron="40 * * * *", timezone=TIMEZONE, severity=dg.AssetCheckSeverity.WARN
-)
-freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks, name="features_freshness")
-
 feature_checks = [features_checks]
 prediction_checks = [predictions_checks]
-asset_checks = [*feature_checks, *prediction_checks, *freshness_checks]
+asset_checks = [*feature_checks, *prediction_checks]

@@ -10,7 +10,7 @@ from dagster_aws.s3 import S3Resource
 from weather_assets.assets.ingest import kma_observations, weather_features
 from weather_assets.assets.model import comfort_model
 from weather_assets.assets.predictions import weather_predictions
-from weather_assets.checks import asset_checks, freshness_sensor
+from weather_assets.checks import asset_checks
 from weather_assets.jobs import ingest_and_predict_job, ingest_job, predict_job, train_job
 from weather_assets.kma_client import KMAClient
 from weather_assets.lake import Lake
@@ -57,7 +57,7 @@ defs = dg.Definitions(
     asset_checks=asset_checks,
     jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job],
     schedules=[ingest_hourly, train_daily],
-    sensors=[new_feature_files, freshness_sensor],
+    sensors=[new_feature_files],
     resources=build_resources(),
     # Every run executes its steps in the run's own process. The stages form a chain, so a process per step
     # (the multiprocess default) bought no parallelism and cost seconds per step: a launched one-hour run

@@ -10,7 +10,7 @@ from pydantic import Field
 from weather_assets import features, kma_format
 from weather_assets.kma_client import KMAClient, RawHours
 from weather_assets.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
-from weather_assets.partitions import hourly, kst_hours, kst_now, partition_key
+from weather_assets.partitions import TIMEZONE, hourly, kst_hours, kst_now, partition_key
 
 _LISTED = 24  # object paths listed in metadata; a month-long backfill names the first and last ones
 
@@ -84,6 +84,11 @@ def kma_observations(
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
     kinds={"pandas", "parquet"},
+    # Each hour lands between minute 10 (the schedule; KMA publishes then) and a few minutes later: fresh when it
+    # was materialized in the 40 minutes before minute 40 of every hour, KST.
+    freshness_policy=dg.FreshnessPolicy.cron(
+        deadline_cron="40 * * * *", lower_bound_delta=timedelta(minutes=40), timezone=TIMEZONE
+    ),
 )
 def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
     """The cleaned hourly table: one row per configured station and hour, one parquet file per hour.
