@@ -107,8 +107,10 @@ def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> pd.Series:
     """
     day_so_far = _day_total(rows)
     key = ["station_id", "observed_at"]
-    known = pd.concat([rows[key].assign(total=day_so_far), earlier[key].assign(total=_day_total(earlier))])
-    known = known.drop_duplicates(key, keep="first").set_index(key)["total"]
+    frames = [rows[key].assign(total=day_so_far)]
+    if len(earlier):
+        frames.append(earlier[key].assign(total=_day_total(earlier)))
+    known = pd.concat(frames).drop_duplicates(key, keep="first").set_index(key)["total"]
     previous_hour = pd.MultiIndex.from_arrays([rows["station_id"], rows["observed_at"] - pd.Timedelta(hours=1)])
     base = pd.Series(known.reindex(previous_hour).to_numpy(), index=rows.index, dtype="float64")
     base[rows["observed_at"].dt.hour == 1] = 0.0
