@@ -335,6 +335,13 @@ def graphql_runs(url: str, hour: datetime) -> list[str]:
     return [run["status"] for run in answer.json()["data"]["runsOrError"]["results"]]
 
 
+def graphql_settings(tmp_path: Path, graphql_url: str, **bounds: float) -> Settings:
+    """The API on an empty SQLite table, computing through the webserver at `graphql_url`, with these bounds."""
+    return Settings(
+        db_url=f"sqlite:///{tmp_path / 'weather.db'}", data_dir=str(tmp_path / "api"), graphql_url=graphql_url, **bounds
+    )
+
+
 def timed_get(client: TestClient, hour: datetime) -> tuple[float, object]:
     started = time.monotonic()
     answer = client.get("/comfort", params={"at": hour.isoformat()})
@@ -348,14 +355,8 @@ def test_runs_that_never_start_end_in_503s_and_release_their_slot(
     run timeout (canceled), its slot and thread are released, and a later request for another hour gets both."""
     now = current_hour()
     previous = now - timedelta(hours=1)
-    settings = Settings(
-        db_url=f"sqlite:///{tmp_path / 'weather.db'}",
-        data_dir=str(tmp_path / "api"),
-        graphql_url=webserver_without_daemon,
-        wait_seconds=2,
-        run_timeout_seconds=6,
-        max_computations=1,
-    )
+    settings = graphql_settings(tmp_path, webserver_without_daemon, wait_seconds=2, run_timeout_seconds=6,
+                                max_computations=1)  # fmt: skip
     with TestClient(create_app(settings)) as client:
         waited, first = timed_get(client, now)
         _, other = timed_get(client, previous)  # the only slot is taken by the queued run of `now`
@@ -381,15 +382,8 @@ def test_runs_that_never_start_end_in_503s_and_release_their_slot(
 def test_runs_started_per_minute_are_capped_for_the_deployment(webserver_without_daemon: str, tmp_path: Path) -> None:
     now = current_hour()
     hours = [now - timedelta(hours=h) for h in range(4)]
-    settings = Settings(
-        db_url=f"sqlite:///{tmp_path / 'weather.db'}",
-        data_dir=str(tmp_path / "api"),
-        graphql_url=webserver_without_daemon,
-        wait_seconds=1,
-        on_demand_hours=4,
-        max_computations=4,
-        max_runs_per_minute=2,
-    )
+    settings = graphql_settings(tmp_path, webserver_without_daemon, wait_seconds=1, on_demand_hours=4,
+                                max_computations=4, max_runs_per_minute=2)  # fmt: skip
     with TestClient(create_app(settings)) as client:
         answers = [timed_get(client, hour)[1] for hour in hours]
 
