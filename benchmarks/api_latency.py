@@ -34,9 +34,9 @@ import pandas as pd
 import requests
 from scratch import scratch_database
 
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.partitions import current_hour
-from weather_assets.predictions_table import OUTPUT_COLUMNS
+from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.domain.hours import current_hour
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS
 
 HERE = Path(__file__).resolve().parent
 P50_TARGET_MS, P99_TARGET_MS = 5.0, 25.0

@@ -33,14 +33,15 @@ import dagster as dg
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from weather_assets.assets.ingest import kma_observations, weather_features  # noqa: E402
-from weather_assets.assets.model import comfort_model  # noqa: E402
-from weather_assets.kma_client import KMAClient  # noqa: E402
-from weather_assets.lake import Lake  # noqa: E402
-from weather_assets.mlflow_tracking import MLflowTracking  # noqa: E402
-from weather_assets.model_registry import ModelRegistry  # noqa: E402
-from weather_assets.offline_kma import OfflineKMA  # noqa: E402
-from weather_assets.partitions import kst_now, range_tags  # noqa: E402
+from weather_assets.defs.assets.ingest import kma_observations, weather_features  # noqa: E402
+from weather_assets.defs.assets.model import comfort_model  # noqa: E402
+from weather_assets.defs.partitions import range_tags  # noqa: E402
+from weather_assets.defs.resources.kma_client import KMAClient  # noqa: E402
+from weather_assets.defs.resources.lake import Lake  # noqa: E402
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking  # noqa: E402
+from weather_assets.defs.resources.model_registry import ModelRegistry  # noqa: E402
+from weather_assets.domain.hours import kst_now  # noqa: E402
+from weather_assets.domain.offline_kma import OfflineKMA  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"

@@ -34,8 +34,9 @@ import dagster as dg
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from weather_assets.partitions import partition_key, range_tags  # noqa: E402
-from weather_assets.stations import DEFAULT_STATIONS  # noqa: E402
+from weather_assets.defs.partitions import range_tags  # noqa: E402
+from weather_assets.domain.hours import partition_key  # noqa: E402
+from weather_assets.domain.stations import DEFAULT_STATIONS  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 END = datetime(2026, 11, 1)

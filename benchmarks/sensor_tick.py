@@ -22,8 +22,8 @@ import boto3
 import dagster as dg
 from moto.server import ThreadedMotoServer
 
-from weather_assets.lake import Arrival, Lake, arrival_key, features_key
-from weather_assets.sensors import new_feature_files, scan
+from weather_assets.defs.resources.lake import Arrival, Lake, arrival_key, features_key
+from weather_assets.defs.sensors import new_feature_files, scan
 
 START = datetime(2024, 1, 1)
 WRITTEN = datetime(2026, 1, 1, tzinfo=UTC)

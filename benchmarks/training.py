@@ -22,14 +22,14 @@ import dagster as dg
 
 warnings.filterwarnings("ignore")
 
-from weather_assets import features  # noqa: E402
-from weather_assets.assets.ingest import kma_observations, weather_features  # noqa: E402
-from weather_assets.assets.model import comfort_model  # noqa: E402
-from weather_assets.kma_client import KMAClient  # noqa: E402
-from weather_assets.lake import Lake, features_key  # noqa: E402
-from weather_assets.mlflow_tracking import MLflowTracking  # noqa: E402
-from weather_assets.model_registry import ModelRegistry, load_champion  # noqa: E402
-from weather_assets.partitions import range_tags  # noqa: E402
+from weather_assets.defs.assets.ingest import kma_observations, weather_features  # noqa: E402
+from weather_assets.defs.assets.model import comfort_model  # noqa: E402
+from weather_assets.defs.partitions import range_tags  # noqa: E402
+from weather_assets.defs.resources.kma_client import KMAClient  # noqa: E402
+from weather_assets.defs.resources.lake import Lake, features_key  # noqa: E402
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking  # noqa: E402
+from weather_assets.defs.resources.model_registry import ModelRegistry, load_champion  # noqa: E402
+from weather_assets.domain import features  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 END = datetime(2026, 11, 1)

@@ -20,8 +20,8 @@ import pandas as pd
 import sqlalchemy as sa
 from scratch import scratch_database
 
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.predictions_table import OUTPUT_COLUMNS, predictions_table
+from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
 
 
 def rows(count: int) -> pd.DataFrame:

@@ -7,18 +7,18 @@ import os
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.assets.model import comfort_model
-from weather_assets.assets.predictions import weather_predictions
-from weather_assets.checks import asset_checks
-from weather_assets.jobs import ingest_and_predict_job, ingest_job, predict_job, train_job
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import ModelRegistry
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.schedules import ingest_hourly, train_daily
-from weather_assets.sensors import new_feature_files
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.checks import asset_checks
+from weather_assets.defs.jobs import ingest_and_predict_job, ingest_job, predict_job, train_job
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.defs.schedules import ingest_hourly, train_daily
+from weather_assets.defs.sensors import new_feature_files
 
 
 def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:

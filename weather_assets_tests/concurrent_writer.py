@@ -11,10 +11,10 @@ def materialize_hour(lake_dir: str, registry_dir: str, db_url: str, partition: s
     warnings.filterwarnings("ignore")
     import dagster as dg
 
-    from weather_assets.assets.predictions import weather_predictions
-    from weather_assets.lake import Lake
-    from weather_assets.model_registry import ModelRegistry
-    from weather_assets.mysql_io_manager import MySQLIOManager
+    from weather_assets.defs.assets.predictions import weather_predictions
+    from weather_assets.defs.resources.lake import Lake
+    from weather_assets.defs.resources.model_registry import ModelRegistry
+    from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
 
     resources = {
         "lake": Lake(data_dir=lake_dir),

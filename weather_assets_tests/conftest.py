@@ -20,15 +20,16 @@ import requests
 import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.assets.model import comfort_model
-from weather_assets.assets.predictions import weather_predictions
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import ModelRegistry
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.partitions import partition_key, range_tags
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.domain.hours import partition_key
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
 
 STATIONS = "100,101,102,104,105,108,112,119,129,133"

@@ -27,8 +27,8 @@ from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
 from weather_assets.api.locks import Locks
-from weather_assets.partitions import current_hour, partition_key
-from weather_assets.predictions_table import TABLE, predictions_table
+from weather_assets.domain.hours import current_hour, partition_key
+from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import free_port, prepare, scratch_database, serving
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
 

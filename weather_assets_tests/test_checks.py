@@ -9,11 +9,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from weather_assets import checks
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake
-from weather_assets.partitions import range_tags
+from weather_assets.defs import checks
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
 from weather_assets_tests.conftest import check_evaluations
 
 HOUR = datetime(2026, 11, 26, 9)

@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from weather_assets.comfort import label, score
+from weather_assets.domain.comfort import label, score
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 12)
 NAN = math.nan

@@ -13,12 +13,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from weather_assets import comfort, features
-from weather_assets.assets.model import comfort_model
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake, features_key
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import (
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake, features_key
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import (
     CHAMPION,
     MODEL_NAME,
     ModelRegistry,
@@ -27,7 +26,8 @@ from weather_assets.model_registry import (
     promote_if_better,
     register,
 )
-from weather_assets.training import FEATURES, feature_matrix, fit_candidates, time_split
+from weather_assets.domain import comfort, features
+from weather_assets.domain.training import FEATURES, feature_matrix, fit_candidates, time_split
 from weather_assets_tests.conftest import STATIONS, ingest
 
 END = datetime(2026, 11, 20)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 
 import dagster as dg
 
 from weather_assets.definitions import defs
-from weather_assets.partitions import DEFAULT_START, hourly, hourly_partitions, kst_hours
+from weather_assets.defs.partitions import DEFAULT_START, hourly, hourly_partitions, kst_hours
 
 
 def test_definitions_load_with_the_contracted_asset_keys() -> None:
@@ -44,3 +46,14 @@ def test_range_window_lists_every_hour() -> None:
         datetime(2026, 11, 26, 0),
         datetime(2026, 11, 26, 1),
     ]
+
+
+def test_domain_code_does_not_import_dagster() -> None:
+    """The layering the Layout section promises: `weather_assets.domain` is plain Python, usable without Dagster."""
+    program = (
+        "import pkgutil, importlib, sys, weather_assets.domain as d\n"
+        "for m in pkgutil.iter_modules(d.__path__): importlib.import_module(f'weather_assets.domain.{m.name}')\n"
+        "print(sorted(n for n in sys.modules if n == 'dagster' or n.startswith('dagster.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -14,12 +14,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from weather_assets import checks, features, kma_format
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Arrival, Lake, features_key, raw_key
-from weather_assets.offline_kma import OfflineKMA, observe
-from weather_assets.partitions import partition_key, range_tags
+from weather_assets.defs import checks
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Arrival, Lake, features_key, raw_key
+from weather_assets.domain import features, kma_format
+from weather_assets.domain.hours import partition_key
+from weather_assets.domain.offline_kma import OfflineKMA, observe
 from weather_assets_tests.conftest import STATIONS, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from weather_assets.kma_client import KMAClient, KMAError
+from weather_assets.defs.resources.kma_client import KMAClient, KMAError
 from weather_assets_tests.kma_hub import Action, FakeHub, echo, slow, status
 
 KEY = "SECRET-KEY-123"

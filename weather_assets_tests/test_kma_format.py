@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from weather_assets import features, kma_format
-from weather_assets.kma_format import KMAFormatError
+from weather_assets.domain import features, kma_format
+from weather_assets.domain.kma_format import KMAFormatError
 
 # Fields 17..46 of an ASOS line (RN_DAY .. IX), as KMA writes them on a quiet night: sentinels and `-`.
 TAIL = (

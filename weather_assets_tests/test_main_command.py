@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from weather_assets.__main__ import latest_hours
-from weather_assets.partitions import KST
+from weather_assets.cli import latest_hours
+from weather_assets.domain.hours import KST
 from weather_assets_tests.conftest import free_port
 
 

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets import features, kma_format
-from weather_assets.offline_kma import OfflineKMA, observe
-from weather_assets.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
+from weather_assets.domain import features, kma_format
+from weather_assets.domain.offline_kma import OfflineKMA, observe
+from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
 
 HOUR = datetime(2024, 7, 10, 14)
 
@@ -56,7 +56,7 @@ def test_fresh_instances_give_the_same_bytes() -> None:
 def test_same_bytes_in_another_process_with_another_hash_seed() -> None:
     """Values come from a stable hash, not Python's salted hash(), so any machine regenerates the same lake."""
     code = (
-        "import sys; from weather_assets.offline_kma import OfflineKMA; "
+        "import sys; from weather_assets.domain.offline_kma import OfflineKMA; "
         "sys.stdout.buffer.write(OfflineKMA().respond('kma_sfctm2.php', {'tm': '202407101400', 'stn': '0'}))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

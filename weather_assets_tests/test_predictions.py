@@ -18,17 +18,18 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from weather_assets import checks
 from weather_assets.api import Settings, create_app
-from weather_assets.assets.model import comfort_model
-from weather_assets.assets.predictions import weather_predictions
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import ModelRegistry
-from weather_assets.mysql_io_manager import DatabaseWriteError, MySQLIOManager
-from weather_assets.partitions import hourly, partition_key, range_tags
-from weather_assets.predictions_table import OUTPUT_COLUMNS, predictions_table
+from weather_assets.defs import checks
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.partitions import hourly, range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.mysql_io_manager import DatabaseWriteError, MySQLIOManager
+from weather_assets.domain.hours import partition_key
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
 from weather_assets_tests.conftest import STATIONS, check_evaluations, ingest
 

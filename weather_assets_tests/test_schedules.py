@@ -11,13 +11,13 @@ import dagster as dg
 import sqlalchemy as sa
 
 from weather_assets.definitions import defs
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import ModelRegistry
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.partitions import KST, current_hour, partition_key
-from weather_assets.predictions_table import TABLE, predictions_table
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.domain.hours import KST, current_hour, partition_key
+from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import prepare
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
 

@@ -15,17 +15,18 @@ import boto3
 import dagster as dg
 import sqlalchemy as sa
 
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.assets.model import comfort_model
-from weather_assets.assets.predictions import weather_predictions
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Arrival, Lake, arrival_key, features_key
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import ModelRegistry
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.partitions import current_hour, partition_key, range_tags
-from weather_assets.predictions_table import TABLE, predictions_table
-from weather_assets.sensors import SKEW, new_feature_files, scan
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Arrival, Lake, arrival_key, features_key
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.defs.sensors import SKEW, new_feature_files, scan
+from weather_assets.domain.hours import current_hour, partition_key
+from weather_assets.domain.predictions_table import TABLE, predictions_table
 
 FIRST = datetime(2026, 11, 26, 6)
 

@@ -20,13 +20,13 @@ import sqlalchemy as sa
 import yaml
 from mlflow import MlflowClient
 
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.assets.model import comfort_model
-from weather_assets.kma_client import KMAClient
-from weather_assets.lake import Lake
-from weather_assets.mlflow_tracking import MLflowTracking
-from weather_assets.model_registry import CHAMPION, MODEL_NAME, ModelRegistry
-from weather_assets.partitions import range_tags
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import CHAMPION, MODEL_NAME, ModelRegistry
 from weather_assets_tests.conftest import STATIONS, free_port, missing_tool, serving
 
 REPO = Path(__file__).resolve().parents[1]

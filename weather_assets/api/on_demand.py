@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from weather_assets.api.dagster_runs import TERMINAL, DagsterRuns
 from weather_assets.api.locks import Locks
 from weather_assets.api.settings import Settings
-from weather_assets.partitions import current_hour, partition_key
-from weather_assets.predictions_table import TABLE, predictions_table
+from weather_assets.domain.hours import current_hour, partition_key
+from weather_assets.domain.predictions_table import TABLE, predictions_table
 
 # Under uvicorn's error logger, so its handler and level apply to the API's own lines (uvicorn serves the API).
 log = logging.getLogger("uvicorn.error.weather_api")

@@ -24,7 +24,7 @@ from weather_assets.api.models import (
     Welcome,
 )
 from weather_assets.api.service import Service, age, comfort
-from weather_assets.partitions import KST, current_hour, kst_now
+from weather_assets.domain.hours import KST, current_hour, kst_now
 
 DEFAULT_STATION = 108
 CHART_HOURS = 6

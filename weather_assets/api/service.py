@@ -14,9 +14,9 @@ from weather_assets.api.models import Comfort
 from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.api.settings import Settings
 from weather_assets.api.store import Store
-from weather_assets.comfort import label
-from weather_assets.partitions import current_hour, kst_now, partition_key
-from weather_assets.stations import all_stations
+from weather_assets.domain.comfort import label
+from weather_assets.domain.hours import current_hour, kst_now, partition_key
+from weather_assets.domain.stations import all_stations
 
 
 class Service:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from weather_assets.partitions import DEFAULT_START, KEY_FORMAT
-from weather_assets.stations import DEFAULT_STATIONS, parse_station_ids
+from weather_assets.defs.partitions import DEFAULT_START
+from weather_assets.domain.hours import KEY_FORMAT
+from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
 
 
 class SettingsError(ValueError):

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from weather_assets.predictions_table import TABLE, predictions_table
+from weather_assets.domain.predictions_table import TABLE, predictions_table
 
 ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}
 

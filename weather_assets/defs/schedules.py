@@ -6,8 +6,8 @@ import os
 
 import dagster as dg
 
-from weather_assets.jobs import ingest_and_predict_job, train_job
-from weather_assets.partitions import KST, TIMEZONE, partition_key
+from weather_assets.defs.jobs import ingest_and_predict_job, train_job
+from weather_assets.domain.hours import KST, TIMEZONE, partition_key
 
 # KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
 # loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10.

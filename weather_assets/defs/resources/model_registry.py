@@ -18,7 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 from pydantic import Field
 
-from weather_assets.training import Scores, feature_matrix
+from weather_assets.domain.training import Scores, feature_matrix
 
 if TYPE_CHECKING:
     from sklearn.base import RegressorMixin

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 import pandas as pd
 
-from weather_assets import features, kma_format
-from weather_assets.assets.ingest import weather_features
-from weather_assets.assets.predictions import weather_predictions
-from weather_assets.lake import Lake, LakeObjectMissingError, features_key, raw_key
-from weather_assets.mysql_io_manager import MySQLIOManager
-from weather_assets.partitions import hourly, kst_hours, kst_window, partition_key
+from weather_assets.defs.assets.ingest import weather_features
+from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.partitions import hourly, kst_hours, kst_window
+from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, features_key, raw_key
+from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.domain import features, kma_format
+from weather_assets.domain.hours import partition_key
 
 # Physical bounds of each measurement in Korea, generous enough for records (deg C, %, mm/h, ug/m3, m/s, hPa).
 RANGES = {

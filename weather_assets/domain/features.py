@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weather_assets import kma_format
-from weather_assets.partitions import partition_key
-from weather_assets.stations import all_stations
+from weather_assets.domain import kma_format
+from weather_assets.domain.hours import partition_key
+from weather_assets.domain.stations import all_stations
 
 MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
 COLUMNS = ("station_id", "station_name", "region", "observed_at", *MEASUREMENTS)

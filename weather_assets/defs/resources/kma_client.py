@@ -13,9 +13,9 @@ import dagster as dg
 import requests
 from pydantic import Field
 
-from weather_assets import kma_format
-from weather_assets.offline_kma import OfflineKMA
-from weather_assets.stations import DEFAULT_STATIONS, parse_station_ids
+from weather_assets.domain import kma_format
+from weather_assets.domain.offline_kma import OfflineKMA
+from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
 
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url"
 _KEY_IN_TEXT = re.compile(r"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)

@@ -17,7 +17,7 @@ from dagster_mlflow.resources import MlFlow
 from mlflow import MlflowClient
 from pydantic import Field
 
-from weather_assets.model_registry import ModelRegistry, display_uri
+from weather_assets.defs.resources.model_registry import ModelRegistry, display_uri
 
 EXPERIMENT = "comfort-model"
 

@@ -1,9 +1,10 @@
-"""Software-defined assets, one module per stage.
+"""The Dagster code location's parts: partitions, assets by stage, checks, jobs, schedules, sensors and the
+resources they use. `weather_assets.definitions` gathers them into `defs`.
 
-Three non-GA APIs are used on purpose, and their warnings silenced here, once, before any asset or check is
-defined: `BackfillPolicy.single_run()` (beta: a month's backfill is one run that calls KMA's range endpoints and
-writes one transaction; hour-by-hour runs cost 90x more), dagster-mlflow (the named MLflow integration, which marks
-its resource, client and run hook as beta), and partitioned asset checks (preview: `weather_assets.checks`
+Three non-GA APIs are used on purpose, and their warnings silenced here, once, before any part of the code
+location is defined: `BackfillPolicy.single_run()` (beta: a month's backfill is one run that calls KMA's range
+endpoints and writes one transaction; hour-by-hour runs cost 90x more), dagster-mlflow (the named MLflow integration, which marks
+its resource, client and run hook as beta), and partitioned asset checks (preview: `weather_assets.defs.checks`
 reports each run's hours on the partitions the UI shows; checks emitted by the assets themselves would replace
 them, an open item of the layout work). Every other warning still shows.
 """

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from weather_assets.assets.ingest import kma_observations, weather_features
-from weather_assets.assets.model import comfort_model
-from weather_assets.assets.predictions import weather_predictions
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.predictions import weather_predictions
 
 # Runs of these jobs retry failed steps: KMA or MySQL briefly away. The KMA client and the IO manager retry
 # single calls within seconds first, and kma_observations itself waits for an hour KMA has not published yet.

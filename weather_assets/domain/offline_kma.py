@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from weather_assets import kma_format
-from weather_assets.stations import Station, all_stations
+from weather_assets.domain import kma_format
+from weather_assets.domain.stations import Station, all_stations
 
 _EPOCH = datetime(2000, 1, 1)
 _MASK = (1 << 64) - 1

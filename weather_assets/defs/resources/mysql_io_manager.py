@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from pydantic import Field, PrivateAttr, field_validator
 from sqlalchemy.dialects import mysql, sqlite
 
-from weather_assets.partitions import kst_window, partition_key
-from weather_assets.predictions_table import KEY, OUTPUT_COLUMNS, TABLE, identifier, predictions_table
+from weather_assets.defs.partitions import kst_window
+from weather_assets.domain.hours import partition_key
+from weather_assets.domain.predictions_table import KEY, OUTPUT_COLUMNS, TABLE, identifier, predictions_table
 
 # MySQL error codes worth another attempt: lock wait timeout, deadlock, can't connect, server gone, lost
 # connection, too many connections, and a server that is shutting down or starting.
@@ -40,7 +41,7 @@ class MySQLIOManager(dg.ConfigurableIOManager):
 
     One transaction per materialization, batched statements, transient errors (deadlock, lock wait
     timeout, lost connection) retried a bounded number of times with backoff. The table is created from
-    `weather_assets.predictions_table` when it is missing. `load_input` returns the rows of the partition
+    `weather_assets.domain.predictions_table` when it is missing. `load_input` returns the rows of the partition
     or range asked for.
     """
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-TIMEZONE = "Asia/Seoul"
-KST = ZoneInfo(TIMEZONE)
-KEY_FORMAT = "%Y-%m-%d-%H:%M"
+from weather_assets.domain.hours import KEY_FORMAT, KST, TIMEZONE, partition_key
+
 DEFAULT_START = "2025-01-01-00:00"
 
 
@@ -37,21 +35,6 @@ def kst_hours(window: dg.TimeWindow) -> list[datetime]:
     """The naive KST hours of a partition time window (one hour, or a range in a single-run backfill)."""
     start, end = kst_window(window)
     return [start + timedelta(hours=i) for i in range(int((end - start) / timedelta(hours=1)))]
-
-
-def kst_now() -> datetime:
-    """The current KST time, naive, as the lake and the table hold times."""
-    return datetime.now(KST).replace(tzinfo=None)
-
-
-def current_hour() -> datetime:
-    """The current KST hour, naive: the newest partition."""
-    return kst_now().replace(minute=0, second=0, microsecond=0)
-
-
-def partition_key(hour: datetime) -> str:
-    """The partition key of a naive KST hour."""
-    return hour.strftime(KEY_FORMAT)
 
 
 def range_tags(first: datetime, last: datetime) -> dict[str, str]:

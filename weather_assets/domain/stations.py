@@ -32,7 +32,7 @@ class Station:
 @cache
 def all_stations() -> dict[int, Station]:
     """The shipped station table, keyed by station id."""
-    text = files("weather_assets").joinpath("data/stations.csv").read_text(encoding="utf-8")
+    text = files("weather_assets.domain").joinpath("data/stations.csv").read_text(encoding="utf-8")
     return {
         int(row["station_id"]): Station(
             station_id=int(row["station_id"]),
@@ -60,7 +60,7 @@ def parse_station_ids(text: str) -> list[int]:
     unknown = sorted(set(ids) - set(all_stations()))
     if unknown:
         raise ValueError(
-            f"WEATHER_STATIONS names stations {unknown} that are not in weather_assets/data/stations.csv; "
+            f"WEATHER_STATIONS names stations {unknown} that are not in weather_assets/domain/data/stations.csv; "
             "add them there (id, name, region, position) or remove them"
         )
     if not ids:

@@ -1,8 +1,8 @@
 """The sensor that follows the data: every write of feature files requests a predict run for the hours written.
 
 It reads the lake's append-only arrivals log (`arrivals/`, one record per write of feature files, keyed by
-the time it was written; see `weather_assets.lake`), not the feature files themselves. So it sees every new
-or replaced file, however old its hour (a backfill of last month included), and a tick lists only what
+the time it was written; see `weather_assets.defs.resources.lake`), not the feature files themselves. So it
+sees every new or replaced file, however old its hour (a backfill of last month included), and a tick lists only what
 arrived since its cursor, whatever the bucket holds: it lists from ``SKEW`` before the newest record it has
 handled (S3's ``StartAfter``), which covers records whose writers' clocks were a little behind, and skips
 those it has handled (the cursor keeps their keys for that window).
@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from weather_assets.jobs import predict_job
-from weather_assets.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, arrival_time
-from weather_assets.partitions import partition_key, range_tags
+from weather_assets.defs.jobs import predict_job
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, arrival_time
+from weather_assets.domain.hours import partition_key
 
 SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
 MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order

@@ -7,10 +7,11 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from weather_assets import features, kma_format
-from weather_assets.kma_client import KMAClient, RawHours
-from weather_assets.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
-from weather_assets.partitions import TIMEZONE, hourly, kst_hours, kst_now, partition_key
+from weather_assets.defs.partitions import hourly, kst_hours
+from weather_assets.defs.resources.kma_client import KMAClient, RawHours
+from weather_assets.defs.resources.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
+from weather_assets.domain import features, kma_format
+from weather_assets.domain.hours import TIMEZONE, kst_now, partition_key
 
 _LISTED = 24  # object paths listed in metadata; a month-long backfill names the first and last ones
 

@@ -6,13 +6,13 @@ import dagster as dg
 from dagster_mlflow.resources import MlFlow
 from pydantic import Field
 
-from weather_assets import comfort, features
-from weather_assets.assets.ingest import weather_features
-from weather_assets.lake import Lake, features_key
-from weather_assets.mlflow_tracking import run_link
-from weather_assets.model_registry import MODEL_NAME, promote_if_better, register
-from weather_assets.partitions import KEY_FORMAT, current_hour, partition_key
-from weather_assets.training import FEATURES, feature_matrix, fit_candidates, time_split
+from weather_assets.defs.assets.ingest import weather_features
+from weather_assets.defs.resources.lake import Lake, features_key
+from weather_assets.defs.resources.mlflow_tracking import run_link
+from weather_assets.defs.resources.model_registry import MODEL_NAME, promote_if_better, register
+from weather_assets.domain import comfort, features
+from weather_assets.domain.hours import KEY_FORMAT, current_hour, partition_key
+from weather_assets.domain.training import FEATURES, feature_matrix, fit_candidates, time_split
 
 
 class ComfortModelConfig(dg.Config):

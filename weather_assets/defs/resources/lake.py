@@ -28,7 +28,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
-from weather_assets.kma_format import TM_FORMAT
+from weather_assets.domain.kma_format import TM_FORMAT
 
 RAW_KINDS = ("asos", "pm10")
 FEATURES_PREFIX = "features/"

@@ -14,7 +14,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.pipeline import make_pipeline
 
-from weather_assets.features import MEASUREMENTS
+from weather_assets.domain.features import MEASUREMENTS
 
 CALENDAR = ("hour", "weekday")  # KST; rush hours and weekends move the score
 MAY_BE_MISSING = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")

@@ -4,15 +4,16 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from weather_assets import features
-from weather_assets.assets.ingest import weather_features
-from weather_assets.assets.model import comfort_model
-from weather_assets.comfort import label
-from weather_assets.lake import Lake, LakeObjectMissingError, features_key
-from weather_assets.model_registry import ModelRegistry
-from weather_assets.partitions import hourly, kst_hours, partition_key
-from weather_assets.predictions_table import MEASUREMENTS, OUTPUT_COLUMNS
-from weather_assets.stations import all_stations
+from weather_assets.defs.assets.ingest import weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.partitions import hourly, kst_hours
+from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, features_key
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.domain import features
+from weather_assets.domain.comfort import label
+from weather_assets.domain.hours import partition_key
+from weather_assets.domain.predictions_table import MEASUREMENTS, OUTPUT_COLUMNS
+from weather_assets.domain.stations import all_stations
 
 
 @dg.asset(

@@ -1,0 +1,1 @@
+"""Software-defined assets, one module per stage: ingest (KMA to the lake), model, predictions."""

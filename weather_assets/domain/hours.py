@@ -1,0 +1,29 @@
+"""Hours as the platform names them: naive KST datetimes, and their ``%Y-%m-%d-%H:%M`` keys.
+
+KMA reports in KST, the lake and the table hold naive KST hours, and the hourly partitions are keyed by the KST
+observation hour, so this module is the one place that knows the time zone and the key format.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+TIMEZONE = "Asia/Seoul"
+KST = ZoneInfo(TIMEZONE)
+KEY_FORMAT = "%Y-%m-%d-%H:%M"
+
+
+def kst_now() -> datetime:
+    """The current KST time, naive, as the lake and the table hold times."""
+    return datetime.now(KST).replace(tzinfo=None)
+
+
+def current_hour() -> datetime:
+    """The current KST hour, naive: the newest partition."""
+    return kst_now().replace(minute=0, second=0, microsecond=0)
+
+
+def partition_key(hour: datetime) -> str:
+    """The partition key of a naive KST hour (``2026-11-26-09:00``)."""
+    return hour.strftime(KEY_FORMAT)
