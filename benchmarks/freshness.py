@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,17 +30,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import dagster as dg
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
-from weather_assets.defs.assets.ingest import kma_observations, weather_features  # noqa: E402
-from weather_assets.defs.assets.model import comfort_model  # noqa: E402
-from weather_assets.defs.partitions import range_tags  # noqa: E402
-from weather_assets.defs.resources.kma_client import KMAClient  # noqa: E402
-from weather_assets.defs.resources.lake import Lake  # noqa: E402
-from weather_assets.defs.resources.mlflow_tracking import MLflowTracking  # noqa: E402
-from weather_assets.defs.resources.model_registry import ModelRegistry  # noqa: E402
-from weather_assets.domain.hours import kst_now  # noqa: E402
-from weather_assets.domain.offline_kma import OfflineKMA  # noqa: E402
+from weather_assets import runs
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.domain.hours import kst_now
+from weather_assets.domain.offline_kma import OfflineKMA
 
 REPO = Path(__file__).resolve().parents[1]
 EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"
@@ -88,21 +86,18 @@ def train_champion(data_dir: Path, before: datetime) -> None:
     """Four days of features and a champion, as after the main command."""
     lake, registry = Lake(data_dir=str(data_dir)), ModelRegistry(data_dir=str(data_dir))
     instance = dg.DagsterInstance.ephemeral()
-    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     first, last = before - timedelta(days=4), before - timedelta(hours=1)
-    assert dg.materialize(
+    ingested = runs.materialize(
         [kma_observations, weather_features],
+        instance,
         resources={"kma": KMAClient(), "lake": lake},
         tags=range_tags(first, last),
-        instance=instance,
-        run_config=quiet,
-    ).success
-    assert dg.materialize(
-        [comfort_model],
-        resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)},
-        instance=instance,
-        run_config=quiet,
-    ).success
+    )
+    assert ingested.success, runs.failures(ingested)
+    trained = runs.materialize(
+        [comfort_model], instance, resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}
+    )
+    assert trained.success, runs.failures(trained)
 
 
 @contextlib.contextmanager

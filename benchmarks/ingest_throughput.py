@@ -25,37 +25,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
+from weather_assets import runs
+from weather_assets.defs.jobs import ingest_job
+from weather_assets.defs.partitions import range_tags
+from weather_assets.domain.hours import partition_key
+from weather_assets.domain.stations import DEFAULT_STATIONS
 
-from weather_assets.defs.partitions import range_tags  # noqa: E402
-from weather_assets.domain.hours import partition_key  # noqa: E402
-from weather_assets.domain.stations import DEFAULT_STATIONS  # noqa: E402
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 END = datetime(2026, 11, 1)
-
-
-def ingest_job() -> dg.JobDefinition:
-    """The code location's ingest job, rebuilt in each step process (resources come from the environment)."""
-    from weather_assets.definitions import defs
-
-    return defs.resolve_job_def("ingest")
 
 
 def tags_for(first: datetime, last: datetime) -> dict[str, str]:
     return {"dagster/partition": partition_key(first)} if first == last else range_tags(first, last)
-
-
-def failures(result: dg.ExecuteJobResult | dg.ExecuteInProcessResult) -> list[str]:
-    failed = [e for e in result.all_events if e.is_step_failure or e.event_type == dg.DagsterEventType.RUN_FAILURE]
-    return [f"{e.step_key or 'run'}: {e.message}" for e in failed]
 
 
 def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], float]:
@@ -79,8 +65,8 @@ def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], flo
 def in_process(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], float]:
     def run(first: datetime, last: datetime) -> float:
         started = time.perf_counter()
-        result = ingest_job().execute_in_process(instance=instance, tags=tags_for(first, last), run_config=QUIET)
-        assert result.success, f"run {first}..{last} failed: {failures(result)}"
+        result = runs.materialize(ingest_job.selection, instance, tags=tags_for(first, last))
+        assert result.success, f"run {first}..{last} failed: {runs.failures(result)}"
         return time.perf_counter() - started
 
     return run

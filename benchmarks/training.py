@@ -15,23 +15,19 @@ import logging
 import statistics
 import tempfile
 import time
-import warnings
 from datetime import datetime, timedelta
 
 import dagster as dg
 
-warnings.filterwarnings("ignore")
+from weather_assets import runs
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
+from weather_assets.defs.resources.model_registry import ModelRegistry, load_champion
 
-from weather_assets.defs.assets.ingest import kma_observations, weather_features  # noqa: E402
-from weather_assets.defs.assets.model import comfort_model  # noqa: E402
-from weather_assets.defs.partitions import range_tags  # noqa: E402
-from weather_assets.defs.resources.kma_client import KMAClient  # noqa: E402
-from weather_assets.defs.resources.lake import Lake, features_key  # noqa: E402
-from weather_assets.defs.resources.mlflow_tracking import MLflowTracking  # noqa: E402
-from weather_assets.defs.resources.model_registry import ModelRegistry, load_champion  # noqa: E402
-from weather_assets.domain import features  # noqa: E402
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 END = datetime(2026, 11, 1)
 
 
@@ -44,25 +40,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root, dg.DagsterInstance.ephemeral() as instance:
         lake = Lake(data_dir=root)
         tracking = MLflowTracking(registry=ModelRegistry(data_dir=root))
-        ingested = dg.materialize(
+        ingested = runs.materialize(
             [kma_observations, weather_features],
+            instance,
             resources={"kma": KMAClient(), "lake": lake},
-            instance=instance,
             tags=range_tags(END - timedelta(days=args.days), END - timedelta(hours=1)),
-            run_config=QUIET,
         )
         assert ingested.success
         seconds = []
         for _ in range(2):
             started = time.perf_counter()
-            trained = dg.materialize(
-                [comfort_model], resources={"lake": lake, "mlflow": tracking}, instance=instance, run_config=QUIET
-            )
+            trained = runs.materialize([comfort_model], instance, resources={"lake": lake, "mlflow": tracking})
             seconds.append(time.perf_counter() - started)
             assert trained.success
         meta = trained.get_asset_materialization_events()[0].materialization.metadata
 
-        rows = features.from_parquet(lake.read(features_key(END - timedelta(hours=1))))
+        rows = lake.read_features([END - timedelta(hours=1)])
         uri = tracking.registry.uri()
         started = time.perf_counter()
         load_champion(uri).predict(rows)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from datetime import datetime, timedelta
 
@@ -21,16 +20,17 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from weather_assets import runs
 from weather_assets.definitions import defs
 from weather_assets.defs.assets.model import ComfortModelConfig
 from weather_assets.defs.jobs import ingest_job, predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
-from weather_assets.defs.resources.lake import features_key
 from weather_assets.defs.resources.mysql_io_manager import DatabaseWriteError
-from weather_assets.domain import comfort, features
-from weather_assets.domain.hours import KST, partition_key
+from weather_assets.domain import comfort
+from weather_assets.domain.hours import KST, current_hour, partition_key
 from weather_assets.domain.predictions_table import predictions_table
 from weather_assets.domain.stations import all_stations
+from weather_assets.environment import Env
 
 MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
 CHUNK_HOURS = 31 * 24
@@ -38,49 +38,14 @@ CHUNK_HOURS = 31 * 24
 
 def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
     """The `count` KST hours that end with the last complete one (KMA has surely published it)."""
-    current = (now or datetime.now(KST)).astimezone(KST).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    current = now.astimezone(KST).replace(minute=0, second=0, microsecond=0, tzinfo=None) if now else current_hour()
     return [current - timedelta(hours=offset) for offset in range(count, 0, -1)]
-
-
-def run(
-    selection: dg.AssetSelection, instance: dg.DagsterInstance, tags: dict[str, str] | None = None
-) -> dg.ExecuteInProcessResult:
-    """A job's assets and checks, materialized in this process (the UI shows the run when DAGSTER_HOME is shared).
-
-    Through `materialize`, not the job itself: the jobs' step retry policies wait minutes for a late KMA hour,
-    which suits the schedule, not a person waiting at a terminal.
-    """
-    return dg.materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=selection,
-        resources=defs.resources,
-        instance=instance,
-        tags=tags,
-        # The command prints its own summary and errors; the run's full log is in the instance (and the UI).
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        raise_on_error=False,
-    )
-
-
-def failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    """The failed steps' messages, without Dagster's stack traces."""
-    return [
-        f"{event.step_key} failed: {(event.step_failure_data.error.cause or event.step_failure_data.error).message}"
-        for event in result.all_events
-        if event.event_type == dg.DagsterEventType.STEP_FAILURE
-    ]
-
-
-def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
-    """The last materialization metadata of `asset` in a run, as plain values."""
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
-    return {key: value.value for key, value in events[-1].materialization.metadata.items()}
 
 
 def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
     """Per-station summary of the hours' feature files, read back from the lake, and the lake's root."""
     with dg.build_resources({"lake": defs.resources["lake"]}) as resources:
-        frame = features.from_parquet_files(resources.lake.read(features_key(hour)) for hour in hours)
+        frame = resources.lake.read_features(hours)
         root = resources.lake.root
     summary = (
         frame.groupby(["station_id", "station_name", "region"])
@@ -177,7 +142,7 @@ def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInP
     chunks = [hours[start : start + CHUNK_HOURS] for start in range(0, len(hours), CHUNK_HOURS)]
     done = 0
     for chunk in chunks:
-        result = run(ingest_job.selection, instance, range_tags(chunk[0], chunk[-1]))
+        result = runs.materialize(ingest_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
         if not result.success:
             return result
         done += len(chunk)
@@ -186,7 +151,8 @@ def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInP
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[datetime]]:
+    """The arguments and the hours they name, checked before anything is written (argparse exits on a problem)."""
     parser = argparse.ArgumentParser(prog="python -m weather_assets", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--days",
@@ -197,42 +163,49 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-train", action="store_true", help="ingest and summarize only")
     args = parser.parse_args(argv)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up chatter; the report says what matters
     hours = latest_hours(max(args.days, 1) * 24)
     problem = days_problem(args.days, not args.no_train, hours)
     if problem:
         parser.error(problem)
+    return args, hours
+
+
+def succeeded(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether a step's run succeeded; its failures go to stderr when not."""
+    if not result.success:
+        print("\n".join(runs.failures(result)), file=sys.stderr)
+    return result.success
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, hours = parse_args(argv)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up chatter; the report says what matters
     problem = None if args.no_train else database_problem()
     if problem:
         print(problem, file=sys.stderr)
         return 1
-    instance = dg.DagsterInstance.get() if os.getenv("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = dg.DagsterInstance.get() if Env.DAGSTER_HOME.get() else dg.DagsterInstance.ephemeral()
 
     print(f"Ingesting {partition_key(hours[0])} .. {partition_key(hours[-1])} KST ({len(hours)} hours)", flush=True)
-    ingested = ingest(hours, instance)
-    if not ingested.success:
-        print("\n".join(failures(ingested)), file=sys.stderr)
+    if not succeeded(ingested := ingest(hours, instance)):
         return 1
     summary, lake_root = summarize(hours[-24:])
-    print(f"Source: {metadata(ingested, 'kma_observations')['source']}. Lake: {lake_root}\n")
+    print(f"Source: {runs.metadata(ingested, 'kma_observations')['source']}. Lake: {lake_root}\n")
     print(f"The last {min(24, len(hours))} hours per station:")
     print(summary.to_string(index=False))
     if args.no_train:
         return 0
 
     print("\nTraining comfort_model", flush=True)
-    trained = run(train_job.selection, instance)
-    if not trained.success:
-        print("\n".join(failures(trained)), file=sys.stderr)
+    if not succeeded(trained := runs.materialize(train_job.selection, instance)):
         return 1
-    print(report_training(metadata(trained, "comfort_model")))
+    print(report_training(runs.metadata(trained, "comfort_model")))
 
     print("\nPredicting", flush=True)
-    predicted = run(predict_job.selection, instance, range_tags(hours[0], hours[-1]))
-    if not predicted.success:
-        print("\n".join(failures(predicted)), file=sys.stderr)
+    predicted = runs.materialize(predict_job.selection, instance, tags=range_tags(hours[0], hours[-1]))
+    if not succeeded(predicted):
         return 1
-    written = metadata(predicted, "weather_predictions")
+    written = runs.metadata(predicted, "weather_predictions")
     print(
         f"{written['dagster/row_count']} predictions upserted ({written['rows_inserted']} new, "
         f"{written['rows_updated']} updated) into {written['table']}.\n"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
@@ -19,36 +17,37 @@ from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
 from weather_assets.defs.schedules import ingest_hourly, train_daily
 from weather_assets.defs.sensors import new_feature_files
+from weather_assets.environment import Env
 
 
-def _bound_to_env(**fields: str) -> dict[str, dg.EnvVar]:
+def _bound_to_env(**fields: Env) -> dict[str, dg.EnvVar]:
     """Resource fields bound to the environment variables that are set; unset ones keep embedded defaults.
 
     Only whether a variable exists is looked at here; Dagster resolves its value when a run starts, and the
     UI shows the variable's name, never its value.
     """
-    return {field: dg.EnvVar(variable) for field, variable in fields.items() if os.getenv(variable)}
+    return {field: dg.EnvVar(variable.value) for field, variable in fields.items() if variable.get()}
 
 
-def _bound_to_int_env(**fields: str) -> dict[str, dg.EnvVar]:
+def _bound_to_int_env(**fields: Env) -> dict[str, dg.EnvVar]:
     """As `_bound_to_env`, for whole-number fields."""
-    return {field: dg.EnvVar.int(variable) for field, variable in fields.items() if os.getenv(variable)}
+    return {field: dg.EnvVar.int(variable.value) for field, variable in fields.items() if variable.get()}
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """Resources as the environment configures them (embedded defaults for every unset variable)."""
-    registry = ModelRegistry(**_bound_to_env(tracking_uri="MLFLOW_TRACKING_URI", data_dir="WEATHER_DATA_DIR"))
+    registry = ModelRegistry(**_bound_to_env(tracking_uri=Env.TRACKING_URI, data_dir=Env.DATA_DIR))
     return {
         "kma": KMAClient(
-            **_bound_to_env(auth_key="KMA_AUTH_KEY", base_url="KMA_API_URL", stations="WEATHER_STATIONS"),
+            **_bound_to_env(auth_key=Env.KMA_AUTH_KEY, base_url=Env.KMA_API_URL, stations=Env.STATIONS),
             **_bound_to_int_env(
-                publication_poll_seconds="WEATHER_KMA_POLL_SECONDS", publication_wait_minutes="WEATHER_KMA_WAIT_MINUTES"
+                publication_poll_seconds=Env.KMA_POLL_SECONDS, publication_wait_minutes=Env.KMA_WAIT_MINUTES
             ),
         ),
-        "lake": Lake(**_bound_to_env(url="WEATHER_LAKE_URL", data_dir="WEATHER_DATA_DIR"), s3=S3Resource()),
+        "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR), s3=S3Resource()),
         "mlflow": MLflowTracking(registry=registry),
         "model_registry": registry,
-        "mysql_io_manager": MySQLIOManager(**_bound_to_env(url="WEATHER_DB_URL", data_dir="WEATHER_DATA_DIR")),
+        "mysql_io_manager": MySQLIOManager(**_bound_to_env(url=Env.DB_URL, data_dir=Env.DATA_DIR)),
     }
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from weather_assets import runs
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key
@@ -68,9 +69,8 @@ def train(history: History, mlflow_dir: Path, **config: object) -> dg.ExecuteInP
 
 
 def metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
-    assert result.success, [str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
-    event = result.get_asset_materialization_events()[-1]
-    return {key: value.value for key, value in event.materialization.metadata.items()}
+    assert result.success, runs.failures(result)
+    return runs.metadata(result, "comfort_model")
 
 
 def uri(mlflow_dir: Path) -> str:

@@ -22,6 +22,7 @@ from weather_assets.defs.resources.lake import Arrival, Lake, features_key, raw_
 from weather_assets.domain import features, kma_format
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.offline_kma import OfflineKMA, observe
+from weather_assets.runs import metadata
 from weather_assets_tests.conftest import STATIONS, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
 
@@ -69,11 +70,6 @@ def features_only(
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
-
-
-def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
-    return {key: value.value for key, value in events[-1].materialization.metadata.items()}
 
 
 def test_one_hour_writes_raw_objects_and_one_feature_row_per_station(tmp_path: Path) -> None:

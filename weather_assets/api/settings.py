@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from weather_assets.defs.partitions import DEFAULT_START
 from weather_assets.domain.hours import KEY_FORMAT
 from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
+from weather_assets.environment import DATA_DIR, Env, data_dir, database_url
 
 
 class SettingsError(ValueError):
     """A setting holds a value the API cannot use; the message names the variable."""
 
 
-def _number(name: str, default: float, minimum: float = 0.0) -> float:
-    raw = os.getenv(name)
+def _number(variable: Env, default: float, minimum: float = 0.0) -> float:
+    raw = variable.get()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        raise SettingsError(f"{variable} must be a number, not {raw!r}") from None
     if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum:g}, not {raw!r}")
+        raise SettingsError(f"{variable} must be at least {minimum:g}, not {raw!r}")
     return value
 
 
@@ -34,7 +33,7 @@ class Settings:
     """What the API needs. The on-demand bounds hold per deployment: every worker and replica shares them."""
 
     db_url: str
-    data_dir: str = ".weather"
+    data_dir: str = DATA_DIR
     stations: tuple[int, ...] = tuple(parse_station_ids(DEFAULT_STATIONS))
     partitions_start: datetime = datetime.strptime(DEFAULT_START, KEY_FORMAT)
     cors_origins: tuple[str, ...] = ()
@@ -52,23 +51,22 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = os.getenv("WEATHER_DATA_DIR") or ".weather"
-        default_db = f"sqlite:///{(Path(data_dir) / 'weather.db').resolve()}"
-        origins = os.getenv("WEATHER_API_CORS_ORIGINS", "")
+        local = data_dir()
+        origins = Env.API_CORS_ORIGINS.get() or ""
         return cls(
-            # the read-only account (weather_reader) when set; the platform's database URL otherwise
-            db_url=os.getenv("WEATHER_API_DB_URL") or os.getenv("WEATHER_DB_URL") or default_db,
-            data_dir=data_dir,
-            stations=tuple(parse_station_ids(os.getenv("WEATHER_STATIONS") or DEFAULT_STATIONS)),
-            partitions_start=datetime.strptime(os.getenv("WEATHER_PARTITIONS_START") or DEFAULT_START, KEY_FORMAT),
+            # the read-only account (weather_reader) when set; the code location's database otherwise
+            db_url=Env.API_DB_URL.get() or Env.DB_URL.get() or database_url(local),
+            data_dir=local,
+            stations=tuple(parse_station_ids(Env.STATIONS.get() or DEFAULT_STATIONS)),
+            partitions_start=datetime.strptime(Env.PARTITIONS_START.get() or DEFAULT_START, KEY_FORMAT),
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
-            max_staleness=timedelta(hours=_number("WEATHER_API_MAX_STALENESS", 3)),
-            graphql_url=os.getenv("DAGSTER_GRAPHQL_URL") or None,
-            dagster_home=os.getenv("DAGSTER_HOME") or None,
-            on_demand_hours=int(_number("WEATHER_API_ON_DEMAND_HOURS", 2)),
-            max_computations=int(_number("WEATHER_API_MAX_COMPUTATIONS", 2, minimum=1)),
-            max_runs_per_minute=int(_number("WEATHER_API_MAX_RUNS_PER_MINUTE", 6)),
-            failure_backoff=timedelta(seconds=_number("WEATHER_API_FAILURE_BACKOFF_SECONDS", 300)),
-            wait_seconds=_number("WEATHER_API_WAIT_SECONDS", 20),
-            run_timeout_seconds=_number("WEATHER_API_RUN_TIMEOUT_SECONDS", 120, minimum=1),
+            max_staleness=timedelta(hours=_number(Env.API_MAX_STALENESS, 3)),
+            graphql_url=Env.API_GRAPHQL_URL.get(),
+            dagster_home=Env.DAGSTER_HOME.get(),
+            on_demand_hours=int(_number(Env.API_ON_DEMAND_HOURS, 2)),
+            max_computations=int(_number(Env.API_MAX_COMPUTATIONS, 2, minimum=1)),
+            max_runs_per_minute=int(_number(Env.API_MAX_RUNS_PER_MINUTE, 6)),
+            failure_backoff=timedelta(seconds=_number(Env.API_FAILURE_BACKOFF_SECONDS, 300)),
+            wait_seconds=_number(Env.API_WAIT_SECONDS, 20),
+            run_timeout_seconds=_number(Env.API_RUN_TIMEOUT_SECONDS, 120, minimum=1),
         )

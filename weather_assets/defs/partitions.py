@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import dagster as dg
 
 from weather_assets.domain.hours import KEY_FORMAT, KST, TIMEZONE, partition_key
+from weather_assets.environment import Env
 
 DEFAULT_START = "2025-01-01-00:00"
 
@@ -23,7 +23,7 @@ def hourly_partitions(start: str = DEFAULT_START) -> dg.HourlyPartitionsDefiniti
 
 # Partitions are the code location's shape, not run configuration: Dagster needs them when it loads the
 # definitions, before any resource exists, so the start is read here, once, from WEATHER_PARTITIONS_START.
-hourly = hourly_partitions(os.getenv("WEATHER_PARTITIONS_START") or DEFAULT_START)
+hourly = hourly_partitions(Env.PARTITIONS_START.get() or DEFAULT_START)
 
 
 def kst_window(window: dg.TimeWindow) -> tuple[datetime, datetime]:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from weather_assets.defs.jobs import ingest_and_predict_job, train_job
 from weather_assets.domain.hours import KST, TIMEZONE, partition_key
+from weather_assets.environment import Env
 
 # KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
 # loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10.
-INGEST_MINUTE = int(os.getenv("WEATHER_INGEST_MINUTE") or 10)
+INGEST_MINUTE = int(Env.INGEST_MINUTE.get() or 10)
 
 
 @dg.schedule(

@@ -12,9 +12,10 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from weather_assets.domain.features import MEASUREMENTS
+
 TABLE = "weather_predictions"
 KEY = ("prediction_datetime", "station_id")
-MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
 # What an asset hands the IO manager; id, created_at and updated_at are the IO manager's.
 OUTPUT_COLUMNS = ("prediction_datetime", "station_id", "region", "comfort_score", *MEASUREMENTS, "model_name")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -3,16 +3,17 @@
 from datetime import datetime, timedelta
 
 import dagster as dg
+import pandas as pd
 from dagster_mlflow.resources import MlFlow
 from pydantic import Field
 
 from weather_assets.defs.assets.ingest import weather_features
-from weather_assets.defs.resources.lake import Lake, features_key
+from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import run_link
 from weather_assets.defs.resources.model_registry import MODEL_NAME, promote_if_better, register
-from weather_assets.domain import comfort, features
+from weather_assets.domain import comfort
 from weather_assets.domain.hours import KEY_FORMAT, current_hour, partition_key
-from weather_assets.domain.training import FEATURES, feature_matrix, fit_candidates, time_split
+from weather_assets.domain.training import FEATURES, Fitted, feature_matrix, fit_candidates, time_split
 
 
 class ComfortModelConfig(dg.Config):
@@ -60,7 +61,7 @@ def _train(
 ) -> dg.MaterializeResult:
     materialized = context.instance.get_materialized_partitions(weather_features.key)
     hours = training_hours(materialized, config.window_days)
-    frame = features.from_parquet_files(lake.read(features_key(hour)) for hour in hours)
+    frame = lake.read_features(hours)
     if len(hours) < config.min_hours:
         raise dg.Failure(_too_little_data(hours, len(frame), config), allow_retries=False)
     labels = comfort.score(frame)
@@ -69,23 +70,7 @@ def _train(
     fitted = fit_candidates(matrix[train], labels[train], matrix[validation], labels[validation])
     winner = fitted[0]
 
-    mlflow.log_params(
-        {
-            "window_start": partition_key(hours[0]),
-            "window_end": partition_key(hours[-1]),
-            "window_days": config.window_days,
-            "hours": len(hours),
-            "rows": len(frame),
-            "train_rows": int(train.sum()),
-            "validation_rows": int(validation.sum()),
-            "features": ",".join(config.features),
-            "candidates": ",".join(item.name for item in fitted),
-            "winner": winner.name,
-        }
-    )
-    mlflow.log_metrics(
-        {f"{item.name}_val_{metric}": value for item in fitted for metric, value in vars(item.scores).items()}
-    )
+    _log_training(mlflow, config, hours, len(frame), train, validation, fitted)
     version = register(winner.model, matrix[validation], example_x=matrix[train].head(5))
     decision = promote_if_better(
         mlflow.tracking_uri, version, frame[validation.to_numpy()], labels[validation.to_numpy()]
@@ -111,6 +96,35 @@ def _train(
             "hours": len(hours),
             "dagster/row_count": len(frame),
         }
+    )
+
+
+def _log_training(
+    mlflow: MlFlow,
+    config: ComfortModelConfig,
+    hours: list[datetime],
+    rows: int,
+    train: pd.Series,
+    validation: pd.Series,
+    fitted: list[Fitted],
+) -> None:
+    """The run's window, split and candidates as MLflow params, and every candidate's validation scores."""
+    mlflow.log_params(
+        {
+            "window_start": partition_key(hours[0]),
+            "window_end": partition_key(hours[-1]),
+            "window_days": config.window_days,
+            "hours": len(hours),
+            "rows": rows,
+            "train_rows": int(train.sum()),
+            "validation_rows": int(validation.sum()),
+            "features": ",".join(config.features),
+            "candidates": ",".join(item.name for item in fitted),
+            "winner": fitted[0].name,
+        }
+    )
+    mlflow.log_metrics(
+        {f"{item.name}_val_{metric}": value for item in fitted for metric, value in vars(item.scores).items()}
     )
 
 

@@ -7,12 +7,12 @@ import pandas as pd
 from weather_assets.defs.assets.ingest import weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import hourly, kst_hours
-from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, features_key
+from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.domain import features
 from weather_assets.domain.comfort import label
+from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import MEASUREMENTS, OUTPUT_COLUMNS
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS
 from weather_assets.domain.stations import all_stations
 
 
@@ -33,14 +33,10 @@ def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_reg
     again updates its rows (the MySQL IO manager upserts); a range of hours is one run and one transaction.
     """
     hours = kst_hours(context.partition_time_window)
-    files: list[bytes] = []
-    for hour in hours:
-        try:
-            files.append(lake.read(features_key(hour)))
-        except LakeObjectMissingError as missing:
-            message = f"no features for {partition_key(hour)} ({missing}): materialize weather_features first"
-            raise dg.Failure(message, allow_retries=False) from None
-    rows = features.from_parquet_files(files)
+    try:
+        rows = lake.read_features(hours)
+    except LakeObjectMissingError as missing:
+        raise dg.Failure(f"{missing}: materialize weather_features first", allow_retries=False) from None
     try:
         champion = model_registry.champion()
     except LookupError as error:

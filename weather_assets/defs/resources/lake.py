@@ -18,17 +18,21 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 import dagster as dg
+import pandas as pd
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
+from weather_assets.domain import features
+from weather_assets.domain.hours import partition_key
 from weather_assets.domain.kma_format import TM_FORMAT
+from weather_assets.environment import DATA_DIR, lake_root
 
 RAW_KINDS = ("asos", "pm10")
 FEATURES_PREFIX = "features/"
@@ -186,14 +190,14 @@ class Lake(dg.ConfigurableResource):
     """
 
     url: str | None = Field(default=None, description="Lake root (WEATHER_LAKE_URL); unset: <data_dir>/lake.")
-    data_dir: str = Field(default=".weather", description="Root of local state (WEATHER_DATA_DIR).")
+    data_dir: str = Field(default=DATA_DIR, description="Root of local state (WEATHER_DATA_DIR).")
     s3: S3Resource = Field(default_factory=S3Resource, description="S3 client settings, for s3:// lakes.")
     _opened: _Store | None = PrivateAttr(default=None)
 
     @property
     def root(self) -> str:
         """The lake root in effect."""
-        return self.url or str(Path(self.data_dir) / "lake")
+        return self.url or lake_root(self.data_dir)
 
     def _store(self) -> _Store:
         """The backend, opened once per resource instance (one boto3 client for a whole backfill)."""
@@ -220,6 +224,21 @@ class Lake(dg.ConfigurableResource):
     def uri(self, key: str) -> str:
         """Where `key` lives, for metadata and messages."""
         return self._store().uri(key)
+
+    def read_features(self, hours: Sequence[datetime], *, skip_missing: bool = False) -> pd.DataFrame:
+        """One feature frame of `hours`, in their order: the way every reader of many hours reads them.
+
+        The files join as Arrow tables and convert to pandas once (`features.from_parquet_files`). A missing
+        hour raises `LakeObjectMissingError` naming it, or is left out with `skip_missing`.
+        """
+        files = []
+        for hour in hours:
+            try:
+                files.append(self.read(features_key(hour)))
+            except LakeObjectMissingError as missing:
+                if not skip_missing:
+                    raise LakeObjectMissingError(f"no features for {partition_key(hour)} ({missing})") from None
+        return features.from_parquet_files(files)
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[LakeObject]:
         """Objects under `prefix` whose keys sort after `start_after`, in key order (S3's StartAfter)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +18,8 @@ from mlflow.pyfunc import PyFuncModel
 from pydantic import Field
 
 from weather_assets.domain.training import Scores, feature_matrix
+from weather_assets.environment import DATA_DIR
+from weather_assets.environment import tracking_uri as embedded_tracking_uri
 
 if TYPE_CHECKING:
     from sklearn.base import RegressorMixin
@@ -31,7 +32,7 @@ def tracking_uri(configured: str | None, data_dir: str) -> str:
     """The tracking URI in effect: the configured one, else the embedded SQLite store under `data_dir`."""
     if configured:
         return configured
-    return f"sqlite:///{(Path(data_dir) / 'mlflow.db').resolve()}"
+    return embedded_tracking_uri(data_dir)
 
 
 def display_uri(uri: str) -> str:
@@ -172,7 +173,7 @@ class ModelRegistry(dg.ConfigurableResource):
     """
 
     tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (MLFLOW_TRACKING_URI).")
-    data_dir: str = Field(default=".weather", description="Root of local state (WEATHER_DATA_DIR).")
+    data_dir: str = Field(default=DATA_DIR, description="Root of local state (WEATHER_DATA_DIR).")
 
     def uri(self) -> str:
         """The tracking URI in effect."""

@@ -1,0 +1,69 @@
+"""The environment variables that configure the platform, and the embedded defaults used when they are unset.
+
+One list for the code location (which binds resource fields to these names with `dg.EnvVar`), the read API and
+the main command (which read them when they start), so a variable is named once. Nothing is read at import: `get`
+reads a variable when it is called.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+DATA_DIR = ".weather"  # local state, under the working directory, when WEATHER_DATA_DIR is unset
+
+
+class Env(StrEnum):
+    """A variable's name (the README's Configuration tables say what each means)."""
+
+    DATA_DIR = "WEATHER_DATA_DIR"
+    LAKE_URL = "WEATHER_LAKE_URL"
+    DB_URL = "WEATHER_DB_URL"
+    TRACKING_URI = "MLFLOW_TRACKING_URI"
+    KMA_AUTH_KEY = "KMA_AUTH_KEY"
+    KMA_API_URL = "KMA_API_URL"
+    STATIONS = "WEATHER_STATIONS"
+    PARTITIONS_START = "WEATHER_PARTITIONS_START"
+    INGEST_MINUTE = "WEATHER_INGEST_MINUTE"
+    KMA_POLL_SECONDS = "WEATHER_KMA_POLL_SECONDS"
+    KMA_WAIT_MINUTES = "WEATHER_KMA_WAIT_MINUTES"
+    DAGSTER_HOME = "DAGSTER_HOME"
+    API_DB_URL = "WEATHER_API_DB_URL"
+    API_CORS_ORIGINS = "WEATHER_API_CORS_ORIGINS"
+    API_MAX_STALENESS = "WEATHER_API_MAX_STALENESS"
+    API_ON_DEMAND_HOURS = "WEATHER_API_ON_DEMAND_HOURS"
+    API_MAX_COMPUTATIONS = "WEATHER_API_MAX_COMPUTATIONS"
+    API_MAX_RUNS_PER_MINUTE = "WEATHER_API_MAX_RUNS_PER_MINUTE"
+    API_FAILURE_BACKOFF_SECONDS = "WEATHER_API_FAILURE_BACKOFF_SECONDS"
+    API_WAIT_SECONDS = "WEATHER_API_WAIT_SECONDS"
+    API_RUN_TIMEOUT_SECONDS = "WEATHER_API_RUN_TIMEOUT_SECONDS"
+    API_GRAPHQL_URL = "DAGSTER_GRAPHQL_URL"
+
+    def get(self) -> str | None:
+        """The variable's value now; an empty value counts as unset."""
+        return os.getenv(self.value) or None
+
+
+def data_dir() -> str:
+    """The root of local state in effect."""
+    return Env.DATA_DIR.get() or DATA_DIR
+
+
+def database_url(data_dir: str) -> str:
+    """The embedded predictions database: a SQLite file in `data_dir`."""
+    return _sqlite(data_dir, "weather.db")
+
+
+def tracking_uri(data_dir: str) -> str:
+    """The embedded MLflow tracking and registry store: a SQLite file in `data_dir`."""
+    return _sqlite(data_dir, "mlflow.db")
+
+
+def lake_root(data_dir: str) -> str:
+    """The embedded lake: a folder in `data_dir`."""
+    return str(Path(data_dir) / "lake")
+
+
+def _sqlite(data_dir: str, name: str) -> str:
+    return f"sqlite:///{(Path(data_dir) / name).resolve()}"

@@ -1,0 +1,80 @@
+"""Materializations started in this process, and what they report: the one way the main command, the read API's
+in-process fallback, the benchmarks and the tests run the code location's assets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from weather_assets.definitions import defs
+
+# The caller reports outcomes itself (the main command's summary, the API's one log line per run); the run's
+# full event log is in the instance, and so in the UI when the instance is shared.
+QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def materialize(
+    selection: dg.AssetSelection | Sequence[dg.AssetsDefinition],
+    instance: dg.DagsterInstance,
+    *,
+    partition_key: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    resources: Mapping[str, object] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """The selected assets and their checks, materialized in this process with the code location's resources.
+
+    Through `dg.materialize`, not the jobs: the jobs' step retry policies wait minutes for a late KMA hour, which
+    suits the schedule, not a person at a terminal or a request. A range of hours is a single-run backfill: pass
+    `partitions.range_tags` as `tags`. Failures are returned, not raised: see `failures`.
+    """
+    if not isinstance(selection, dg.AssetSelection):
+        selection = dg.AssetSelection.assets(*selection)
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=selection,
+        resources={**defs.resources, **(resources or {})},
+        instance=instance,
+        partition_key=partition_key,
+        tags=dict(tags or {}),
+        run_config={**QUIET, **(run_config or {})},
+        raise_on_error=False,
+    )
+
+
+def execute_job(
+    name: str,
+    instance: dg.DagsterInstance,
+    *,
+    partition_key: str,
+    tags: Mapping[str, str],
+    run_config: Mapping[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One partition of a job of the code location, run in this process as the UI would launch it (its retry
+    policies included), for callers that start the same job elsewhere through the webserver.
+    """
+    return defs.resolve_job_def(name).execute_in_process(
+        partition_key=partition_key,
+        instance=instance,
+        tags=dict(tags),
+        run_config={**QUIET, **(run_config or {})},
+        raise_on_error=False,
+    )
+
+
+def failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The failed steps' messages, without Dagster's stack traces."""
+    return [
+        f"{event.step_key} failed: {(event.step_failure_data.error.cause or event.step_failure_data.error).message}"
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE
+    ]
+
+
+def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    """The last materialization metadata of `asset` in a run, as plain values."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)]
+    return {key: value.value for key, value in events[-1].materialization.metadata.items()}
