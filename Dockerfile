@@ -15,8 +15,9 @@ COPY sql ./sql
 COPY docker ./docker
 RUN python3 -m venv .venv && .venv/bin/pip install -e .
 
-# The stack's instance: MySQL storage, queued runs (dagster.yaml in the repository root).
-COPY dagster.yaml ${DAGSTER_HOME}/dagster.yaml
+# The stack's instance: MySQL storage, queued runs (docker/dagster.yaml; not in the repository root, where
+# `dg dev` with a local DAGSTER_HOME would warn that it ignores it).
+COPY docker/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
 ENV PATH=/app/.venv/bin:$PATH
 
 RUN useradd --create-home --uid 10001 weather && mkdir -p ${DAGSTER_HOME} && chown -R weather ${DAGSTER_HOME} /app

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 DATA_DIR = ".weather"  # local state, under the working directory, when WEATHER_DATA_DIR is unset
+PARTITIONS_START = "2025-01-01-00:00"  # the first hourly partition (KST) when WEATHER_PARTITIONS_START is unset
 
 
 class Env(StrEnum):

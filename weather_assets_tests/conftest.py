@@ -32,6 +32,7 @@ from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
 from weather_assets.domain.hours import partition_key
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
 
+REPO = Path(__file__).resolve().parents[1]
 STATIONS = "100,101,102,104,105,108,112,119,129,133"
 # Root on the test server; each test gets a database of its own. CI sets WEATHER_REQUIRE_MYSQL=1.
 MYSQL_SERVER = os.getenv("WEATHER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")

@@ -29,7 +29,7 @@ from weather_assets.api import Settings, create_app
 from weather_assets.api.locks import Locks
 from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
-from weather_assets_tests.conftest import free_port, prepare, scratch_database, serving
+from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
 
 STATIONS = "108,112"
@@ -303,7 +303,6 @@ def test_bad_parameters_get_clear_client_errors(served: Served, path: str, param
     assert answer.json()["detail"]
 
 
-REPO = Path(__file__).resolve().parents[1]
 GRAPHQL_RUNS = """
 query Runs($partition: String!) {
   runsOrError(filter: {tags: [{key: "dagster/partition", value: $partition}]}) { ... on Runs { results { status } } }

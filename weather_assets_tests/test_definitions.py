@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from weather_assets.definitions import defs
-from weather_assets.defs.partitions import DEFAULT_START, hourly, hourly_partitions, kst_hours
+from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
+from weather_assets.environment import PARTITIONS_START
+from weather_assets_tests.conftest import REPO
 
 
 def test_definitions_load_with_the_contracted_asset_keys() -> None:
@@ -24,7 +29,7 @@ def test_partition_key_is_the_kst_observation_hour() -> None:
     assert kst_hours(window) == [datetime(2026, 11, 26, 9)]
     assert hourly.timezone == "Asia/Seoul"
     assert hourly.fmt == "%Y-%m-%d-%H:%M"
-    assert hourly.start.strftime("%Y-%m-%d-%H:%M") == DEFAULT_START
+    assert hourly.start.strftime("%Y-%m-%d-%H:%M") == PARTITIONS_START
 
 
 def test_current_hour_is_a_partition_as_soon_as_it_starts() -> None:
@@ -48,12 +53,38 @@ def test_range_window_lists_every_hour() -> None:
     ]
 
 
-def test_domain_code_does_not_import_dagster() -> None:
-    """The layering the Layout section promises: `weather_assets.domain` is plain Python, usable without Dagster."""
+@pytest.mark.parametrize("package", ["weather_assets.domain", "weather_assets.api"])
+def test_layers_that_do_not_load_dagster(package: str) -> None:
+    """The layering the Layout section promises: the domain is plain Python, and the read API loads Dagster only in
+    a worker that computes an hour (`runs`, imported on demand)."""
     program = (
-        "import pkgutil, importlib, sys, weather_assets.domain as d\n"
-        "for m in pkgutil.iter_modules(d.__path__): importlib.import_module(f'weather_assets.domain.{m.name}')\n"
+        f"import pkgutil, importlib, sys, {package} as p\n"
+        f"for m in pkgutil.iter_modules(p.__path__): importlib.import_module(f'{package}.{{m.name}}')\n"
         "print(sorted(n for n in sys.modules if n == 'dagster' or n.startswith('dagster.')))"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def quiet_dagster_home(tmp_path: Path) -> dict[str, str]:
+    """The environment of a user who followed the README: a DAGSTER_HOME with its dagster.yaml, nothing else set."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    return env | {"DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(tmp_path / "weather")}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["dg", "check", "defs"], ["dg", "list", "defs"], ["python", "-m", "weather_assets", "--help"]],
+)
+def test_commands_print_no_warning(command: list[str], tmp_path: Path) -> None:
+    """`dg` from the repository root finds the code location; no command prints a warning this project causes."""
+    executable = str(Path(sys.executable).with_name(command[0])) if command[0] != "python" else sys.executable
+    result = subprocess.run(
+        [executable, *command[1:]], cwd=REPO, env=quiet_dagster_home(tmp_path), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "warning" not in output.lower(), output[-3000:]

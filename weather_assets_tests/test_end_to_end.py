@@ -1,4 +1,4 @@
-"""End to end as a real client: `dagster dev` (webserver and daemon) on embedded defaults, a backfill through the
+"""End to end as a real client: `dg dev` (webserver and daemon) on embedded defaults, a backfill through the
 GraphQL API, rows in the database, and the asset graph drawn in headless Chromium.
 
 The screenshot is kept in weather_assets_tests/artifacts/asset_graph.png.
@@ -30,9 +30,8 @@ from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.domain.hours import current_hour, partition_key
-from weather_assets_tests.conftest import free_port, missing_tool, serving
+from weather_assets_tests.conftest import REPO, free_port, missing_tool, serving
 
-REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FIRST = datetime(2026, 11, 20, 9)  # the backfill: 09:00, 10:00 and 11:00 KST
 HOURS = [FIRST + timedelta(hours=offset) for offset in range(3)]
@@ -88,7 +87,7 @@ def weather_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def dagster_dev(tmp_path: Path, weather_dir: Path) -> Iterator[int]:
-    """`dagster dev` in the repository root, as the README starts it; yields the webserver's port."""
+    """`dg dev` in the repository root, as the README starts it; yields the webserver's port."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     # no telemetry from a test, and no first-visit dialog over the screenshot
@@ -96,7 +95,7 @@ def dagster_dev(tmp_path: Path, weather_dir: Path) -> Iterator[int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
     env |= {"WEATHER_DATA_DIR": str(weather_dir), "DAGSTER_HOME": str(home)}
-    command = [str(Path(sys.executable).with_name("dagster")), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
     health = f"http://127.0.0.1:{port}/server_info"
     with serving(command, env, health, tmp_path / "dagster_dev.log", cwd=REPO):
         yield port

@@ -31,11 +31,10 @@ from weather_assets.defs.resources.mysql_io_manager import DatabaseWriteError, M
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
-from weather_assets_tests.conftest import STATIONS, check_evaluations, ingest
+from weather_assets_tests.conftest import REPO, STATIONS, check_evaluations, ingest
 
 END = datetime(2026, 11, 20)
 HOUR = END - timedelta(hours=15)  # 2026-11-19 09:00 KST
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass

@@ -27,9 +27,8 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import CHAMPION, MODEL_NAME, ModelRegistry
-from weather_assets_tests.conftest import STATIONS, free_port, missing_tool, serving
+from weather_assets_tests.conftest import REPO, STATIONS, free_port, missing_tool, serving
 
-REPO = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict] = COMPOSE["services"]
@@ -124,7 +123,7 @@ def test_production_dagster_yaml_runs_on_mariadb(
     mysql_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = sa.make_url(mysql_database)
-    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(REPO / "docker" / "dagster.yaml", tmp_path / "dagster.yaml")
     for key, value in {
         "DAGSTER_MYSQL_HOST": url.host, "DAGSTER_MYSQL_PORT": str(url.port or 3306), "DAGSTER_MYSQL_DB": url.database,
         "DAGSTER_MYSQL_USER": url.username, "DAGSTER_MYSQL_PASSWORD": url.password or "",

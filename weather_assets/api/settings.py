@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from weather_assets.defs.partitions import DEFAULT_START
 from weather_assets.domain.hours import KEY_FORMAT
 from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
-from weather_assets.environment import DATA_DIR, Env, data_dir, database_url
+from weather_assets.environment import DATA_DIR, PARTITIONS_START, Env, data_dir, database_url
 
 
 class SettingsError(ValueError):
@@ -35,7 +34,7 @@ class Settings:
     db_url: str
     data_dir: str = DATA_DIR
     stations: tuple[int, ...] = tuple(parse_station_ids(DEFAULT_STATIONS))
-    partitions_start: datetime = datetime.strptime(DEFAULT_START, KEY_FORMAT)
+    partitions_start: datetime = datetime.strptime(PARTITIONS_START, KEY_FORMAT)
     cors_origins: tuple[str, ...] = ()
     # serving what the pipeline made
     max_staleness: timedelta = timedelta(hours=3)
@@ -58,7 +57,7 @@ class Settings:
             db_url=Env.API_DB_URL.get() or Env.DB_URL.get() or database_url(local),
             data_dir=local,
             stations=tuple(parse_station_ids(Env.STATIONS.get() or DEFAULT_STATIONS)),
-            partitions_start=datetime.strptime(Env.PARTITIONS_START.get() or DEFAULT_START, KEY_FORMAT),
+            partitions_start=datetime.strptime(Env.PARTITIONS_START.get() or PARTITIONS_START, KEY_FORMAT),
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
             max_staleness=timedelta(hours=_number(Env.API_MAX_STALENESS, 3)),
             graphql_url=Env.API_GRAPHQL_URL.get(),

@@ -7,12 +7,10 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from weather_assets.domain.hours import KEY_FORMAT, KST, TIMEZONE, partition_key
-from weather_assets.environment import Env
-
-DEFAULT_START = "2025-01-01-00:00"
+from weather_assets.environment import PARTITIONS_START, Env
 
 
-def hourly_partitions(start: str = DEFAULT_START) -> dg.HourlyPartitionsDefinition:
+def hourly_partitions(start: str = PARTITIONS_START) -> dg.HourlyPartitionsDefinition:
     """Hours from `start` (``%Y-%m-%d-%H:%M``, KST) to the current hour included (``end_offset=1``).
 
     The current hour's partition exists as soon as its clock hour starts, so an hour can be materialized as
@@ -23,7 +21,7 @@ def hourly_partitions(start: str = DEFAULT_START) -> dg.HourlyPartitionsDefiniti
 
 # Partitions are the code location's shape, not run configuration: Dagster needs them when it loads the
 # definitions, before any resource exists, so the start is read here, once, from WEATHER_PARTITIONS_START.
-hourly = hourly_partitions(Env.PARTITIONS_START.get() or DEFAULT_START)
+hourly = hourly_partitions(Env.PARTITIONS_START.get() or PARTITIONS_START)
 
 
 def kst_window(window: dg.TimeWindow) -> tuple[datetime, datetime]:
