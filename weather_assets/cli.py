@@ -25,7 +25,7 @@ from weather_assets.defs.assets.model import ComfortModelConfig
 from weather_assets.defs.jobs import ingest_job, predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.lake import features_key
-from weather_assets.defs.resources.mysql_io_manager import DatabaseWriteError
+from weather_assets.defs.resources.predictions_db import DatabaseWriteError
 from weather_assets.domain import comfort, features
 from weather_assets.domain.hours import KST, partition_key
 from weather_assets.domain.stations import all_stations
