@@ -34,7 +34,7 @@ import pandas as pd
 import requests
 from scratch import scratch_database
 
-from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.hours import current_hour
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS
 
@@ -133,7 +133,7 @@ def main() -> None:
              "temperature": 12.0, "humidity": 55.0, "precipitation": 0.0, "pm10": 30.0, "wind_speed": 2.0,
              "pressure": 1015.0, "model_name": "comfort-model/1"}
         )[list(OUTPUT_COLUMNS)]  # fmt: skip
-        MySQLIOManager(url=db_url).handle_output(dg.build_output_context(), frame)
+        PredictionsIOManager(url=db_url).handle_output(dg.build_output_context(), frame)
         home = folder / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

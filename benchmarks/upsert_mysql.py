@@ -1,4 +1,4 @@
-"""MySQL IO manager upsert throughput on MySQL/MariaDB, against a plain multi-row INSERT through the same driver.
+"""Predictions IO manager upsert throughput on MySQL/MariaDB, against a plain multi-row INSERT through the same driver.
 
     python benchmarks/upsert_mysql.py [--rows 100000] [--url mysql+pymysql://root@127.0.0.1:3306]
 
@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from scratch import scratch_database
 
-from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
 
 
@@ -53,8 +53,8 @@ def main() -> None:
     server = sa.make_url(args.url)
     with scratch_database(args.url, "bench_weather") as url:
         frame = rows(args.rows)
-        io_manager = MySQLIOManager(url=url)
-        io_manager._ensure_table(predictions_table())  # noqa: SLF001 - create it outside the timings
+        io_manager = PredictionsIOManager(url=url)
+        io_manager.client().ensure_table()  # outside the timings
 
         timings = {}
         for label in ("a", "b"):
@@ -63,14 +63,14 @@ def main() -> None:
             timings[label] = time.perf_counter() - started
 
         twin = predictions_table("weather_predictions_twin")
-        twin.create(io_manager.engine())
+        twin.create(io_manager.client().engine)
         now = datetime.utcnow()
         values = frame.assign(created_at=now, updated_at=now).astype(object)
         values = values.where(values.notna(), None)
         columns = list(values.columns)
         statement = f"INSERT INTO {twin.name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
         records = list(values.itertuples(index=False, name=None))
-        connection = io_manager.engine().raw_connection()
+        connection = io_manager.client().engine.raw_connection()
         try:
             started = time.perf_counter()
             with connection.cursor() as cursor:

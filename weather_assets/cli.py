@@ -18,17 +18,15 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 
 from weather_assets import runs
 from weather_assets.definitions import defs
 from weather_assets.defs.assets.model import ComfortModelConfig
 from weather_assets.defs.jobs import ingest_job, predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
-from weather_assets.defs.resources.mysql_io_manager import DatabaseWriteError
+from weather_assets.defs.resources.predictions_db import DatabaseWriteError
 from weather_assets.domain import comfort
 from weather_assets.domain.hours import KST, current_hour, partition_key
-from weather_assets.domain.predictions_table import predictions_table
 from weather_assets.domain.stations import all_stations
 from weather_assets.environment import Env
 
@@ -69,10 +67,7 @@ def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
 def latest_scores(hour: datetime) -> pd.DataFrame:
     """The hour's predictions per station, read back from the predictions table."""
     with dg.build_resources({"db": defs.resources["mysql_io_manager"]}) as resources:
-        table = predictions_table(resources.db.table)
-        query = sa.select(table).where(table.c.prediction_datetime == hour).order_by(table.c.station_id)
-        with resources.db.engine().connect() as connection:
-            rows = pd.read_sql(query, connection)
+        rows = resources.db.rows(hour, hour + timedelta(hours=1))
     names = {station_id: station.station_name for station_id, station in all_stations().items()}
     return pd.DataFrame(
         {

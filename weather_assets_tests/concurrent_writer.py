@@ -14,12 +14,12 @@ def materialize_hour(lake_dir: str, registry_dir: str, db_url: str, partition: s
     from weather_assets.defs.assets.predictions import weather_predictions
     from weather_assets.defs.resources.lake import Lake
     from weather_assets.defs.resources.model_registry import ModelRegistry
-    from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+    from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 
     resources = {
         "lake": Lake(data_dir=lake_dir),
         "model_registry": ModelRegistry(data_dir=registry_dir),
-        "mysql_io_manager": MySQLIOManager(url=db_url, backoff_seconds=0.05, max_attempts=8),
+        "mysql_io_manager": PredictionsIOManager(url=db_url, backoff_seconds=0.05, max_attempts=8),
     }
     ModelRegistry(data_dir=registry_dir).champion()  # load the model before the start line, as a warm worker has
     start.wait()

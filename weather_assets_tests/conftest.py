@@ -28,7 +28,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.hours import partition_key
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
 
@@ -141,7 +141,7 @@ def prepare(
     resources = {
         "lake": lake,
         "model_registry": registry,
-        "mysql_io_manager": MySQLIOManager(data_dir=str(data_dir), url=db_url),
+        "mysql_io_manager": PredictionsIOManager(data_dir=str(data_dir), url=db_url),
     }
     for hour in predicted:
         assert dg.materialize(

@@ -1,4 +1,4 @@
-"""weather_predictions through the MySQL IO manager, on a real MariaDB/MySQL server and on SQLite alike."""
+"""weather_predictions through the predictions IO manager, on a real MariaDB/MySQL server and on SQLite alike."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.mysql_io_manager import DatabaseWriteError, MySQLIOManager
+from weather_assets.defs.resources.predictions_db import DatabaseWriteError, PredictionsIOManager
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
@@ -68,7 +68,7 @@ def resources(trained: Trained, db_url: str, **io_manager: object) -> dict[str, 
     return {
         "lake": Lake(data_dir=str(trained.lake_dir)),
         "model_registry": ModelRegistry(data_dir=str(trained.registry_dir)),
-        "mysql_io_manager": MySQLIOManager(url=db_url, **io_manager),
+        "mysql_io_manager": PredictionsIOManager(url=db_url, **io_manager),
     }
 
 
@@ -222,12 +222,12 @@ def test_a_non_finite_value_is_refused_before_any_sql_naming_column_and_row(db_u
          "precipitation": [0.0, 0.0], "pm10": [30.0, None], "wind_speed": [2.0, 3.0], "pressure": [1015.0, 1016.0],
          "model_name": ["comfort-model/1"] * 2}
     )[list(OUTPUT_COLUMNS)]  # fmt: skip
-    manager = MySQLIOManager(url=db_url)
+    manager = PredictionsIOManager(url=db_url)
 
     with pytest.raises(ValueError, match=r"non-finite value\(s\) in column temperature.*station 112"):
         manager.handle_output(dg.build_output_context(), rows)
 
-    assert not sa.inspect(manager.engine()).has_table("weather_predictions")  # not even created: no SQL ran
+    assert not sa.inspect(manager.client().engine).has_table("weather_predictions")  # not even created: no SQL ran
     manager.handle_output(dg.build_output_context(), rows.assign(temperature=[3.0, None]))  # NaN is a missing value
     assert manager.rows()["temperature"].isna().sum() == 1
 
@@ -246,7 +246,7 @@ def test_hostile_table_name_is_refused_before_any_sql(trained: Trained, db_url: 
     try:
         result = dg.materialize(
             [weather_predictions],
-            resources={**resources(trained, db_url), "mysql_io_manager": MySQLIOManager.configure_at_launch()},
+            resources={**resources(trained, db_url), "mysql_io_manager": PredictionsIOManager.configure_at_launch()},
             partition_key=partition_key(HOUR),
             run_config={"resources": {"mysql_io_manager": {"config": {"url": db_url, "table": name}}}},
             instance=dg.DagsterInstance.ephemeral(),
@@ -266,7 +266,7 @@ def test_load_input_returns_the_rows_of_the_partition(trained: Trained, db_url: 
         asset_key=weather_predictions.key, partition_key=partition_key(HOUR), asset_partitions_def=hourly
     )
 
-    rows = MySQLIOManager(url=db_url).load_input(context)
+    rows = PredictionsIOManager(url=db_url).load_input(context)
 
     assert len(rows) == 10
     assert (rows["prediction_datetime"] == HOUR).all()
@@ -317,7 +317,7 @@ def test_init_sql_gives_the_table_the_io_manager_creates(mysql_server: sa.URL, m
     by_init = f"weather_init_{mysql_database.rsplit('_', 1)[-1]}"
     apply_init_sql(mysql_server, by_init)
     created = sa.make_url(mysql_database)
-    MySQLIOManager(url=mysql_database)._ensure_table(predictions_table())
+    PredictionsIOManager(url=mysql_database).client().ensure_table()
     engine = sa.create_engine(mysql_server)
     try:
         from_init = columns(engine, by_init, "weather_predictions")
@@ -365,7 +365,7 @@ def accounts(mysql_server: sa.URL) -> Iterator[Accounts]:
     )
     reader = sa.create_engine(sa.URL.create("mysql+pymysql", "weather_reader", "reader-pw", host, port, database))
     try:
-        written_by_app = MySQLIOManager(url=app.url.render_as_string(hide_password=False))
+        written_by_app = PredictionsIOManager(url=app.url.render_as_string(hide_password=False))
         frame = pd.DataFrame(
             [
                 {
@@ -437,8 +437,8 @@ def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url:
 def test_the_write_check_passes_for_the_app_account_and_refuses_the_reader_writing_nothing(accounts: Accounts) -> None:
     """The main command's up-front check: weather_app may write, weather_reader may not; the probe leaves no row."""
     before = pd.read_sql("SELECT * FROM weather_predictions", accounts.app)
-    MySQLIOManager(url=accounts.app.url.render_as_string(hide_password=False)).check_writable()
-    reader = MySQLIOManager(url=accounts.reader.url.render_as_string(hide_password=False), max_attempts=1)
+    PredictionsIOManager(url=accounts.app.url.render_as_string(hide_password=False)).check_writable()
+    reader = PredictionsIOManager(url=accounts.reader.url.render_as_string(hide_password=False), max_attempts=1)
 
     with pytest.raises(DatabaseWriteError, match="denied") as refused:
         reader.check_writable()
@@ -448,6 +448,6 @@ def test_the_write_check_passes_for_the_app_account_and_refuses_the_reader_writi
 
 
 def test_the_write_check_writes_nothing(db_url: str) -> None:
-    manager = MySQLIOManager(url=db_url)
+    manager = PredictionsIOManager(url=db_url)
     manager.check_writable()
     assert manager.rows().empty

@@ -23,7 +23,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Arrival, Lake, arrival_key, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.defs.sensors import SKEW, new_feature_files, scan
 from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
@@ -192,7 +192,11 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(tmp_pa
         (request,) = requests
         predicted = dg.materialize(
             [weather_predictions],
-            resources={"lake": lake, "model_registry": registry, "mysql_io_manager": MySQLIOManager(data_dir=data_dir)},
+            resources={
+                "lake": lake,
+                "model_registry": registry,
+                "mysql_io_manager": PredictionsIOManager(data_dir=data_dir),
+            },
             tags=dict(request.tags),
             instance=instance,
         )

@@ -17,7 +17,7 @@ from weather_assets.defs.assets.ingest import weather_features
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import hourly, kst_hours, kst_window
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, features_key, raw_key
-from weather_assets.defs.resources.mysql_io_manager import MySQLIOManager
+from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain import features, kma_format
 from weather_assets.domain.hours import partition_key
 
@@ -177,7 +177,7 @@ def features_checks(context: dg.AssetCheckExecutionContext, lake: Lake) -> Itera
     can_subset=True,
 )
 def predictions_checks(
-    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[MySQLIOManager], lake: Lake
+    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[PredictionsIOManager], lake: Lake
 ) -> Iterator[dg.AssetCheckResult]:
     """The prediction checks, in one step that reads the range's rows once."""
     rows = mysql_io_manager.rows(*kst_window(context.partition_time_window))

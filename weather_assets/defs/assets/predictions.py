@@ -30,7 +30,7 @@ def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_reg
 
     Table `weather_predictions`, one row per `(prediction_datetime, station_id)`: the score, the six
     measurements it was computed from, the region and the model's name and version. Materializing an hour
-    again updates its rows (the MySQL IO manager upserts); a range of hours is one run and one transaction.
+    again updates its rows (the predictions IO manager upserts); a range of hours is one run and one transaction.
     """
     hours = kst_hours(context.partition_time_window)
     try:
