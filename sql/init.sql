@@ -4,7 +4,7 @@
 CREATE DATABASE IF NOT EXISTS weather_mlops CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 USE weather_mlops;
 
--- The same definition as weather_assets/predictions_table.py, from which the IO manager creates the table
+-- The same definition as weather_assets/domain/predictions_table.py, from which the IO manager creates the table
 -- when it is missing; a test applies this file to a real server and compares the two column by column.
 -- One row per KST hour and station: writing an hour again updates its rows (the upsert's unique key).
 -- created_at is set on the first write and never changed; updated_at on every write; both UTC.
