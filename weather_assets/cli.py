@@ -51,7 +51,7 @@ def run(
     which suits the schedule, not a person waiting at a terminal.
     """
     return dg.materialize(
-        [*defs.assets, *defs.asset_checks],
+        list(defs.assets),
         selection=selection,
         resources=defs.resources,
         instance=instance,

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
-from weather_assets.defs import checks
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import hourly, range_tags
@@ -418,7 +417,7 @@ def test_the_read_api_serves_as_the_reader_account_alone(accounts: Accounts) -> 
 
 def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url: str) -> None:
     result = dg.materialize(
-        [weather_predictions, *checks.prediction_checks],
+        [weather_predictions],
         resources=resources(trained, db_url),
         tags=range_tags(HOUR - timedelta(hours=2), HOUR),
         instance=dg.DagsterInstance.ephemeral(),
