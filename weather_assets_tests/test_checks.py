@@ -116,7 +116,11 @@ def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
     doubled, real = good_features().iloc[[0, 0]], checks.one_row_per_station_hour
     monkeypatch.setattr(checks, "one_row_per_station_hour", lambda _frame, key, **_: real(doubled, key))
 
-    @dg.asset(deps=[weather_features], partitions_def=weather_features.partitions_def)
+    @dg.asset(
+        deps=[weather_features],
+        partitions_def=weather_features.partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),  # as the features': one run for the range, no UserWarning
+    )
     def downstream() -> None:
         """Anything that reads the features."""
 
