@@ -66,7 +66,7 @@ def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
 
 def latest_scores(hour: datetime) -> pd.DataFrame:
     """The hour's predictions per station, read back from the predictions table."""
-    with dg.build_resources({"db": defs.resources["mysql_io_manager"]}) as resources:
+    with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
         rows = resources.db.rows(hour, hour + timedelta(hours=1))
     names = {station_id: station.station_name for station_id, station in all_stations().items()}
     return pd.DataFrame(
@@ -124,7 +124,7 @@ def days_problem(days: int, train: bool, hours: list[datetime]) -> str | None:
 
 def database_problem() -> str | None:
     """Whether predictions can be written, proved before ingest and training spend minutes (nothing is written)."""
-    with dg.build_resources({"db": defs.resources["mysql_io_manager"]}) as resources:
+    with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
         try:
             resources.db.check_writable()
         except DatabaseWriteError as error:

@@ -8,7 +8,6 @@ from dagster_aws.s3 import S3Resource
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
-from weather_assets.defs.checks import asset_checks
 from weather_assets.defs.jobs import ingest_and_predict_job, ingest_job, predict_job, train_job
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
@@ -47,13 +46,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOMa
         "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR), s3=S3Resource()),
         "mlflow": MLflowTracking(registry=registry),
         "model_registry": registry,
-        "mysql_io_manager": PredictionsIOManager(**_bound_to_env(url=Env.DB_URL, data_dir=Env.DATA_DIR)),
+        "predictions_io_manager": PredictionsIOManager(**_bound_to_env(url=Env.DB_URL, data_dir=Env.DATA_DIR)),
     }
 
 
 defs = dg.Definitions(
     assets=[kma_observations, weather_features, comfort_model, weather_predictions],
-    asset_checks=asset_checks,
     jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job],
     schedules=[ingest_hourly, train_daily],
     sensors=[new_feature_files],

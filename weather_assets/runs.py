@@ -34,7 +34,7 @@ def materialize(
     if not isinstance(selection, dg.AssetSelection):
         selection = dg.AssetSelection.assets(*selection)
     return dg.materialize(
-        [*defs.assets, *defs.asset_checks],
+        list(defs.assets),
         selection=selection,
         resources={**defs.resources, **(resources or {})},
         instance=instance,

@@ -19,7 +19,7 @@ def materialize_hour(lake_dir: str, registry_dir: str, db_url: str, partition: s
     resources = {
         "lake": Lake(data_dir=lake_dir),
         "model_registry": ModelRegistry(data_dir=registry_dir),
-        "mysql_io_manager": PredictionsIOManager(url=db_url, backoff_seconds=0.05, max_attempts=8),
+        "predictions_io_manager": PredictionsIOManager(url=db_url, backoff_seconds=0.05, max_attempts=8),
     }
     ModelRegistry(data_dir=registry_dir).champion()  # load the model before the start line, as a warm worker has
     start.wait()

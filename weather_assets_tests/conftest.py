@@ -141,7 +141,7 @@ def prepare(
     resources = {
         "lake": lake,
         "model_registry": registry,
-        "mysql_io_manager": PredictionsIOManager(data_dir=str(data_dir), url=db_url),
+        "predictions_io_manager": PredictionsIOManager(data_dir=str(data_dir), url=db_url),
     }
     for hour in predicted:
         assert dg.materialize(

@@ -1,4 +1,4 @@
-"""Each asset check passes on good data and fails on data built to break it; checks run with their assets."""
+"""Each asset check passes on good data and fails on data built to break it; the assets emit their checks."""
 
 from __future__ import annotations
 
@@ -93,8 +93,7 @@ def test_rows_match_features() -> None:
 
 def test_feature_checks_run_with_the_ingest_range_and_pass_on_generator_data(tmp_path: Path) -> None:
     result = dg.materialize(
-        [kma_observations, weather_features, *checks.feature_checks],
-        selection=dg.AssetSelection.assets(kma_observations, weather_features),
+        [kma_observations, weather_features],
         resources={"kma": KMAClient(), "lake": Lake(data_dir=str(tmp_path))},
         tags=range_tags(HOUR - timedelta(hours=5), HOUR),
         instance=dg.DagsterInstance.ephemeral(),
@@ -106,6 +105,8 @@ def test_feature_checks_run_with_the_ingest_range_and_pass_on_generator_data(tmp
         "features_missing_share": True,
         "features_one_row_per_station_hour": True,
     }
+    judged = {e.asset_check_key.name: e.metadata["partitions"].value for e in result.get_asset_check_evaluations()}
+    assert set(judged.values()) == {"2026-11-26-04:00 to 2026-11-26-09:00"}  # the run's range, named in each result
 
 
 def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
@@ -115,12 +116,16 @@ def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
     doubled, real = good_features().iloc[[0, 0]], checks.one_row_per_station_hour
     monkeypatch.setattr(checks, "one_row_per_station_hour", lambda _frame, key, **_: real(doubled, key))
 
-    @dg.asset(deps=[weather_features], partitions_def=weather_features.partitions_def)
+    @dg.asset(
+        deps=[weather_features],
+        partitions_def=weather_features.partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),  # as the features': one run for the range, no UserWarning
+    )
     def downstream() -> None:
         """Anything that reads the features."""
 
     result = dg.materialize(
-        [kma_observations, weather_features, downstream, *checks.feature_checks],
+        [kma_observations, weather_features, downstream],
         resources={"kma": KMAClient(), "lake": Lake(data_dir=str(tmp_path))},
         tags=range_tags(HOUR - timedelta(hours=1), HOUR),
         instance=dg.DagsterInstance.ephemeral(),

@@ -14,7 +14,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
@@ -299,7 +298,7 @@ def test_a_station_kma_reports_twice_is_resolved_counted_and_fails_the_duplicate
 
     hub.default = repeated
     result = dg.materialize(
-        [kma_observations, weather_features, *checks.feature_checks],
+        [kma_observations, weather_features],
         resources=online_resources(tmp_path, hub),
         partition_key=partition_key(HOUR),
         instance=dg.DagsterInstance.ephemeral(),

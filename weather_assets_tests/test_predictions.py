@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
-from weather_assets.defs import checks
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import hourly, range_tags
@@ -68,7 +67,7 @@ def resources(trained: Trained, db_url: str, **io_manager: object) -> dict[str, 
     return {
         "lake": Lake(data_dir=str(trained.lake_dir)),
         "model_registry": ModelRegistry(data_dir=str(trained.registry_dir)),
-        "mysql_io_manager": PredictionsIOManager(url=db_url, **io_manager),
+        "predictions_io_manager": PredictionsIOManager(url=db_url, **io_manager),
     }
 
 
@@ -246,9 +245,12 @@ def test_hostile_table_name_is_refused_before_any_sql(trained: Trained, db_url: 
     try:
         result = dg.materialize(
             [weather_predictions],
-            resources={**resources(trained, db_url), "mysql_io_manager": PredictionsIOManager.configure_at_launch()},
+            resources={
+                **resources(trained, db_url),
+                "predictions_io_manager": PredictionsIOManager.configure_at_launch(),
+            },
             partition_key=partition_key(HOUR),
-            run_config={"resources": {"mysql_io_manager": {"config": {"url": db_url, "table": name}}}},
+            run_config={"resources": {"predictions_io_manager": {"config": {"url": db_url, "table": name}}}},
             instance=dg.DagsterInstance.ephemeral(),
             raise_on_error=False,
         )
@@ -417,7 +419,7 @@ def test_the_read_api_serves_as_the_reader_account_alone(accounts: Accounts) -> 
 
 def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url: str) -> None:
     result = dg.materialize(
-        [weather_predictions, *checks.prediction_checks],
+        [weather_predictions],
         resources=resources(trained, db_url),
         tags=range_tags(HOUR - timedelta(hours=2), HOUR),
         instance=dg.DagsterInstance.ephemeral(),

@@ -107,7 +107,7 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
         "lake": Lake(data_dir=str(data_dir)),
         "model_registry": registry,
         "mlflow": MLflowTracking(registry=registry),  # comfort_model is in the code location, not in this run
-        "mysql_io_manager": PredictionsIOManager(data_dir=str(data_dir)),
+        "predictions_io_manager": PredictionsIOManager(data_dir=str(data_dir)),
     }
 
     result = dg.materialize(

@@ -195,7 +195,7 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(tmp_pa
             resources={
                 "lake": lake,
                 "model_registry": registry,
-                "mysql_io_manager": PredictionsIOManager(data_dir=data_dir),
+                "predictions_io_manager": PredictionsIOManager(data_dir=data_dir),
             },
             tags=dict(request.tags),
             instance=instance,

@@ -1,24 +1,24 @@
 """Asset checks: bad data is caught where it enters, and shown in the UI without stopping unrelated work.
+
+The assets emit their own checks, over the hours of each run, from the data they hold: `weather_features` from
+the rows it has just written and KMA's raw lines it read, `weather_predictions` from the table's rows read back
+after the IO manager upserted them (Dagster stores an output before the asset's code resumes). The checks are not
+partitioned (partitioned checks are a Dagster preview): each result names the partitions it judged.
 Severity and blocking:
 - ERROR and blocking: a duplicate station-hour in the features (it would corrupt every later step of the
-  same run). A blocking check that fails stops the downstream steps of its own run only.
+  same run). A blocking check that fails fails its asset's step, after the materialization, so it stops the
+  downstream steps of its own run only.
 - ERROR, not blocking: predictions that are duplicated or outside 0 to 100 (the table is the product; the
   rows are already written, so blocking would stop nothing, but the UI marks them red).
 - WARN: values outside physical ranges, too many missing values, predictions that cover fewer stations
   than the features. Visible, never stopping anything. (A late hour is `weather_features`' freshness policy.)
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import dagster as dg
 import pandas as pd
 
-from weather_assets.defs.assets.ingest import weather_features
-from weather_assets.defs.assets.predictions import weather_predictions
-from weather_assets.defs.partitions import hourly, kst_hours, kst_window
-from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, features_key, raw_key
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
-from weather_assets.domain import features, kma_format
 from weather_assets.domain.hours import partition_key
 
 # Physical bounds of each measurement in Korea, generous enough for records (deg C, %, mm/h, ug/m3, m/s, hPa).
@@ -109,90 +109,62 @@ def rows_match_features(rows: pd.DataFrame, feature_rows: pd.DataFrame) -> dg.As
     )
 
 
-def _features(context: dg.AssetCheckExecutionContext, lake: Lake) -> pd.DataFrame:
-    files = []
-    for hour in kst_hours(context.partition_time_window):
-        try:
-            files.append(lake.read(features_key(hour)))
-        except LakeObjectMissingError:
-            continue  # the hour's own check of weather_features reports it; nothing to compare here
-    return features.from_parquet_files(files)
+def spec(name: str, asset: str, rule: Callable[..., dg.AssetCheckResult], blocking: bool = False) -> dg.AssetCheckSpec:
+    """A check of one hourly asset, described in the UI by the rule that decides it."""
+    return dg.AssetCheckSpec(name, asset=asset, description=rule.__doc__, blocking=blocking)
 
 
-def _raw_duplicates(context: dg.AssetCheckExecutionContext, lake: Lake) -> int:
-    """Station lines KMA sent twice in the range's raw ASOS answers, counted before ingest resolved them."""
-    count = 0
-    for hour in kst_hours(context.partition_time_window):
-        try:
-            count += kma_format.duplicate_lines(lake.read(raw_key("asos", hour)))
-        except LakeObjectMissingError:
-            continue
-    return count
+FEATURES_CHECKS = [
+    spec("features_values_in_range", "weather_features", values_in_range),
+    spec("features_missing_share", "weather_features", missing_share),
+    spec("features_one_row_per_station_hour", "weather_features", one_row_per_station_hour, blocking=True),
+]
+PREDICTIONS_CHECKS = [
+    spec("predictions_one_row_per_station_hour", "weather_predictions", one_row_per_station_hour),
+    spec("predictions_scores_in_range", "weather_predictions", scores_in_range),
+    spec("predictions_match_features", "weather_predictions", rows_match_features),
+]
 
 
-def _spec(
-    name: str, asset: dg.AssetsDefinition, rule: Callable[..., dg.AssetCheckResult], **kwargs: bool
-) -> dg.AssetCheckSpec:
-    """A check of one hourly asset, described by the rule that decides it."""
-    return dg.AssetCheckSpec(name, asset=asset, partitions_def=hourly, description=rule.__doc__, **kwargs)
-
-
-def _selected(
-    context: dg.AssetCheckExecutionContext, results: dict[str, Callable[[], dg.AssetCheckResult]]
-) -> Iterator[dg.AssetCheckResult]:
-    """The results of the checks selected in this run, each named for its spec."""
-    for key in context.selected_asset_check_keys:
-        yield results[key.name]()._replace(check_name=key.name, asset_key=key.asset_key)
-
-
-@dg.multi_asset_check(
-    specs=[
-        _spec("features_values_in_range", weather_features, values_in_range),
-        _spec("features_missing_share", weather_features, missing_share),
-        _spec("features_one_row_per_station_hour", weather_features, one_row_per_station_hour, blocking=True),
-    ],
-    can_subset=True,
-)
-def features_checks(context: dg.AssetCheckExecutionContext, lake: Lake) -> Iterator[dg.AssetCheckResult]:
-    """The feature checks, in one step that reads the range's parquet files once (a backfill's are many)."""
-    frame = _features(context, lake)
-    yield from _selected(
+def features_results(
+    context: dg.AssetExecutionContext, frame: pd.DataFrame, raw_duplicates: int
+) -> list[dg.AssetCheckResult]:
+    """The feature checks of the rows `weather_features` wrote, and of the lines KMA sent twice in its raw answers."""
+    return _named(
         context,
         {
-            "features_values_in_range": lambda: values_in_range(frame),
-            "features_missing_share": lambda: missing_share(frame),
-            "features_one_row_per_station_hour": lambda: one_row_per_station_hour(
-                frame, KEY, raw_duplicates=_raw_duplicates(context, lake)
-            ),
+            "features_values_in_range": values_in_range(frame),
+            "features_missing_share": missing_share(frame),
+            "features_one_row_per_station_hour": one_row_per_station_hour(frame, KEY, raw_duplicates=raw_duplicates),
         },
     )
 
 
-@dg.multi_asset_check(
-    specs=[
-        _spec("predictions_one_row_per_station_hour", weather_predictions, one_row_per_station_hour),
-        _spec("predictions_scores_in_range", weather_predictions, scores_in_range),
-        _spec("predictions_match_features", weather_predictions, rows_match_features),
-    ],
-    can_subset=True,
-)
-def predictions_checks(
-    context: dg.AssetCheckExecutionContext, mysql_io_manager: dg.ResourceParam[PredictionsIOManager], lake: Lake
-) -> Iterator[dg.AssetCheckResult]:
-    """The prediction checks, in one step that reads the range's rows once."""
-    rows = mysql_io_manager.rows(*kst_window(context.partition_time_window))
-    yield from _selected(
+def predictions_results(
+    context: dg.AssetExecutionContext, rows: pd.DataFrame, feature_rows: pd.DataFrame
+) -> list[dg.AssetCheckResult]:
+    """The prediction checks of the rows read back from the table, against the feature rows they were scored from."""
+    return _named(
         context,
         {
-            "predictions_one_row_per_station_hour": lambda: one_row_per_station_hour(
+            "predictions_one_row_per_station_hour": one_row_per_station_hour(
                 rows, ["prediction_datetime", "station_id"]
             ),
-            "predictions_scores_in_range": lambda: scores_in_range(rows),
-            "predictions_match_features": lambda: rows_match_features(rows, _features(context, lake)),
+            "predictions_scores_in_range": scores_in_range(rows),
+            "predictions_match_features": rows_match_features(rows, feature_rows),
         },
     )
 
 
-feature_checks = [features_checks]
-prediction_checks = [predictions_checks]
-asset_checks = [*feature_checks, *prediction_checks]
+def _named(context: dg.AssetExecutionContext, results: dict[str, dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+    """Each result named for its check and for the partitions it judged.
+
+    The checks are not partitioned, so the UI shows a result without partitions of its own; its metadata names them.
+    An asset that emits checks is never run without them, so every check of the asset has a result.
+    """
+    keys = context.partition_key_range
+    judged = dg.MetadataValue.text(keys.start if keys.start == keys.end else f"{keys.start} to {keys.end}")
+    return [
+        result._replace(check_name=name, metadata={**result.metadata, "partitions": judged})
+        for name, result in results.items()
+    ]

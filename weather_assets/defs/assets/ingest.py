@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from weather_assets.defs import checks
 from weather_assets.defs.partitions import hourly, kst_hours
 from weather_assets.defs.resources.kma_client import KMAClient, RawHours
 from weather_assets.defs.resources.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
@@ -90,6 +91,7 @@ def kma_observations(
     freshness_policy=dg.FreshnessPolicy.cron(
         deadline_cron="40 * * * *", lower_bound_delta=timedelta(minutes=40), timezone=TIMEZONE
     ),
+    check_specs=checks.FEATURES_CHECKS,
 )
 def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
     """The cleaned hourly table: one row per configured station and hour, one parquet file per hour.
@@ -99,6 +101,7 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     missing when KMA gives no usable figure), pm10 (ug/m3, mean of the hour's 5-minute readings),
     wind_speed (m/s), pressure (hPa at sea level). Other sentinels are missing values. A malformed data line
     is skipped and logged; an hour without any readable line fails the run before anything is written.
+    Its checks (`checks.FEATURES_CHECKS`) judge the rows it wrote and the raw lines it read, as it holds them.
     """
     hours = _hours(context)
     stations = _check_stations(kma)
@@ -129,23 +132,32 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     # The sensor follows arrivals; a run that also predicts these hours needs no second run from it.
     predicted_here = dg.AssetKey("weather_predictions") in context.job_def.asset_layer.selected_asset_keys
     arrival = lake.record_arrival(Arrival(context.run.run_id, sorted(files), predicted_in_run=predicted_here))
-    table = built.frame
+    raw_duplicates = sum(kma_format.duplicate_lines(asos) for asos, _ in raw.values())
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(table),
-            "dagster/column_schema": dg.MetadataValue.table_schema(_schema(table)),
-            "hours": len(hours),
-            "null_counts": dg.MetadataValue.json({k: int(v) for k, v in table.isna().sum().items()}),
-            "skipped_lines": sum(map(len, built.skipped_lines.values())),
-            "duplicate_station_lines": sum(built.duplicate_lines.values()),
-            "missing_station_hours": dg.MetadataValue.json(
-                {partition_key(hour): ids for hour, ids in built.missing_stations.items()}
-            ),
-            "preview": dg.MetadataValue.md(table.tail(10).to_markdown(index=False)),
-            "objects": _path_list(uris),
-            "arrival": dg.MetadataValue.path(arrival),
-        }
+        metadata=_features_metadata(built, len(hours), uris, arrival),
+        check_results=checks.features_results(context, built.frame, raw_duplicates),
     )
+
+
+def _features_metadata(
+    built: features.Features, hours: int, uris: list[str], arrival: str
+) -> dict[str, dg.MetadataValue | int]:
+    """What a materialization of `weather_features` shows: the table's shape and what ingest dropped or missed."""
+    table = built.frame
+    return {
+        "dagster/row_count": len(table),
+        "dagster/column_schema": dg.MetadataValue.table_schema(_schema(table)),
+        "hours": hours,
+        "null_counts": dg.MetadataValue.json({k: int(v) for k, v in table.isna().sum().items()}),
+        "skipped_lines": sum(map(len, built.skipped_lines.values())),
+        "duplicate_station_lines": sum(built.duplicate_lines.values()),
+        "missing_station_hours": dg.MetadataValue.json(
+            {partition_key(hour): ids for hour, ids in built.missing_stations.items()}
+        ),
+        "preview": dg.MetadataValue.md(table.tail(10).to_markdown(index=False)),
+        "objects": _path_list(uris),
+        "arrival": dg.MetadataValue.path(arrival),
+    }
 
 
 def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[datetime], wait: bool) -> RawHours:

@@ -1,14 +1,18 @@
 """Prediction stage: the champion model's comfort score for every station-hour, upserted into MySQL."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import numpy as np
 import pandas as pd
 
+from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import weather_features
 from weather_assets.defs.assets.model import comfort_model
-from weather_assets.defs.partitions import hourly, kst_hours
+from weather_assets.defs.partitions import hourly, kst_hours, kst_window
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.comfort import label
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
@@ -21,16 +25,24 @@ from weather_assets.domain.stations import all_stations
     partitions_def=hourly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ml",
-    io_manager_key="mysql_io_manager",
+    io_manager_key="predictions_io_manager",
     kinds={"mysql", "pandas"},
     pool="mysql_writes",  # bounds parallel writes to MySQL; set its limit on the instance (README)
+    check_specs=checks.PREDICTIONS_CHECKS,
 )
-def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_registry: ModelRegistry) -> pd.DataFrame:
+def weather_predictions(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    model_registry: ModelRegistry,
+    predictions_io_manager: dg.ResourceParam[PredictionsIOManager],
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     """The comfort score (0 to 100) of each station and KST hour, from the champion model, in MySQL.
 
     Table `weather_predictions`, one row per `(prediction_datetime, station_id)`: the score, the six
     measurements it was computed from, the region and the model's name and version. Materializing an hour
     again updates its rows (the predictions IO manager upserts); a range of hours is one run and one transaction.
+    Its checks (`checks.PREDICTIONS_CHECKS`) read the hours' rows back once they are written: Dagster hands a
+    yielded output to the IO manager before this function resumes.
     """
     hours = kst_hours(context.partition_time_window)
     try:
@@ -44,8 +56,9 @@ def weather_predictions(context: dg.AssetExecutionContext, lake: Lake, model_reg
     scores = np.clip(champion.predict(rows), 0, 100)
     context.log.info(f"{len(rows)} predictions for {len(hours)} hours with {champion.model_name}")
     predictions = predictions_frame(rows, scores, champion.model_name)
-    context.add_output_metadata({"comfort_now": comfort_chart(predictions)})
-    return predictions
+    yield dg.Output(predictions, metadata={"comfort_now": comfort_chart(predictions)})
+    written = predictions_io_manager.rows(*kst_window(context.partition_time_window))
+    yield from checks.predictions_results(context, written, rows)
 
 
 def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -> pd.DataFrame:
