@@ -72,6 +72,8 @@ def quiet_dagster_home(tmp_path: Path) -> dict[str, str]:
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    # as `source .venv/bin/activate` leaves it: dg compares the active environment with the project's
+    env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
     return env | {"DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(tmp_path / "weather")}
 
 

@@ -95,6 +95,7 @@ def dagster_dev(tmp_path: Path, weather_dir: Path) -> Iterator[int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
     env |= {"WEATHER_DATA_DIR": str(weather_dir), "DAGSTER_HOME": str(home)}
+    env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)  # as after `source .venv/bin/activate`
     command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
     health = f"http://127.0.0.1:{port}/server_info"
     with serving(command, env, health, tmp_path / "dagster_dev.log", cwd=REPO):
