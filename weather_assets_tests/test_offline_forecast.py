@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets.domain import kma_forecast
+from weather_assets.domain import comfort, kma_forecast
 from weather_assets.domain.kma_forecast import KMAForecastNoData, issues_between, parse_forecast, parse_pcp
 from weather_assets.domain.offline_kma import OfflineKMA, observe
 
@@ -130,3 +130,13 @@ def test_the_forecast_columns_parse_from_the_offline_answer() -> None:
     frame = parse_forecast(ask(ISSUE, numOfRows="1000"))
     assert list(frame.columns) == list(kma_forecast.FORECAST_COLUMNS)
     assert frame[["temperature", "humidity", "wind_speed", "precipitation", "pop", "sky", "pty"]].notna().all().all()
+
+
+def test_offline_forecast_features_score_like_observations() -> None:
+    """The whole path offline: answers of two points, features with carried PM10 and pressure, comfort scores."""
+    forecast = pd.concat(parse_forecast(ask(ISSUE, point, numOfRows="1000")) for point in (SEOUL, (54, 125)))
+    carried = pd.DataFrame({"station_id": [108, 112], "pm10": [30.0, 55.0], "pressure": [1008.0, 1009.0]})
+    frame = kma_forecast.forecast_features(forecast, carried, [108, 112])
+    assert len(frame) == 2 * 72 and set(frame["lead_hours"]) == set(range(1, 73))
+    scores = comfort.score(frame)
+    assert scores.between(0, 100).all() and scores.nunique() > 10

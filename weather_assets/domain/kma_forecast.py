@@ -59,10 +59,8 @@ class KMAForecastNoData(KMAForecastError):
 def latest_issue(now: datetime) -> datetime:
     """The newest issue (naive KST) whose answer is due at `now`: base time + 10 minutes <= now."""
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    for base in sorted((day + timedelta(days=d, hours=h) for d in (-1, 0) for h in BASE_HOURS), reverse=True):
-        if base + PUBLICATION_DELAY <= now:
-            return base
-    raise AssertionError("unreachable: yesterday's 23:00 issue is always due")
+    issues = sorted((day + timedelta(days=d, hours=h) for d in (-1, 0) for h in BASE_HOURS), reverse=True)
+    return next(base for base in issues if base + PUBLICATION_DELAY <= now)  # yesterday's 23:00 always is
 
 
 def issues_between(first: datetime, last: datetime) -> list[datetime]:
