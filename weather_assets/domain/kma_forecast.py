@@ -4,7 +4,8 @@ Facts from KMA's VilageFcstInfoService_2.0 guide, as public clients quote it: ei
 02, 05, ..., 23 KST (minute 00), each served from about ten minutes later, with hourly values per 5 km grid
 point (`grid.to_grid`) for about three days; ``fcstValue`` is always text, and PCP is a class
 ("강수없음", "1mm 미만", "6.9mm", "30.0~50.0mm", "50.0mm 이상"). A result code other than ``00`` is an error;
-``03`` (NO_DATA) is what an issue not yet published gets. Errors of the gateway come as XML
+``03`` (NO_DATA) is what an issue not yet published gets, ``10`` with "최근 3일 간의 자료만 제공합니다." one older
+than the three days KMA serves (an answer logged by a public client). Errors of the gateway come as XML
 (``<OpenAPI_ServiceResponse>``) whatever ``dataType`` asked for.
 """
 

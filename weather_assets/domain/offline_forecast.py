@@ -73,18 +73,17 @@ def _hour_values(point: tuple[int, int], issued_at: datetime, hour: datetime) ->
     stations = _stations_at(point)
     lead = (hour - issued_at) / _HOUR
     issue_key = _mix(point[0], point[1], int((issued_at - _EPOCH) / _HOUR))
-    t = (hour - issued_at).total_seconds() / 3600
 
     def error(field: str, base: float, growth: float) -> float:
-        return (base + growth * lead) * _noise(issue_key ^ _SEEDS[field], t, 8)
+        return (base + growth * lead) * _noise(issue_key ^ _SEEDS[field], lead, 8)
 
     temperature = _observed(stations, hour, "TA") + error("TMP", 0.4, 0.05)
     humidity = min(100.0, max(5.0, _observed(stations, hour, "HM") + error("REH", 2.0, 0.25)))
     wind = max(0.0, _observed(stations, hour, "WS") + error("WSD", 0.3, 0.03))
-    shift = round((0.5 + lead / 12) * _noise(issue_key ^ _SEEDS["PCP"], t, 12))  # hours early (-) or late (+)
+    shift = round((0.5 + lead / 12) * _noise(issue_key ^ _SEEDS["PCP"], lead, 12))  # hours early (-) or late (+)
     rain = round(_rain(stations, hour + timedelta(hours=shift)), 1)
     near = max(_rain(stations, hour + timedelta(hours=shift + d)) for d in (-2, -1, 1, 2))
-    direction = int(_unit(issue_key, int(t)) * 36) * 10
+    direction = int(_unit(issue_key, int(lead)) * 36) * 10
     snowing = rain > 0 and temperature < 1.0
     pop = min(100, 60 + 10 * math.ceil(rain)) if rain > 0 else 30 if near > 0 else 0
     snow = "적설없음" if not snowing else "1cm 미만" if rain < 1 else f"{rain:.1f}cm" if rain < 5 else "5.0cm 이상"
