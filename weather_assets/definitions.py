@@ -47,7 +47,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOMa
     registry = ModelRegistry(**_bound_to_env(tracking_uri=Env.TRACKING_URI, data_dir=Env.DATA_DIR))
     return {
         "kma": KMAClient(
-            **_bound_to_env(auth_key=Env.KMA_AUTH_KEY, base_url=Env.KMA_API_URL, stations=Env.STATIONS),
+            **_bound_to_env(
+                auth_key=Env.KMA_AUTH_KEY,
+                base_url=Env.KMA_API_URL,
+                forecast_url=Env.KMA_FORECAST_URL,
+                stations=Env.STATIONS,
+            ),
             **_bound_to_int_env(
                 publication_poll_seconds=Env.KMA_POLL_SECONDS, publication_wait_minutes=Env.KMA_WAIT_MINUTES
             ),
