@@ -54,7 +54,7 @@ forecast_job = dg.define_asset_job(
 )
 
 forecast_skill_job = dg.define_asset_job(
-    "forecast_skill",
+    "skill",
     selection=dg.AssetSelection.assets(forecast_skill),
     description="Forecast comfort against observed comfort, by lead time, over the last two weeks.",
 )

@@ -9,7 +9,7 @@ import pandas as pd
 
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import forecast_issues
-from weather_assets.defs.resources.kma_client import KMAClient, KMAError
+from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastUnpublished
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.domain import kma_forecast
@@ -40,15 +40,20 @@ def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake)
     points = kma.forecast_points()
     try:
         answers = kma.fetch_forecast(issued, points)
-    except KMAError as error:
-        if not error.no_data:
-            raise
+    except KMAForecastUnpublished as error:
         if kst_now() < issued + PUBLICATION_WAIT:
             context.log.info(f"KMA does not serve the {partition_key(issued)} issue yet; asking again in 60 s")
             raise dg.RetryRequested(max_retries=60, seconds_to_wait=60) from None
         raise dg.Failure(
-            f"KMA has no forecast issued at {partition_key(issued)} KST ({error}); it serves only the last few "
-            "days of issues, so this one cannot be fetched any more: leave it out of the backfill",
+            f"KMA never published the forecast issued at {partition_key(issued)} KST ({error}); nothing was stored",
+            allow_retries=False,
+        ) from None
+    except KMAError as error:
+        if error.code is None:
+            raise  # KMA unreachable: the job's retry policy tries again
+        raise dg.Failure(
+            f"KMA refuses the forecast issued at {partition_key(issued)} KST ({error}); it serves only the last "
+            "three days of issues, so this one cannot be fetched any more: leave it out of the backfill",
             allow_retries=False,
         ) from None
     uris = [lake.write(forecast_raw_key(issued, point), body) for point, body in answers.items()]
