@@ -103,7 +103,7 @@ def test_skill_is_the_mean_absolute_error_per_six_hour_lead_bucket() -> None:
         {
             "forecast_datetime": [hour, hour, hour],
             "station_id": [108, 108, 108],
-            "lead_hours": [1, 5, 30],
+            "lead_hours": [1, 5, 27],
             "comfort_score": [60.0, 66.0, 40.0],
         }
     )
