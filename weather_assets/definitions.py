@@ -5,16 +5,25 @@ from __future__ import annotations
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
-from weather_assets.defs.jobs import ingest_and_predict_job, ingest_job, predict_job, train_job
+from weather_assets.defs.assets.skill import forecast_skill
+from weather_assets.defs.jobs import (
+    forecast_job,
+    forecast_skill_job,
+    ingest_and_predict_job,
+    ingest_job,
+    predict_job,
+    train_job,
+)
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
-from weather_assets.defs.schedules import ingest_hourly, train_daily
+from weather_assets.defs.schedules import forecast_issued, ingest_hourly, skill_daily, train_daily
 from weather_assets.defs.sensors import new_feature_files
 from weather_assets.environment import Env
 
@@ -38,7 +47,12 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOMa
     registry = ModelRegistry(**_bound_to_env(tracking_uri=Env.TRACKING_URI, data_dir=Env.DATA_DIR))
     return {
         "kma": KMAClient(
-            **_bound_to_env(auth_key=Env.KMA_AUTH_KEY, base_url=Env.KMA_API_URL, stations=Env.STATIONS),
+            **_bound_to_env(
+                auth_key=Env.KMA_AUTH_KEY,
+                base_url=Env.KMA_API_URL,
+                forecast_url=Env.KMA_FORECAST_URL,
+                stations=Env.STATIONS,
+            ),
             **_bound_to_int_env(
                 publication_poll_seconds=Env.KMA_POLL_SECONDS, publication_wait_minutes=Env.KMA_WAIT_MINUTES
             ),
@@ -51,9 +65,18 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOMa
 
 
 defs = dg.Definitions(
-    assets=[kma_observations, weather_features, comfort_model, weather_predictions],
-    jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job],
-    schedules=[ingest_hourly, train_daily],
+    assets=[
+        kma_observations,
+        weather_features,
+        comfort_model,
+        weather_predictions,
+        kma_forecasts,
+        forecast_features,
+        weather_forecasts,
+        forecast_skill,
+    ],
+    jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job, forecast_job, forecast_skill_job],
+    schedules=[ingest_hourly, train_daily, forecast_issued, skill_daily],
     sensors=[new_feature_files],
     resources=build_resources(),
     # Every run executes its steps in the run's own process. The stages form a chain, so a process per step

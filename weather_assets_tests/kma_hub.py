@@ -34,6 +34,11 @@ class FakeHub(ThreadingHTTPServer):
         """The API Hub base URL shape, on this server's port."""
         return f"http://127.0.0.1:{self.server_address[1]}/api/typ01/url"
 
+    @property
+    def forecast_url(self) -> str:
+        """The API Hub's getVilageFcst URL shape, on this server's port."""
+        return f"http://127.0.0.1:{self.server_address[1]}/api/typ02/openApi/VilageFcstInfoService_2.0/getVilageFcst"
+
     def endpoints(self) -> list[str]:
         """The endpoint (last path segment) of each request, in arrival order."""
         return [urlsplit(path).path.rsplit("/", 1)[-1] for path in self.requests]

@@ -6,10 +6,13 @@ import logging
 import socket
 import traceback
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
-from weather_assets.defs.resources.kma_client import KMAClient, KMAError
+from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastUnpublished
+from weather_assets.domain.hours import kst_now
+from weather_assets.domain.kma_forecast import latest_issue, parse_forecast
 from weather_assets_tests.kma_hub import Action, FakeHub, echo, slow, status
 
 KEY = "SECRET-KEY-123"
@@ -292,3 +295,94 @@ def test_source_is_offline_without_a_key_and_kma_with_one() -> None:
     """Run metadata must tell generated data from KMA's: `source` follows the presence of the key."""
     assert KMAClient(stations=STATIONS).source == "offline"
     assert KMAClient(stations=STATIONS, auth_key=KEY).source == "kma"
+
+
+def forecaster(hub: FakeHub, **overrides: object) -> KMAClient:
+    """A keyed client whose forecast calls go to the local hub."""
+    return online(hub, forecast_url=hub.forecast_url, **overrides)
+
+
+def published_issue() -> datetime:
+    """An issue that is out now and well within the three days KMA serves."""
+    return latest_issue(kst_now()) - timedelta(hours=3)
+
+
+def test_forecast_points_are_the_stations_grid_points() -> None:
+    """Seoul (108) and Incheon (112) lie on two different grid points of KMA's 5 km grid."""
+    assert KMAClient(stations=STATIONS).forecast_points() == [(54, 125), (60, 127)]
+
+
+def test_a_forecast_costs_one_call_per_point_and_matches_offline(hub: FakeHub) -> None:
+    """One getVilageFcst call per grid point, one 1000-row JSON page each; online and offline give the same bytes."""
+    issue = published_issue()
+    client = forecaster(hub)
+    raw = client.fetch_forecast(issue, client.forecast_points())
+    assert hub.endpoints() == ["getVilageFcst"] * 2
+    assert urlsplit(hub.requests[0]).path == "/api/typ02/openApi/VilageFcstInfoService_2.0/getVilageFcst"
+    first = hub.queries("getVilageFcst")[0]
+    assert first == {
+        "pageNo": "1",
+        "numOfRows": "1000",
+        "dataType": "JSON",
+        "base_date": f"{issue:%Y%m%d}",
+        "base_time": f"{issue:%H%M}",
+        "nx": "54",
+        "ny": "125",
+        "authKey": KEY,
+    }
+    assert raw == KMAClient(stations=STATIONS).fetch_forecast(issue, [(54, 125), (60, 127)])
+    seoul = parse_forecast(raw[(60, 127)])
+    assert len(seoul) == 72 and (seoul["issued_at"] == issue).all()
+
+
+def test_an_unpublished_issue_raises_unpublished_naming_issue_and_point(hub: FakeHub) -> None:
+    """NO_DATA is no transient failure to retry at once, but the caller may ask again later."""
+    issue = latest_issue(kst_now()) + timedelta(hours=3)
+    with pytest.raises(KMAForecastUnpublished) as caught:
+        forecaster(hub).fetch_forecast(issue, [(60, 127)])
+    assert caught.value.code == "03"
+    assert f"{issue:%Y-%m-%d %H:%M}" in str(caught.value) and "nx=60, ny=127" in str(caught.value)
+    assert len(hub.requests) == 1
+
+
+def test_an_issue_older_than_kma_serves_is_a_plain_kma_error(hub: FakeHub) -> None:
+    """Code 10 ("only the last three days"): waiting will not help, so it is not `KMAForecastUnpublished`."""
+    with pytest.raises(KMAError) as caught:
+        forecaster(hub).fetch_forecast(published_issue() - timedelta(days=4), [(60, 127)])
+    assert not isinstance(caught.value, KMAForecastUnpublished)
+    assert caught.value.code == "10" and "최근 3일" in str(caught.value)
+
+
+def test_a_forecast_503_then_success_is_retried(hub: FakeHub) -> None:
+    hub.script.append(status(503))
+    issue = published_issue()
+    raw = forecaster(hub).fetch_forecast(issue, [(60, 127)])
+    assert hub.endpoints() == ["getVilageFcst"] * 2
+    assert raw == KMAClient(stations=STATIONS).fetch_forecast(issue, [(60, 127)])
+
+
+@pytest.mark.parametrize(
+    ("action", "visible"),
+    [
+        pytest.param(echo(200, ECHO_JSON), "getVilageFcst?pageNo=1", id="200-json-echoing-url"),
+        pytest.param(echo(401, ECHO_HTML), "Bad request: /api/typ02/openApi", id="401-html-echoing-url"),
+        pytest.param(
+            echo(
+                200,
+                "<OpenAPI_ServiceResponse><cmmMsgHeader><errMsg>SERVICE ERROR</errMsg><returnAuthMsg>"
+                "SERVICE_KEY_IS_NOT_REGISTERED_ERROR {path}</returnAuthMsg><returnReasonCode>30</returnReasonCode>"
+                "</cmmMsgHeader></OpenAPI_ServiceResponse>",
+            ),
+            "SERVICE_KEY_IS_NOT_REGISTERED_ERROR",
+            id="200-xml-echoing-url",
+        ),
+    ],
+)
+def test_key_never_appears_in_forecast_errors(hub: FakeHub, action: Action, visible: str) -> None:
+    """A forecast error answer that quotes the request is quoted with the key blanked."""
+    hub.script.append(action)
+    with pytest.raises(KMAError) as caught:
+        forecaster(hub).fetch_forecast(published_issue(), [(60, 127)])
+    assert f"authKey={KEY}" in hub.requests[0]
+    assert visible in str(caught.value)
+    assert KEY not in whole(caught.value)

@@ -2,9 +2,11 @@
 
 import dagster as dg
 
+from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.assets.skill import forecast_skill
 
 # Runs of these jobs retry failed steps: KMA or MySQL briefly away. The KMA client and the IO manager retry
 # single calls within seconds first, and kma_observations itself waits for an hour KMA has not published yet.
@@ -39,4 +41,20 @@ ingest_and_predict_job = dg.define_asset_job(
         "has not published the hour yet), and the read API's for a missing recent hour."
     ),
     op_retry_policy=MYSQL_RETRIES,
+)
+
+forecast_job = dg.define_asset_job(
+    "forecast",
+    selection=dg.AssetSelection.assets(kma_forecasts, forecast_features, weather_forecasts),
+    description=(
+        "One KMA forecast issue to comfort forecasts per station and hour (it waits while KMA does not serve the "
+        "issue yet)."
+    ),
+    op_retry_policy=MYSQL_RETRIES,
+)
+
+forecast_skill_job = dg.define_asset_job(
+    "skill",
+    selection=dg.AssetSelection.assets(forecast_skill),
+    description="Forecast comfort against observed comfort, by lead time, over the last two weeks.",
 )

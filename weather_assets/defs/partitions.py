@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from weather_assets.domain.hours import KEY_FORMAT, KST, TIMEZONE, partition_key
+from weather_assets.domain.kma_forecast import BASE_HOURS
 from weather_assets.environment import PARTITIONS_START, Env
 
 
@@ -22,6 +23,21 @@ def hourly_partitions(start: str = PARTITIONS_START) -> dg.HourlyPartitionsDefin
 # Partitions are the code location's shape, not run configuration: Dagster needs them when it loads the
 # definitions, before any resource exists, so the start is read here, once, from WEATHER_PARTITIONS_START.
 hourly = hourly_partitions(Env.PARTITIONS_START.get() or PARTITIONS_START)
+
+
+def forecast_issue_partitions(start: str = PARTITIONS_START) -> dg.TimeWindowPartitionsDefinition:
+    """KMA's short-term forecast issues (base times 02, 05, ..., 23 KST), keyed by the issue's KST time.
+
+    ``end_offset=1``: the newest issue is a partition as soon as its base time passes; KMA serves it about ten
+    minutes later.
+    """
+    cron = f"0 {','.join(str(hour) for hour in BASE_HOURS)} * * *"
+    return dg.TimeWindowPartitionsDefinition(
+        cron_schedule=cron, start=start, timezone=TIMEZONE, fmt=KEY_FORMAT, end_offset=1
+    )
+
+
+forecast_issues = forecast_issue_partitions(Env.PARTITIONS_START.get() or PARTITIONS_START)
 
 
 def kst_window(window: dg.TimeWindow) -> tuple[datetime, datetime]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
-from weather_assets.defs.jobs import ingest_and_predict_job, train_job
+from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, train_job
 from weather_assets.domain.hours import KST, TIMEZONE, partition_key
+from weather_assets.domain.kma_forecast import BASE_HOURS
 from weather_assets.environment import Env
 
 # KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
@@ -36,5 +39,34 @@ train_daily = dg.ScheduleDefinition(
     cron_schedule="40 4 * * *",
     execution_timezone=TIMEZONE,
     description="At 04:40 KST, retrain the comfort model on the last 30 days; it is promoted only if it is better.",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
+FORECAST_DELAY = timedelta(minutes=15)  # KMA serves an issue about ten minutes after its base time
+
+
+@dg.schedule(
+    name="forecast_issued",
+    job=forecast_job,
+    cron_schedule=f"15 {','.join(str(hour) for hour in BASE_HOURS)} * * *",
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+def forecast_issued(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Fifteen minutes after each forecast base time (02, 05, ..., 23 KST), the issue's comfort forecasts.
+
+    The partition is the tick's own issue; while KMA does not serve it yet, the run asks again every minute.
+    """
+    tick = context.scheduled_execution_time.astimezone(KST).replace(second=0, microsecond=0, tzinfo=None)
+    issue = partition_key(tick - FORECAST_DELAY)
+    return dg.RunRequest(run_key=issue, partition_key=issue)
+
+
+skill_daily = dg.ScheduleDefinition(
+    name="forecast_skill_daily",
+    job=forecast_skill_job,
+    cron_schedule="50 4 * * *",
+    execution_timezone=TIMEZONE,
+    description="At 04:50 KST, the forecast skill of the last two weeks.",
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from weather_assets.domain import kma_format
+from weather_assets.domain.hours import kst_now
 from weather_assets.domain.stations import Station, all_stations
 
 _EPOCH = datetime(2000, 1, 1)
@@ -179,10 +180,18 @@ def _stations(stn: str, pm10_only: bool = False) -> list[int]:
 
 
 class OfflineKMA:
-    """Answers ``kma_sfctm2.php``, ``kma_sfctm3.php`` and ``kma_pm10.php`` calls as bytes, like the API Hub."""
+    """Answers ``kma_sfctm2.php``, ``kma_sfctm3.php``, ``kma_pm10.php`` and ``getVilageFcst`` calls as bytes,
+    like the API Hub. `now` (naive KST; default the clock at each call) decides which forecast issues are out."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now
 
     def respond(self, endpoint: str, params: Mapping[str, str]) -> bytes:
         """The body the API Hub would send for this endpoint and these query parameters."""
+        if endpoint == "getVilageFcst":
+            from weather_assets.domain import offline_forecast  # here: that module builds on this one
+
+            return offline_forecast.respond(params, self.now or kst_now())
         when = lambda name: datetime.strptime(params[name], kma_format.TM_FORMAT)  # noqa: E731
         if endpoint == "kma_sfctm2.php":
             hour = when("tm")

@@ -8,6 +8,8 @@ never changed by an upsert; ``updated_at`` is set on every write. Both are UTC, 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -20,9 +22,30 @@ KEY = ("prediction_datetime", "station_id")
 OUTPUT_COLUMNS = ("prediction_datetime", "station_id", "region", "comfort_score", *MEASUREMENTS, "model_name")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite auto-increments INTEGER PRIMARY KEY only
-_TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-_NUMBER = sa.Double().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite auto-increments INTEGER PRIMARY KEY only
+TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+NUMBER = sa.Double().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What the IO manager needs to know of a table it upserts: its columns, key and partition column."""
+
+    name: str
+    key: tuple[str, ...]
+    time_column: str  # the naive KST time a partition's window selects
+    columns: tuple[str, ...]  # what an asset hands the IO manager; id, created_at and updated_at are the IO manager's
+    required: tuple[str, ...]  # columns that may not be empty
+    define: Callable[[str, sa.MetaData | None], sa.Table]
+
+    def table(self, name: str | None = None, metadata: sa.MetaData | None = None) -> sa.Table:
+        """The table under `name` (default: the spec's own), checked: it ends up in SQL."""
+        return self.define(identifier(name or self.name), metadata)
+
+    @property
+    def updated(self) -> tuple[str, ...]:
+        """What an upsert overwrites on a row that exists; created_at keeps the time the row was first written."""
+        return tuple(column for column in self.columns if column not in self.key) + ("updated_at",)
 
 
 def identifier(name: str, what: str = "table name") -> str:
@@ -38,12 +61,12 @@ def predictions_table(name: str = TABLE, metadata: sa.MetaData | None = None) ->
     return sa.Table(
         name,
         metadata or sa.MetaData(),
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
-        sa.Column("comfort_score", _NUMBER, nullable=False),
-        *(sa.Column(column, _NUMBER, nullable=True) for column in MEASUREMENTS),
-        sa.Column("prediction_datetime", _TIME, nullable=False),
-        sa.Column("created_at", _TIME, nullable=False),
-        sa.Column("updated_at", _TIME, nullable=False),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
+        sa.Column("comfort_score", NUMBER, nullable=False),
+        *(sa.Column(column, NUMBER, nullable=True) for column in MEASUREMENTS),
+        sa.Column("prediction_datetime", TIME, nullable=False),
+        sa.Column("created_at", TIME, nullable=False),
+        sa.Column("updated_at", TIME, nullable=False),
         sa.Column("region", sa.String(32), nullable=True),
         sa.Column("station_id", sa.Integer(), nullable=False),
         sa.Column("model_name", sa.String(64), nullable=False),
@@ -55,3 +78,9 @@ def predictions_table(name: str = TABLE, metadata: sa.MetaData | None = None) ->
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_unicode_ci",
     )
+
+
+PREDICTIONS = TableSpec(
+    TABLE, KEY, "prediction_datetime", OUTPUT_COLUMNS,
+    ("prediction_datetime", "station_id", "comfort_score", "model_name"), predictions_table,
+)  # fmt: skip

@@ -1,4 +1,4 @@
-"""The KMA API Hub client resource: one hour or a range of hours of ASOS and PM10 text, online or offline."""
+"""The KMA API Hub client resource: hours of ASOS and PM10 text, and short-term forecast issues, online or offline."""
 
 from __future__ import annotations
 
@@ -13,18 +13,36 @@ import dagster as dg
 import requests
 from pydantic import Field
 
-from weather_assets.domain import kma_format
+from weather_assets.domain import kma_forecast, kma_format
+from weather_assets.domain.grid import to_grid
 from weather_assets.domain.offline_kma import OfflineKMA
-from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
+from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
 
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url"
+# VilageFcstInfoService_2.0 on the API Hub (typ02: KMA's public-data services, keyed by authKey like typ01)
+DEFAULT_FORECAST_URL = "https://apihub.kma.go.kr/api/typ02/openApi/VilageFcstInfoService_2.0/getVilageFcst"
+FORECAST_ENDPOINT = "getVilageFcst"
 _KEY_IN_TEXT = re.compile(r"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
 _KEY_IN_BYTES = re.compile(rb"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
 _PM10_LEAD = timedelta(minutes=55)  # the 09:00 hour's readings run from 08:05 to 09:00
 
 
 class KMAError(RuntimeError):
-    """KMA could not be reached, or answered with something other than its text format."""
+    """KMA could not be reached, or answered with something other than what was asked for.
+
+    `code` is KMA's result code when the answer carried one (forecast calls), else None.
+    """
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class KMAForecastUnpublished(KMAError):
+    """KMA answered NO_DATA (03) for a forecast issue: not published yet, so asking again later may succeed.
+
+    An issue older than KMA serves is refused with another code (10), a plain `KMAError`: waiting does not help.
+    """
 
 
 class _RedactKeyFilter(logging.Filter):
@@ -67,7 +85,7 @@ class RawHours:
 
 
 class KMAClient(dg.ConfigurableResource):
-    """KMA API Hub (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``), or the offline generator when no key is set.
+    """KMA API Hub (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``, ``getVilageFcst``), or the offline generator.
 
     Both speak the same bytes, so everything downstream runs the same code; only `source` tells them apart.
     Transient failures (timeouts, connection errors, HTTP 5xx and 429) are retried with exponential backoff. The
@@ -76,6 +94,9 @@ class KMAClient(dg.ConfigurableResource):
 
     auth_key: str | None = Field(default=None, description="API Hub key (KMA_AUTH_KEY); unset: offline generator.")
     base_url: str = Field(default=DEFAULT_BASE_URL, description="API Hub base URL (KMA_API_URL).")
+    forecast_url: str = Field(
+        default=DEFAULT_FORECAST_URL, description="getVilageFcst URL on the API Hub (KMA_FORECAST_URL)."
+    )
     stations: str = Field(default=DEFAULT_STATIONS, description="Comma-separated ASOS ids (WEATHER_STATIONS).")
     timeout_seconds: float = Field(default=30.0, description="Connect and read timeout of one request.")
     max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
@@ -139,6 +160,42 @@ class KMAClient(dg.ConfigurableResource):
             reported=reported,
         )
 
+    def forecast_points(self) -> list[tuple[int, int]]:
+        """The distinct forecast grid points (nx, ny) of the configured stations, sorted."""
+        known = all_stations()
+        return sorted({to_grid(known[s].latitude, known[s].longitude) for s in self.station_ids()})
+
+    def fetch_forecast(self, issued_at: datetime, points: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """KMA's raw ``getVilageFcst`` JSON of one issue (naive KST base time) per grid point: one call each.
+
+        One page of 1000 rows holds the first three days or so of an issue (12 categories an hour), which is
+        what a comfort forecast uses. Transient failures are retried as for the hours; an error answer raises
+        `KMAError` naming the issue and the point (`KMAForecastUnpublished` for NO_DATA).
+        """
+        base = {"pageNo": "1", "numOfRows": "1000", "dataType": "JSON"}
+        base |= {"base_date": f"{issued_at:%Y%m%d}", "base_time": f"{issued_at:%H%M}"}
+        answers: dict[tuple[int, int], bytes] = {}
+        with requests.Session() as session:
+            for nx, ny in points:
+                params = {**base, "nx": str(nx), "ny": str(ny)}
+                if self.auth_key:
+                    body = self._fetch(session, self.forecast_url, FORECAST_ENDPOINT, params)
+                else:
+                    body = OfflineKMA().respond(FORECAST_ENDPOINT, params)
+                answers[(nx, ny)] = self._checked_forecast(body, issued_at, (nx, ny))
+        return answers
+
+    def _checked_forecast(self, body: bytes, issued_at: datetime, point: tuple[int, int]) -> bytes:
+        """The body, if it is a forecast; the check reads a scrubbed copy, so its message quotes no key."""
+        try:
+            kma_forecast.read_answer(self._scrub(body), issued_at, point)
+        except kma_forecast.KMAForecastError as error:
+            kind = KMAForecastUnpublished if isinstance(error, kma_forecast.KMAForecastNoData) else KMAError
+            problem = kind(str(error), error.code)
+        else:
+            return body
+        raise problem  # raised outside the except block: no chained exception carries the body
+
     def _spans(self, hours: Sequence[datetime]) -> Iterator[tuple[datetime, datetime]]:
         """(first, last) hour of consecutive chunks no longer than `max_range_days`."""
         per_call = self.max_range_days * 24
@@ -147,10 +204,14 @@ class KMAClient(dg.ConfigurableResource):
             yield chunk[0], chunk[-1]
 
     def _get(self, session: requests.Session, endpoint: str, params: dict[str, str]) -> bytes:
-        """One checked body; retries transient failures, never lets the key into a message."""
+        """One checked body of KMA's text format, from the API Hub or the offline generator."""
         if not self.auth_key:
             return self._checked(endpoint, OfflineKMA().respond(endpoint, params))
         url = f"{self.base_url.rstrip('/')}/{endpoint}"
+        return self._checked(endpoint, self._fetch(session, url, endpoint, params), params)
+
+    def _fetch(self, session: requests.Session, url: str, endpoint: str, params: dict[str, str]) -> bytes:
+        """One answer's body; retries transient failures, never lets the key into a message."""
         log = dg.get_dagster_logger()
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -166,7 +227,7 @@ class KMAClient(dg.ConfigurableResource):
                             f"{endpoint} ({self._describe(params)}) answered HTTP {code}: "
                             f"{kma_format.snippet(self._scrub(response.content))!r}"
                         )
-                    return self._checked(endpoint, response.content, params)
+                    return response.content
                 problem = f"HTTP {code}"
             if attempt < self.max_attempts:
                 delay = self.backoff_seconds * 2 ** (attempt - 1)

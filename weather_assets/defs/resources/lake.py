@@ -53,6 +53,16 @@ def features_key(hour: datetime) -> str:
     return f"features/{hour.strftime(TM_FORMAT)}.parquet"
 
 
+def forecast_raw_key(issued_at: datetime, point: tuple[int, int]) -> str:
+    """Key of KMA's raw forecast answer of one issue (naive KST base time) for one grid point."""
+    return f"raw/forecast/{issued_at.strftime(TM_FORMAT)}/{point[0]}_{point[1]}.json"
+
+
+def forecast_features_key(issued_at: datetime) -> str:
+    """Key of the forecast feature file of one issue."""
+    return f"forecasts/{issued_at.strftime(TM_FORMAT)}.parquet"
+
+
 def hour_of_features_key(key: str) -> datetime | None:
     """The KST hour a feature file's key names, or None for a key that names no hour."""
     match = _FEATURES_KEY.match(key)

@@ -1,8 +1,8 @@
-"""The pandas side of the predictions table: frames checked, upserted per dialect, and read back.
+"""The pandas side of the platform's tables: frames checked, upserted per dialect, and read back.
 
-The role of a Dagster ``DbTypeHandler``: every function takes an open connection (or none) and leaves
-transactions and retries to the client. An upsert is ``INSERT ... ON DUPLICATE KEY UPDATE`` on MySQL and
-MariaDB, ``INSERT ... ON CONFLICT DO UPDATE`` on SQLite, keyed on ``(prediction_datetime, station_id)``.
+The role of a Dagster ``DbTypeHandler``: every function takes the table's `TableSpec` and an open connection (or
+none) and leaves transactions and retries to the client. An upsert is ``INSERT ... ON DUPLICATE KEY UPDATE`` on
+MySQL and MariaDB, ``INSERT ... ON CONFLICT DO UPDATE`` on SQLite, keyed on the spec's unique key.
 """
 
 from __future__ import annotations
@@ -15,36 +15,34 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 
-from weather_assets.domain.predictions_table import KEY, OUTPUT_COLUMNS
-
-# An upsert overwrites these on a row that exists; created_at keeps the time the row was first written.
-UPDATED = tuple(column for column in OUTPUT_COLUMNS if column not in KEY) + ("updated_at",)
-REQUIRED = ("prediction_datetime", "station_id", "comfort_score", "model_name")
+from weather_assets.domain.predictions_table import TableSpec
 
 
-def checked(obj: object, window: tuple[datetime, datetime] | None) -> pd.DataFrame:
+def checked(spec: TableSpec, obj: object, window: tuple[datetime, datetime] | None) -> pd.DataFrame:
     """The output as the table takes it, or a ValueError that says what is wrong with it, before any SQL."""
     if not isinstance(obj, pd.DataFrame):
-        raise TypeError(f"the predictions IO manager stores pandas DataFrames, not {type(obj).__name__}")
-    missing = [column for column in OUTPUT_COLUMNS if column not in obj.columns]
-    extra = [column for column in obj.columns if column not in OUTPUT_COLUMNS]
+        raise TypeError(f"the IO manager stores pandas DataFrames in {spec.name}, not {type(obj).__name__}")
+    missing = [column for column in spec.columns if column not in obj.columns]
+    extra = [column for column in obj.columns if column not in spec.columns]
     if missing or extra:
         raise ValueError(
-            f"predictions must have exactly the columns {list(OUTPUT_COLUMNS)}; missing {missing}, extra {extra}"
+            f"rows for {spec.name} must have exactly the columns {list(spec.columns)}; missing {missing}, extra {extra}"
         )
-    frame = obj[list(OUTPUT_COLUMNS)].copy()
-    frame["prediction_datetime"] = pd.to_datetime(frame["prediction_datetime"])
-    empty = [column for column in REQUIRED if frame[column].isna().any()]
+    frame = obj[list(spec.columns)].copy()
+    for column in spec.key:
+        if column.endswith(("_datetime", "_at")):
+            frame[column] = pd.to_datetime(frame[column])
+    empty = [column for column in spec.required if frame[column].isna().any()]
     if empty:
-        raise ValueError(f"predictions have missing values in required columns {empty}")
-    _refuse_infinity(frame)
-    _refuse_duplicates(frame)
+        raise ValueError(f"rows for {spec.name} have missing values in required columns {empty}")
+    _refuse_infinity(spec, frame)
+    _refuse_duplicates(spec, frame)
     if window is not None:
-        _refuse_outside(frame, window)
-    return frame.sort_values(list(KEY)).reset_index(drop=True)
+        _refuse_outside(spec, frame, window)
+    return frame.sort_values(list(spec.key)).reset_index(drop=True)
 
 
-def _refuse_infinity(frame: pd.DataFrame) -> None:
+def _refuse_infinity(spec: TableSpec, frame: pd.DataFrame) -> None:
     """MySQL stores no infinity and SQLite would: refused on both, so the backends keep the same rows."""
     for column in frame.columns:
         if pd.api.types.is_float_dtype(frame[column]):
@@ -52,98 +50,105 @@ def _refuse_infinity(frame: pd.DataFrame) -> None:
             if len(infinite):
                 first = infinite.iloc[0]
                 raise ValueError(
-                    f"predictions have {len(infinite)} non-finite value(s) in column {column}, e.g. "
-                    f"{first[column]} at ({first['prediction_datetime']}, station {first['station_id']}); "
-                    "MySQL stores no infinity: nothing was written"
+                    f"{spec.name} rows have {len(infinite)} non-finite value(s) in column {column}, e.g. "
+                    f"{first[column]} at {_key_text(spec, first)}; MySQL stores no infinity: nothing was written"
                 )
 
 
-def _refuse_duplicates(frame: pd.DataFrame) -> None:
+def _refuse_duplicates(spec: TableSpec, frame: pd.DataFrame) -> None:
     """Two rows with one key in one statement: the last would silently win."""
-    duplicated = frame[frame.duplicated(list(KEY), keep=False)]
+    duplicated = frame[frame.duplicated(list(spec.key), keep=False)]
     if len(duplicated):
-        first = duplicated.iloc[0]
         raise ValueError(
-            f"{len(duplicated)} predictions share (prediction_datetime, station_id) with another, e.g. "
-            f"({first['prediction_datetime']}, {first['station_id']}): one row per station and hour"
+            f"{len(duplicated)} {spec.name} rows share ({', '.join(spec.key)}) with another, e.g. "
+            f"{_key_text(spec, duplicated.iloc[0])}: one row per key"
         )
 
 
-def _refuse_outside(frame: pd.DataFrame, window: tuple[datetime, datetime]) -> None:
+def _refuse_outside(spec: TableSpec, frame: pd.DataFrame, window: tuple[datetime, datetime]) -> None:
     """A row outside the partitions being written would land in a partition Dagster does not know was written."""
-    outside = frame[(frame["prediction_datetime"] < window[0]) | (frame["prediction_datetime"] >= window[1])]
+    times = frame[spec.time_column]
+    outside = frame[(times < window[0]) | (times >= window[1])]
     if len(outside):
         raise ValueError(
-            f"{len(outside)} predictions fall outside the partitions being written ({window[0]} .. {window[1]} "
-            f"KST), e.g. {outside['prediction_datetime'].iloc[0]}"
+            f"{len(outside)} {spec.name} rows fall outside the partitions being written ({window[0]} .. "
+            f"{window[1]} KST), e.g. {spec.time_column} {outside[spec.time_column].iloc[0]}"
         )
+
+
+def _key_text(spec: TableSpec, row: pd.Series) -> str:
+    return "(" + ", ".join(f"{column} {row[column]}" for column in spec.key) + ")"
 
 
 @dataclass(frozen=True)
 class Upsert:
     """A checked frame as the table's rows, stamped once: a retried transaction writes the very same rows."""
 
+    spec: TableSpec
     table: sa.Table
     records: list[dict[str, object]]
     stamped: datetime
-    hours: tuple[datetime, datetime]
+    times: tuple[datetime, datetime]
     batch_size: int
 
     @classmethod
-    def of(cls, table: sa.Table, frame: pd.DataFrame, batch_size: int) -> Upsert:
+    def of(cls, spec: TableSpec, table: sa.Table, frame: pd.DataFrame, batch_size: int) -> Upsert:
         """The frame's rows with created_at and updated_at set to now (UTC), sent `batch_size` rows a statement."""
         now = datetime.now(UTC).replace(tzinfo=None)
         records = _records(frame.assign(created_at=now, updated_at=now))
-        hours = frame["prediction_datetime"]
-        return cls(table, records, now, (hours.min(), hours.max()), batch_size)
+        times = frame[spec.time_column]
+        return cls(spec, table, records, now, (times.min(), times.max()), batch_size)
 
     def run(self, connection: sa.Connection) -> int:
         """Upsert the rows in statements of `batch_size`; the number of rows inserted (the others were updated)."""
-        statement = upsert_statement(self.table, connection.dialect.name)
+        statement = upsert_statement(self.spec, self.table, connection.dialect.name)
         for start in range(0, len(self.records), self.batch_size):
             connection.execute(statement, self.records[start : start + self.batch_size])
         # A row this write inserted has created_at == stamped; one it updated kept its first created_at.
         inserted = sa.select(sa.func.count()).where(
-            self.table.c.created_at == self.stamped, self.table.c.prediction_datetime.between(*self.hours)
+            self.table.c.created_at == self.stamped, self.table.c[self.spec.time_column].between(*self.times)
         )
         return int(connection.execute(inserted).scalar_one())
 
 
-def upsert_probe(connection: sa.Connection, table: sa.Table) -> None:
+def upsert_probe(spec: TableSpec, connection: sa.Connection, table: sa.Table) -> None:
     """Upsert one probe row in a savepoint rolled back at once: proves the grants, writes nothing."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    probe = {column: None for column in OUTPUT_COLUMNS} | {
-        "prediction_datetime": datetime(1970, 1, 1),
-        "station_id": 0,
-        "comfort_score": 0.0,
-        "model_name": "write-probe",
-        "created_at": now,
-        "updated_at": now,
-    }
+    probe = {column: _probe_value(table.c[column]) for column in spec.columns} | {"created_at": now, "updated_at": now}
     savepoint = connection.begin_nested()
-    connection.execute(upsert_statement(table, connection.dialect.name), [probe])
+    connection.execute(upsert_statement(spec, table, connection.dialect.name), [probe])
     savepoint.rollback()
 
 
-def read(connection: sa.Connection, table: sa.Table, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    """The rows with ``start <= prediction_datetime < end`` (naive KST; None: unbounded), in key order."""
-    query = sa.select(table).order_by(*(table.c[column] for column in KEY))
+def _probe_value(column: sa.Column) -> object:
+    """A value the column takes: None where it may be empty, else a harmless one of its type."""
+    if column.nullable:
+        return None
+    python_type = column.type.python_type
+    return {datetime: datetime(1970, 1, 1), int: 0, float: 0.0, str: "write-probe"}[python_type]
+
+
+def read(
+    spec: TableSpec, connection: sa.Connection, table: sa.Table, start: datetime | None, end: datetime | None
+) -> pd.DataFrame:
+    """The rows with ``start <= time column < end`` (naive KST; None: unbounded), in key order."""
+    query = sa.select(table).order_by(*(table.c[column] for column in spec.key))
     if start is not None:
-        query = query.where(table.c.prediction_datetime >= start)
+        query = query.where(table.c[spec.time_column] >= start)
     if end is not None:
-        query = query.where(table.c.prediction_datetime < end)
+        query = query.where(table.c[spec.time_column] < end)
     return pd.read_sql(query, connection)
 
 
-def upsert_statement(table: sa.Table, dialect: str) -> sa.Insert:
+def upsert_statement(spec: TableSpec, table: sa.Table, dialect: str) -> sa.Insert:
     """The dialect's upsert on the table's unique key; MySQL 8 and MariaDB 10.11 share one form."""
     if dialect in ("mysql", "mariadb"):
         statement = mysql.insert(table)
-        return statement.on_duplicate_key_update({column: statement.inserted[column] for column in UPDATED})
+        return statement.on_duplicate_key_update({column: statement.inserted[column] for column in spec.updated})
     if dialect == "sqlite":
         statement = sqlite.insert(table)
         return statement.on_conflict_do_update(
-            index_elements=list(KEY), set_={column: statement.excluded[column] for column in UPDATED}
+            index_elements=list(spec.key), set_={column: statement.excluded[column] for column in spec.updated}
         )
     raise ValueError(f"no upsert for the {dialect} dialect")
 

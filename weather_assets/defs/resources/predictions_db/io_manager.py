@@ -1,4 +1,5 @@
-"""The predictions IO manager: a materialization of `weather_predictions` is one transaction of batched upserts.
+"""The predictions IO manager: a materialization of `weather_predictions` (or `weather_forecasts`) is one
+transaction of batched upserts.
 
 SQLite by default (embedded), MySQL 8 or MariaDB in production. An hour written twice, by a rerun, a
 backfill, the schedule and the sensor at once, is still one row per station. Nothing is deleted: rows of a
@@ -9,7 +10,6 @@ holds the configuration and the Dagster contexts, `client` the connection, `fram
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -19,51 +19,56 @@ from pydantic import Field, PrivateAttr, field_validator
 from weather_assets.defs.partitions import kst_window
 from weather_assets.defs.resources.predictions_db import frames
 from weather_assets.defs.resources.predictions_db.client import DatabaseWriteError, SQLClient, create_engine, describe
+from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import TABLE, identifier, predictions_table
+from weather_assets.domain.predictions_table import PREDICTIONS, TableSpec, identifier
+from weather_assets.environment import DATA_DIR, database_url
 
 
 class PredictionsIOManager(dg.ConfigurableIOManager):
     """Stores a DataFrame of predictions for a partition or a range of partitions by upserting its rows.
 
     One transaction per materialization, batched statements, transient errors (deadlock, lock wait
-    timeout, lost connection) retried a bounded number of times with backoff. The table is created from
-    `weather_assets.domain.predictions_table` when it is missing.
+    timeout, lost connection) retried a bounded number of times with backoff. Each asset's table is created from
+    its `TableSpec` (`weather_assets.domain.predictions_table`, `forecasts_table`) when it is missing.
     """
 
     url: str | None = Field(
         default=None, description="SQLAlchemy URL (WEATHER_DB_URL); unset: SQLite in <data_dir>/weather.db."
     )
-    data_dir: str = Field(default=".weather", description="Root of local state (WEATHER_DATA_DIR).")
-    table: str = Field(default=TABLE, description="Table name: letters, digits and _ only.")
+    data_dir: str = Field(default=DATA_DIR, description="Root of local state (WEATHER_DATA_DIR).")
+    table: str = Field(default=PREDICTIONS.name, description="Predictions table name: letters, digits and _ only.")
+    forecasts_table: str = Field(default=FORECASTS.name, description="Forecasts table name, likewise.")
     batch_size: int = Field(default=5000, description="Rows per statement.")
     max_attempts: int = Field(default=5, description="Attempts of a transaction that hits a transient error.")
     backoff_seconds: float = Field(default=0.5, description="First retry delay; doubles on each attempt.")
-    _client: SQLClient | None = PrivateAttr(default=None)
+    _clients: dict[str, SQLClient] = PrivateAttr(default_factory=dict)
 
-    @field_validator("table")
+    @field_validator("table", "forecasts_table")
     @classmethod
     def _plain_identifier(cls, name: str) -> str:
         """Refuse a hostile or mistyped table name before any SQL is built from it."""
         return identifier(name)
 
-    def client(self) -> SQLClient:
-        """The table's client, created once per IO manager instance (one pool per process)."""
-        if self._client is None:
-            url = sa.make_url(self.url or f"sqlite:///{(Path(self.data_dir) / 'weather.db').resolve()}")
-            self._client = SQLClient(
-                create_engine(url), predictions_table(self.table), self.max_attempts, self.backoff_seconds
-            )
-        return self._client
+    def client(self, spec: TableSpec = PREDICTIONS) -> SQLClient:
+        """A table's client, created once per IO manager instance; the tables share one engine (one pool)."""
+        if spec.name not in self._clients:
+            names = {PREDICTIONS.name: self.table, FORECASTS.name: self.forecasts_table}
+            engine = next(iter(self._clients.values())).engine if self._clients else None
+            engine = engine or create_engine(sa.make_url(self.url or database_url(self.data_dir)))
+            table = spec.table(names[spec.name])
+            self._clients[spec.name] = SQLClient(engine, table, self.max_attempts, self.backoff_seconds)
+        return self._clients[spec.name]
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
-        frame = frames.checked(obj, _window(context))
-        client = self.client()
-        upsert = frames.Upsert.of(client.table, frame, self.batch_size)
+        spec = _spec(context)
+        frame = frames.checked(spec, obj, _window(context))
+        client = self.client(spec)
+        upsert = frames.Upsert.of(spec, client.table, frame, self.batch_size)
         client.ensure_table()
         rows = len(upsert.records)
         inserted = client.transaction(upsert.run, f"write {rows} rows") if rows else 0
-        first_key, last_key = _keys(context, frame)
+        first_key, last_key = _keys(context, spec, frame)
         context.add_output_metadata(
             {
                 "rows_inserted": inserted,
@@ -77,14 +82,20 @@ class PredictionsIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """The rows of the partitions asked for (all of them for an unpartitioned read), as `rows` reads them."""
+        spec = _spec(context)
         if not context.has_asset_partitions:
-            return self.rows()
-        return self.rows(*kst_window(context.asset_partitions_time_window))
+            return self.rows(spec=spec)
+        return self.rows(*kst_window(context.asset_partitions_time_window), spec=spec)
 
-    def rows(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
-        """The table's rows with ``start <= prediction_datetime < end`` (naive KST; None: unbounded), in key order."""
-        client = self.client()
-        return client.transaction(lambda connection: frames.read(connection, client.table, start, end), "read")
+    def rows(
+        self, start: datetime | None = None, end: datetime | None = None, spec: TableSpec = PREDICTIONS
+    ) -> pd.DataFrame:
+        """A table's rows with ``start <= time column < end`` (naive KST; None: unbounded), in key order: the
+        prediction hour for predictions, the issue time for forecasts."""
+        client = self.client(spec)
+        return client.transaction(
+            lambda connection: frames.read(spec, connection, client.table, start, end), f"read {spec.name}"
+        )
 
     def check_writable(self) -> None:
         """Proves, writing nothing, that predictions can be written: the table exists (or is created), and an
@@ -95,7 +106,8 @@ class PredictionsIOManager(dg.ConfigurableIOManager):
         except sa.exc.DBAPIError as error:
             raise DatabaseWriteError(f"cannot reach {client.where}: {describe(error)}") from None
         client.transaction(
-            lambda connection: frames.upsert_probe(connection, client.table), "write a probe row (rolled back)"
+            lambda connection: frames.upsert_probe(PREDICTIONS, connection, client.table),
+            "write a probe row (rolled back)",
         )
 
 
@@ -103,10 +115,16 @@ def _window(context: dg.OutputContext) -> tuple[datetime, datetime] | None:
     return kst_window(context.asset_partitions_time_window) if context.has_asset_partitions else None
 
 
-def _keys(context: dg.OutputContext, frame: pd.DataFrame) -> tuple[str, str]:
+def _spec(context: dg.OutputContext | dg.InputContext) -> TableSpec:
+    """The table of the asset being stored or loaded: `weather_forecasts` has its own, every other the predictions'."""
+    forecasts = context.has_asset_key and context.asset_key.to_user_string() == FORECASTS.name
+    return FORECASTS if forecasts else PREDICTIONS
+
+
+def _keys(context: dg.OutputContext, spec: TableSpec, frame: pd.DataFrame) -> tuple[str, str]:
     """The first and last partition written, for the metadata; from the frame when the output is unpartitioned."""
     if context.has_asset_partitions:
         key_range = context.asset_partition_key_range
         return key_range.start, key_range.end
-    hours = frame["prediction_datetime"]
-    return (partition_key(hours.min()), partition_key(hours.max())) if len(frame) else ("-", "-")
+    times = frame[spec.time_column]
+    return (partition_key(times.min()), partition_key(times.max())) if len(frame) else ("-", "-")

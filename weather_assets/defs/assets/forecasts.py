@@ -1,0 +1,161 @@
+"""Forecast stage: KMA's short-term forecast, per issue, to comfort forecasts per station and forecast hour."""
+
+import io
+from datetime import datetime, timedelta
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.partitions import forecast_issues
+from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastUnpublished
+from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.domain import kma_forecast
+from weather_assets.domain.comfort import label
+from weather_assets.domain.forecasts_table import OUTPUT_COLUMNS
+from weather_assets.domain.hours import KST, kst_now, partition_key
+
+# KMA serves an issue about ten minutes after its base time; a run asks again each minute for this long.
+PUBLICATION_WAIT = timedelta(hours=1)
+# How far back the latest observed PM10 and pressure are looked for, before the issue.
+CARRY_HOURS = 6
+
+
+def _issue(context: dg.AssetExecutionContext) -> datetime:
+    return context.partition_time_window.start.astimezone(KST).replace(tzinfo=None)
+
+
+@dg.asset(partitions_def=forecast_issues, group_name="forecast", kinds={"python", "json"})
+def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
+    """KMA's short-term forecast (단기예보, getVilageFcst) of the partition's issue, as received under
+    `raw/forecast/`: one JSON answer per grid point of the configured stations.
+
+    An issue KMA does not serve yet (it does about ten minutes after the base time) is asked for again every
+    minute for an hour after the base time; an issue KMA no longer serves (about three days back) fails at once
+    and is not retried: that forecast is gone.
+    """
+    issued = _issue(context)
+    points = kma.forecast_points()
+    try:
+        answers = kma.fetch_forecast(issued, points)
+    except KMAForecastUnpublished as error:
+        if kst_now() < issued + PUBLICATION_WAIT:
+            context.log.info(f"KMA does not serve the {partition_key(issued)} issue yet; asking again in 60 s")
+            raise dg.RetryRequested(max_retries=60, seconds_to_wait=60) from None
+        raise dg.Failure(
+            f"KMA never published the forecast issued at {partition_key(issued)} KST ({error}); nothing was stored",
+            allow_retries=False,
+        ) from None
+    except KMAError as error:
+        if error.code is None:
+            raise  # KMA unreachable: the job's retry policy tries again
+        raise dg.Failure(
+            f"KMA refuses the forecast issued at {partition_key(issued)} KST ({error}); it serves only the last "
+            "three days of issues, so this one cannot be fetched any more: leave it out of the backfill",
+            allow_retries=False,
+        ) from None
+    uris = [lake.write(forecast_raw_key(issued, point), body) for point, body in answers.items()]
+    return dg.MaterializeResult(
+        metadata={
+            "source": kma.source,
+            "issued_at": partition_key(issued),
+            "grid_points": dg.MetadataValue.text(", ".join(f"{nx},{ny}" for nx, ny in answers)),
+            "bytes": sum(map(len, answers.values())),
+            "objects": dg.MetadataValue.md("\n".join(f"- `{uri}`" for uri in uris)),
+        }
+    )
+
+
+@dg.asset(deps=[kma_forecasts], partitions_def=forecast_issues, group_name="forecast", kinds={"pandas", "parquet"})
+def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
+    """The issue's forecast as model inputs: one row per configured station and forecast hour, one parquet file
+    per issue under `forecasts/`.
+
+    Temperature, humidity, wind speed and precipitation (PCP's text as millimetres, `kma_forecast.parse_pcp`) are
+    KMA's forecast for the station's grid point. The forecast has no PM10 and no pressure: each station's latest
+    observed values in the `CARRY_HOURS` hours up to the issue are carried to every forecast hour (missing when
+    none was observed); `forecast_inputs` and `carried_inputs` say which is which on every row.
+    """
+    issued = _issue(context)
+    answers = []
+    for point in kma.forecast_points():
+        try:
+            answers.append(kma_forecast.parse_forecast(lake.read(forecast_raw_key(issued, point))))
+        except LakeObjectMissingError as missing:
+            raise dg.Failure(f"{missing}: materialize kma_forecasts first", allow_retries=False) from None
+        except kma_forecast.KMAForecastError as error:
+            raise dg.Failure(f"a stored forecast answer cannot be read: {error}", allow_retries=False) from None
+    carried = _latest_observed(lake, issued)
+    rows = kma_forecast.forecast_features(pd.concat(answers, ignore_index=True), carried, kma.station_ids())
+    buffer = io.BytesIO()
+    rows.to_parquet(buffer, index=False)
+    uri = lake.write(forecast_features_key(issued), buffer.getvalue())
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rows),
+            "dagster/column_schema": dg.MetadataValue.table_schema(_schema(rows)),
+            "forecast_hours": int(rows["observed_at"].nunique()),
+            "lead_hours": f"{rows['lead_hours'].min()} .. {rows['lead_hours'].max()}" if len(rows) else "-",
+            "stations_with_carried_pm10": int(rows.groupby("station_id")["pm10"].first().notna().sum()),
+            "preview": dg.MetadataValue.md(rows.head(10).to_markdown(index=False)),
+            "object": dg.MetadataValue.path(uri),
+        }
+    )
+
+
+@dg.asset(
+    deps=[forecast_features, comfort_model],
+    partitions_def=forecast_issues,
+    group_name="forecast",
+    io_manager_key="predictions_io_manager",
+    kinds={"mysql", "pandas"},
+    pool="mysql_writes",
+)
+def weather_forecasts(context: dg.AssetExecutionContext, lake: Lake, model_registry: ModelRegistry) -> pd.DataFrame:
+    """The comfort forecast (0 to 100) of each station and forecast hour of the issue, by the champion model.
+
+    Table `weather_forecasts`, one row per `(forecast_datetime, station_id, issued_at)`: every issue keeps its own
+    forecast of an hour, so the forecast skill can compare lead times. Writing an issue again updates its rows.
+    """
+    issued = _issue(context)
+    try:
+        rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issued))))
+    except LakeObjectMissingError as missing:
+        raise dg.Failure(f"{missing}: materialize forecast_features first", allow_retries=False) from None
+    try:
+        champion = model_registry.champion()
+    except LookupError as error:
+        raise dg.Failure(str(error), allow_retries=False) from None
+    scores = np.clip(champion.predict(rows), 0, 100)
+    forecasts = rows.assign(
+        forecast_datetime=rows["observed_at"], comfort_score=np.round(scores, 2), model_name=champion.model_name
+    )[list(OUTPUT_COLUMNS)]
+    context.add_output_metadata({"station_108": _forecast_chart(forecasts, 108)})
+    return forecasts
+
+
+def _latest_observed(lake: Lake, issued: datetime) -> pd.DataFrame:
+    """Each station's latest observed PM10 and pressure in the hours up to the issue (one row per station)."""
+    hours = [issued - timedelta(hours=offset) for offset in range(CARRY_HOURS - 1, -1, -1)]
+    observed = lake.read_features(hours, skip_missing=True).sort_values("observed_at")
+    latest = observed.groupby("station_id")[["pm10", "pressure"]].last()  # last non-missing value of each
+    return latest.reset_index()
+
+
+def _forecast_chart(forecasts: pd.DataFrame, station_id: int) -> dg.MetadataValue:
+    """A Markdown bar chart of one station's forecast hours: the issue's story at a glance."""
+    rows = forecasts[forecasts["station_id"] == station_id].sort_values("forecast_datetime").head(48)
+    lines = ["| forecast hour | lead | score | label | |", "|---|--:|--:|---|---|"]
+    for row in rows.itertuples():
+        bar = "█" * round(row.comfort_score / 5)
+        lines.append(
+            f"| {partition_key(row.forecast_datetime)} | {row.lead_hours} h | {row.comfort_score:.1f} | "
+            f"{label(row.comfort_score)} | `{bar}` |"
+        )
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _schema(frame: pd.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.dtypes.items()])

@@ -1,0 +1,138 @@
+"""The forecast stage with real parts: the offline generator's forecast answers, the lake, a trained champion,
+the IO manager on SQLite and MariaDB, and the whole chain through the `dagster` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from weather_assets.definitions import defs
+from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
+from weather_assets.defs.assets.skill import skill_by_lead
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.schedules import forecast_issued
+from weather_assets.domain import kma_forecast
+from weather_assets.domain.forecasts_table import FORECASTS
+from weather_assets.domain.hours import current_hour, kst_now, partition_key
+from weather_assets.runs import failures
+from weather_assets_tests.conftest import prepare
+
+STATIONS = "108,159"
+
+
+def latest_due_issue() -> datetime:
+    """The newest forecast issue KMA (and the generator) serves now."""
+    return kma_forecast.latest_issue(kst_now())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Observed hours up to now and a champion, as after the main command."""
+    data = tmp_path_factory.mktemp("weather")
+    last = current_hour() - timedelta(hours=1)
+    prepare(data, last - timedelta(hours=95), last, [], stations=STATIONS)
+    return data
+
+
+def forecast(data: Path, db_url: str, issue: datetime) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [kma_forecasts, forecast_features, weather_forecasts],
+        resources={
+            "kma": KMAClient(stations=STATIONS),
+            "lake": Lake(data_dir=str(data)),
+            "model_registry": ModelRegistry(data_dir=str(data)),
+            "predictions_io_manager": PredictionsIOManager(data_dir=str(data), url=db_url),
+        },
+        partition_key=partition_key(issue),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def test_an_issue_becomes_comfort_forecasts_once_per_station_hour_and_issue(trained: Path, db_url: str) -> None:
+    issue = latest_due_issue()
+    first = forecast(trained, db_url, issue)
+    assert first.success, failures(first)
+    again = forecast(trained, db_url, issue)
+    assert again.success, failures(again)
+
+    rows = PredictionsIOManager(url=db_url).rows(spec=FORECASTS)
+    assert set(rows["issued_at"]) == {issue}
+    assert not rows.duplicated(["forecast_datetime", "station_id", "issued_at"]).any()
+    assert set(rows["station_id"]) == {108, 159}
+    assert rows["lead_hours"].min() >= 1 and rows["lead_hours"].max() >= 48  # about three days ahead
+    assert ((rows["forecast_datetime"] - rows["issued_at"]) / pd.Timedelta(hours=1) == rows["lead_hours"]).all()
+    assert rows["comfort_score"].between(0, 100).all()
+    assert set(rows["carried_inputs"]) == {"pm10,pressure"}
+    assert rows["pressure"].notna().all()  # carried from the latest observation of each station
+    written = [e for e in again.get_asset_materialization_events() if e.asset_key == dg.AssetKey("weather_forecasts")]
+    assert written[0].materialization.metadata["rows_updated"].value == len(rows)
+
+
+def test_an_issue_kma_no_longer_serves_fails_at_once_without_retry(trained: Path, tmp_path: Path) -> None:
+    old = latest_due_issue() - timedelta(days=10)
+    result = forecast(trained, f"sqlite:///{tmp_path / 'w.db'}", old)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "leave it out of the backfill" in str(failure.step_failure_data.error)
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+
+
+def test_the_schedule_asks_for_the_issue_of_its_tick() -> None:
+    tick = datetime.fromisoformat("2026-12-01T14:15:00+09:00")
+    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def())
+    request = forecast_issued.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2026-12-01-14:00"
+
+
+def test_skill_is_the_mean_absolute_error_per_six_hour_lead_bucket() -> None:
+    hour = datetime(2026, 12, 1, 9)
+    forecasts = pd.DataFrame(
+        {
+            "forecast_datetime": [hour, hour, hour],
+            "station_id": [108, 108, 108],
+            "lead_hours": [1, 5, 27],
+            "comfort_score": [60.0, 66.0, 40.0],
+        }
+    )
+    observed = pd.DataFrame({"prediction_datetime": [hour], "station_id": [108], "comfort_score": [62.0]})
+    skill = skill_by_lead(forecasts, observed).set_index("lead_bucket")
+    assert skill.loc[0, "mae"] == pytest.approx(3.0) and skill.loc[0, "samples"] == 2
+    assert skill.loc[24, "mae"] == pytest.approx(22.0) and skill.loc[24, "leads"] == "24-29 h"
+
+
+@pytest.mark.mysql
+def test_the_whole_chain_through_the_dagster_cli_into_mariadb(trained: Path, mysql_database: str) -> None:
+    """`dagster asset materialize` of one issue, as an operator would from a terminal, into MariaDB."""
+    issue = latest_due_issue()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env |= {"WEATHER_DATA_DIR": str(trained), "WEATHER_STATIONS": STATIONS, "WEATHER_DB_URL": mysql_database}
+    env |= {"DAGSTER_HOME": str(trained)}
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "asset",
+        "materialize",
+        "-m",
+        "weather_assets.definitions",
+    ]
+    command += ["--select", "kma_forecasts,forecast_features,weather_forecasts", "--partition", partition_key(issue)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    with sa.create_engine(mysql_database).connect() as connection:
+        count, stations, issues = connection.execute(
+            sa.text("SELECT COUNT(*), COUNT(DISTINCT station_id), COUNT(DISTINCT issued_at) FROM weather_forecasts")
+        ).one()
+    assert stations == 2 and issues == 1 and count >= 2 * 48
