@@ -31,6 +31,7 @@ from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
+from weather_assets_tests.test_api_forecast import seed_forecasts
 
 STATIONS = "108,112"
 EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"
@@ -216,12 +217,9 @@ def test_history_is_oldest_first(served: Served) -> None:
     assert hours == sorted(hours) and len(hours) >= 3
 
 
-@pytest.mark.parametrize(
-    ("kind", "title"),
-    [("now", "Comfort now"), ("morning", "Morning commute (6-9)"), ("evening", "Evening commute (18-21)")],
-)
-def test_every_prediction_type_answers_in_the_frontends_shape(served: Served, kind: str, title: str) -> None:
-    body = requests.get(f"{served.url}/predict/{kind}", timeout=300).json()
+def test_predict_now_answers_in_the_frontends_shape(served: Served) -> None:
+    """`/predict/now` is the latest hour; morning and evening are forecasts (test_api_forecast.py)."""
+    body = requests.get(f"{served.url}/predict/now", timeout=300).json()
 
     assert set(body) == {
         "title",
@@ -234,7 +232,7 @@ def test_every_prediction_type_answers_in_the_frontends_shape(served: Served, ki
         "status",
         "age_seconds",
     }
-    assert (body["title"], body["prediction_type"], body["status"]) == (title, kind, "success")
+    assert (body["title"], body["prediction_type"], body["status"]) == ("Comfort now", "now", "success")
     assert body["score"] == round(body["score"], 1) and body["label"] in ("excellent", "good", "fair", "poor")
     assert body["evaluation"]
     newest = served.newest(108)
@@ -415,10 +413,12 @@ def test_database_down_gives_503_without_a_stack_trace() -> None:
 
 
 def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
-    """schemathesis explores the served OpenAPI schema; every servable hour is stored, so nothing is computed."""
+    """schemathesis explores the served OpenAPI schema; every servable hour is stored, so nothing is computed,
+    and a forecast issue covers the next two days, so both commute windows are answered."""
     data_dir = tmp_path / "weather"
     now = current_hour()
     prepare(data_dir, now - timedelta(days=4), now, predicted=[now - timedelta(hours=h) for h in range(3)])
+    seed_forecasts(f"sqlite:///{data_dir / 'weather.db'}", now, [now + timedelta(hours=h) for h in range(1, 49)])
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
     env |= {

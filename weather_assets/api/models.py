@@ -1,4 +1,4 @@
-"""The read API's response shapes: its own (comfort, history, health) and the app's existing frontend's."""
+"""The read API's response shapes: its own (comfort, history, forecast, health) and the app's existing frontend's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ EVALUATIONS = {
     "fair": "Fair: bearable, dress for the weather.",
     "poor": "Poor: uncomfortable, stay in if you can.",
 }
-TITLES = {"now": "Comfort now", "morning": "Morning commute (6-9)", "evening": "Evening commute (18-21)"}
+TITLES = {"now": "Comfort now", "morning": "Morning commute", "evening": "Evening commute"}
 
 
 class Comfort(BaseModel):
@@ -41,6 +41,35 @@ class History(BaseModel):
     items: list[Comfort]
 
 
+class ForecastHour(BaseModel):
+    """One forecast hour of an issue."""
+
+    forecast_datetime: datetime = Field(description="The KST hour forecast.")
+    lead_hours: int = Field(description="Hours from the issue to this hour.")
+    score: float
+    label: str
+    temperature: float | None
+    humidity: float | None
+    precipitation: float | None
+    pm10: float | None
+    wind_speed: float | None
+    pressure: float | None
+    forecast_inputs: list[str] = Field(description="Model inputs taken from KMA's forecast.")
+    carried_inputs: list[str] = Field(description="Model inputs carried from the station's latest observation.")
+
+
+class Forecast(BaseModel):
+    """A station's newest forecast issue, from the current hour on."""
+
+    station_id: int
+    station_name: str
+    region: str | None
+    issued_at: datetime = Field(description="The KST issue (base) time of the forecast.")
+    model_name: str
+    model_version: str
+    hours: list[ForecastHour]
+
+
 class WeatherData(BaseModel):
     temperature: float | None
     humidity: float | None
@@ -64,6 +93,30 @@ class Prediction(BaseModel):
     prediction_type: str
     status: str
     age_seconds: float = Field(description="Seconds from that hour (KST) to now.")
+
+
+class WindowHour(BaseModel):
+    """One forecast hour of a commute window."""
+
+    time: str = Field(description="The KST hour, HH:00.")
+    score: float
+    label: str
+    temperature: float | None
+    humidity: float | None
+    rainfall: float | None
+    pm10: float | None = Field(description="Carried from the latest observation (KMA's forecast has none).")
+    wind_speed: float | None
+    pressure: float | None = Field(description="Carried from the latest observation (KMA's forecast has none).")
+    lead_hours: int = Field(description="Hours from the issue to this hour.")
+
+
+class WindowPrediction(Prediction):
+    """A commute window's forecast in the frontend's shape: its worst hour decides score, label and weather_data."""
+
+    prediction_time: str = Field(description="The first KST hour of the window answered, YYYY-MM-DD HH:MM.")
+    age_seconds: float = Field(description="Seconds from that hour (KST) to now: negative while it is ahead.")
+    issued_at: datetime = Field(description="The KST issue time of the forecast answered (the newest).")
+    hours: list[WindowHour] = Field(description="The window's forecast hours, earliest first.")
 
 
 class HourlyPoint(BaseModel):

@@ -1,4 +1,4 @@
-"""The read API's routes: its own (comfort, history, health) and the app's existing frontend's calls."""
+"""The read API's routes: its own (comfort, history, forecast, health) and the app's existing frontend's calls."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from weather_assets.api.models import (
     EVALUATIONS,
     TITLES,
     Comfort,
+    Forecast,
     Health,
     History,
     Hourly,
@@ -22,8 +23,9 @@ from weather_assets.api.models import (
     Prediction,
     WeatherData,
     Welcome,
+    WindowPrediction,
 )
-from weather_assets.api.service import Service, age, comfort
+from weather_assets.api.service import WINDOWS, Service, age, comfort
 from weather_assets.domain.hours import KST, current_hour, kst_now
 
 DEFAULT_STATION = 108
@@ -117,6 +119,14 @@ async def history(
     return History(station_id=station_id, hours=hours, items=[comfort(row) for row in rows])
 
 
+@router.get("/comfort/forecast", response_model=Forecast, responses={404: {}})
+async def forecast(request: Request, station_id: StationId = DEFAULT_STATION) -> Forecast:
+    """The station's newest forecast issue, from the current KST hour on, earliest first: per hour the comfort
+    forecast, the measurements and which model inputs came from KMA's forecast or were carried from the latest
+    observation. 404 when none is stored for the station."""
+    return await _service(request).forecast(station_id)
+
+
 @router.get("/predict/hourly/{prediction_type}", response_model=Hourly, responses={400: {}})
 async def predict_hourly(
     request: Request, prediction_type: str = PathParam(description="now, morning or evening")
@@ -137,13 +147,24 @@ async def predict_hourly(
     return Hourly(hourly=points, count=len(points), status="success")
 
 
-@router.get("/predict/{prediction_type}", response_model=Prediction, responses={400: {}, 503: {}})
-async def predict(
-    request: Request, prediction_type: str = PathParam(description="now, morning or evening")
-) -> Prediction:
-    """The frontend's call: the latest comfort at station 108 (as `/comfort`); the type sets the title."""
-    _check_type(prediction_type)
-    return _prediction(await _service(request).latest(DEFAULT_STATION), prediction_type)
+@router.get("/predict/now", response_model=Prediction, responses={503: {}})
+async def predict_now(request: Request) -> Prediction:
+    """The frontend's call: the latest comfort at station 108 (as `/comfort`)."""
+    return _prediction(await _service(request).latest(DEFAULT_STATION), "now")
+
+
+@router.get("/predict/{prediction_type}", response_model=WindowPrediction, responses={400: {}, 503: {}})
+async def predict_window(
+    request: Request, prediction_type: str = PathParam(description="morning or evening (now: /predict/now)")
+) -> WindowPrediction:
+    """The frontend's call for the next commute window at station 108, forecast: morning 06:00-08:59 KST (today's
+    before 09:00, else tomorrow's), evening 17:00-20:59 (today's before 21:00, else tomorrow's); during the
+    window, its hours from the current one on. From the newest forecast issue that covers any of those hours;
+    the worst hour (lowest score) decides score, label and weather_data; `hours` lists every hour answered.
+    503 with Retry-After while no forecast for the window is stored."""
+    if prediction_type not in WINDOWS:  # never "now": /predict/now is declared first
+        raise HTTPException(400, f"prediction_type must be one of {list(TITLES)}, not {prediction_type!r}")
+    return await _service(request).window(prediction_type, DEFAULT_STATION)
 
 
 @router.get("/api/welcome", response_model=Welcome)

@@ -1,16 +1,27 @@
-"""What the routes share: the settings, the table's reads and the on-demand fallback, and the rules that join
-them (serve the newest fresh hour; compute only a missing recent hour; 404 with backfill advice otherwise)."""
+"""What the routes share: the settings, the tables' reads and the on-demand fallback, and the rules that join
+them (serve the newest fresh hour; compute only a missing recent hour; 404 with backfill advice otherwise; a
+commute window from the newest forecast issue, judged by its worst hour)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import HTTPException
 
-from weather_assets.api.models import Comfort
+from weather_assets.api.models import (
+    EVALUATIONS,
+    TITLES,
+    Comfort,
+    Forecast,
+    ForecastHour,
+    WeatherData,
+    WindowHour,
+    WindowPrediction,
+)
 from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.api.settings import Settings
 from weather_assets.api.store import Store
@@ -18,12 +29,40 @@ from weather_assets.domain.comfort import label
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.stations import all_stations
 
+HOUR = timedelta(hours=1)
+# The commute windows: KST hours [start, end). The frontend's titles name them.
+WINDOWS = {"morning": (6, 9), "evening": (17, 21)}
+FORECAST_HORIZON = timedelta(days=7)  # beyond KMA's short-term forecast (about 3 days)
+FORECAST_RETRY_SECONDS = 600  # issues come every 3 hours; the pipeline scores one within minutes
+
+
+def next_window(kind: str, now: datetime) -> list[datetime]:
+    """The hours of the next `kind` commute window at the naive KST time `now`, earliest first.
+
+    Today's window until it has ended, else tomorrow's. During the window, only its hours from the current one
+    on: the hours behind are history, and the worst of them must not condemn the rest of the commute.
+    """
+    start, end = WINDOWS[kind]
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0) + (timedelta(days=1) if hour.hour >= end else timedelta())
+    first = max(day + start * HOUR, hour)
+    return [first + n * HOUR for n in range((day + end * HOUR - first) // HOUR)]
+
+
+def window_title(kind: str, hours: list[datetime], now: datetime) -> str:
+    """``Morning commute tomorrow (Wed 12-02, 06-09)``: the day and the whole window."""
+    start, end = WINDOWS[kind]
+    day = "today" if hours[0].date() == now.date() else "tomorrow"
+    return f"{TITLES[kind]} {day} ({hours[0]:%a %m-%d}, {start:02d}-{end:02d})"
+
 
 class Service:
-    """What the routes share: settings, the table's reads, the on-demand fallback."""
+    """What the routes share: settings, the tables' reads, the on-demand fallback, the clock (naive KST)."""
 
-    def __init__(self, settings: Settings, store: Store, on_demand: OnDemand) -> None:
-        self.settings, self.store, self.on_demand = settings, store, on_demand
+    def __init__(
+        self, settings: Settings, store: Store, on_demand: OnDemand, clock: Callable[[], datetime] = kst_now
+    ) -> None:
+        self.settings, self.store, self.on_demand, self.clock = settings, store, on_demand, clock
 
     def check(self, station_id: int, hour: datetime | None = None) -> None:
         """404 for a station that is not served, an hour in the future or before the first partition."""
@@ -75,6 +114,105 @@ class Service:
         if not done:
             raise Unavailable(f"{partition_key(hour)} KST is being computed; retry shortly", 10)
         computing.result()  # the computation's own Unavailable, if it failed
+
+    async def window(self, kind: str, station_id: int) -> WindowPrediction:
+        """The next `kind` commute window at the station, from the newest issue that forecasts any of its hours;
+        a 503 with Retry-After while no issue does (the pipeline has not scored one yet)."""
+        self.check(station_id)
+        now = self.clock()
+        hours = next_window(kind, now)
+        rows = await self.store.forecast(station_id, hours[0], hours[-1])
+        if not rows:
+            raise Unavailable(
+                f"the forecast for the {kind} commute of {hours[0]:%Y-%m-%d} is not available yet; retry later",
+                FORECAST_RETRY_SECONDS,
+            )
+        return window_prediction(kind, now, hours, rows)
+
+    async def forecast(self, station_id: int) -> Forecast:
+        """The station's newest forecast issue from the current hour on; a 404 when none is stored."""
+        self.check(station_id)
+        hour = self.clock().replace(minute=0, second=0, microsecond=0)
+        rows = await self.store.forecast(station_id, hour, hour + FORECAST_HORIZON)
+        if not rows:
+            raise HTTPException(404, f"no forecast for station {station_id} from {partition_key(hour)} KST is stored")
+        name, _, version = str(rows[0]["model_name"]).partition("/")
+        return Forecast(
+            station_id=station_id,
+            station_name=all_stations()[station_id].station_name,
+            region=rows[0]["region"],
+            issued_at=rows[0]["issued_at"],
+            model_name=name,
+            model_version=version,
+            hours=[forecast_hour(row) for row in rows],
+        )
+
+
+def window_prediction(kind: str, now: datetime, hours: list[datetime], rows: list[dict[str, Any]]) -> WindowPrediction:
+    """The window in the frontend's shape. Its worst hour (the lowest score; the earliest of equals) decides the
+    score, label and weather_data: a commuter is out for the whole window, and a mean would hide a rainy hour."""
+    worst = min(rows, key=lambda row: (row["comfort_score"], row["forecast_datetime"]))
+    word = label(float(worst["comfort_score"]))
+    return WindowPrediction(
+        title=window_title(kind, hours, now),
+        score=round(float(worst["comfort_score"]), 1),
+        label=word,
+        evaluation=EVALUATIONS[word],
+        prediction_time=hours[0].strftime("%Y-%m-%d %H:%M"),
+        weather_data=WeatherData(
+            temperature=worst["temperature"],
+            humidity=worst["humidity"],
+            rainfall=worst["precipitation"],
+            pm10=worst["pm10"],
+            wind_speed=worst["wind_speed"],
+            pressure=worst["pressure"],
+            region=worst["region"],
+            station_id=worst["station_id"],
+        ),
+        prediction_type=kind,
+        status="success",
+        age_seconds=round((now - hours[0]).total_seconds(), 1),
+        issued_at=worst["issued_at"],
+        hours=[window_hour(row) for row in rows],
+    )
+
+
+def window_hour(row: dict[str, Any]) -> WindowHour:
+    score = float(row["comfort_score"])
+    return WindowHour(
+        time=row["forecast_datetime"].strftime("%H:00"),
+        score=round(score, 1),
+        label=label(score),
+        temperature=row["temperature"],
+        humidity=row["humidity"],
+        rainfall=row["precipitation"],
+        pm10=row["pm10"],
+        wind_speed=row["wind_speed"],
+        pressure=row["pressure"],
+        lead_hours=row["lead_hours"],
+    )
+
+
+def forecast_hour(row: dict[str, Any]) -> ForecastHour:
+    score = float(row["comfort_score"])
+    return ForecastHour(
+        forecast_datetime=row["forecast_datetime"],
+        lead_hours=row["lead_hours"],
+        score=round(score, 2),
+        label=label(score),
+        temperature=row["temperature"],
+        humidity=row["humidity"],
+        precipitation=row["precipitation"],
+        pm10=row["pm10"],
+        wind_speed=row["wind_speed"],
+        pressure=row["pressure"],
+        forecast_inputs=_names(row["forecast_inputs"]),
+        carried_inputs=_names(row["carried_inputs"]),
+    )
+
+
+def _names(joined: str | None) -> list[str]:
+    return [name.strip() for name in (joined or "").split(",") if name.strip()]
 
 
 def _not_computed(hour: datetime) -> str:

@@ -1,8 +1,9 @@
-"""Reads of the predictions table on the event loop, through an asyncio driver (asyncmy, aiosqlite).
+"""Reads of the predictions and forecasts tables on the event loop, through an asyncio driver (asyncmy, aiosqlite).
 
 The configured URL keeps its blocking driver (``mysql+pymysql://...``); the store swaps in the asyncio one.
 Reads autocommit, so a pooled connection needs no rollback on return; a connection the server dropped is
-replaced and the read retried once, instead of a ping before every read.
+replaced and the read retried once, instead of a ping before every read. The API never creates a table (it
+reads as a read-only account): a table the pipeline has not created yet has no rows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from weather_assets.domain.forecasts_table import forecasts_table
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 
 ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}
@@ -55,23 +57,38 @@ def _statements(table: sa.Table) -> dict[str, sa.Select]:
     }
 
 
+def _forecast_statements(table: sa.Table) -> dict[str, sa.Select]:
+    """The newest issue's rows for a station's hours first..last: one statement, so one issue."""
+    c = table.c
+    hours = sa.and_(
+        c.station_id == sa.bindparam("station_id"),
+        c.forecast_datetime.between(sa.bindparam("first"), sa.bindparam("last")),
+    )
+    newest = sa.select(sa.func.max(c.issued_at)).where(hours).scalar_subquery()
+    return {"issue": sa.select(table).where(hours, c.issued_at == newest).order_by(c.forecast_datetime)}
+
+
 class Store:
-    """The predictions table, read-only. Before the first materialization the table does not exist: no rows."""
+    """The predictions and forecasts tables, read-only. Before its first materialization a table does not exist:
+    no rows (whether it exists is asked again until it does)."""
 
     def __init__(self, reader: AsyncEngine) -> None:
         self.reader = reader
         self.table = predictions_table(TABLE)
-        self.statements = _statements(self.table)
-        self._exists = False
+        self.forecasts = forecasts_table()
+        self.statements = _statements(self.table) | _forecast_statements(self.forecasts)
+        self._tables = {name: self.table.name for name in self.statements} | {"issue": self.forecasts.name}
+        self._existing: set[str] = set()
 
-    async def ready(self) -> bool:
-        if not self._exists:
+    async def ready(self, table: str = TABLE) -> bool:
+        if table not in self._existing:
             async with self.reader.connect() as connection:
-                self._exists = await connection.run_sync(lambda sync: sa.inspect(sync).has_table(self.table.name))
-        return self._exists
+                if await connection.run_sync(lambda sync: sa.inspect(sync).has_table(table)):
+                    self._existing.add(table)
+        return table in self._existing
 
     async def _rows(self, name: str, **values: Any) -> list[dict[str, Any]]:
-        if not await self.ready():
+        if not await self.ready(self._tables[name]):
             return []
         try:
             return await self._execute(name, values)
@@ -98,3 +115,7 @@ class Store:
     async def newest(self) -> datetime | None:
         rows = await self._rows("newest")
         return next(iter(rows[0].values())) if rows else None
+
+    async def forecast(self, station_id: int, first: datetime, last: datetime) -> list[dict[str, Any]]:
+        """The station's forecast hours first..last of the newest issue that forecasts any of them, earliest first."""
+        return await self._rows("issue", station_id=station_id, first=first, last=last)
