@@ -1,12 +1,14 @@
-"""The main command: ingest the latest days, train the comfort model, predict every hour, report each step.
+"""The main command: ingest the latest days, train the comfort model, predict every hour, forecast the next
+commute windows, and report each step.
 
     python -m weather_assets [--days 14] [--no-train]
 
-Ingestion and predictions run as single-run backfills of all the hours; training uses them all.
+Ingestion and predictions run as single-run backfills of all the hours; training uses them all; the forecast
+scores KMA's latest short-term forecast issue.
 
-It runs the same job the UI launches, in this process, on whatever the environment configures (embedded
-defaults when nothing is set). Runs are recorded in ``$DAGSTER_HOME`` when it is set, so ``dagster dev``
-with the same ``DAGSTER_HOME`` shows them; otherwise in a throwaway instance.
+It runs the jobs' assets the UI launches, in this process, on whatever the environment configures (embedded
+defaults when nothing is set). Runs are recorded in ``$DAGSTER_HOME`` when it is set, so ``dg dev`` with the
+same ``DAGSTER_HOME`` shows them; otherwise in a throwaway instance.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import pandas as pd
 from weather_assets import runs
 from weather_assets.definitions import defs
 from weather_assets.defs.assets.model import ComfortModelConfig
-from weather_assets.defs.jobs import ingest_job, predict_job, train_job
+from weather_assets.defs.jobs import forecast_job, ingest_job, predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.predictions_db import DatabaseWriteError
-from weather_assets.domain import comfort
-from weather_assets.domain.hours import KST, current_hour, partition_key
+from weather_assets.domain import comfort, kma_forecast
+from weather_assets.domain.commute import WINDOWS, next_window, worst_hour
+from weather_assets.domain.forecasts_table import FORECASTS
+from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
 from weather_assets.domain.stations import all_stations
 from weather_assets.environment import Env
 
@@ -146,6 +150,59 @@ def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInP
     return result
 
 
+def predict(hours: list[datetime], instance: dg.DagsterInstance) -> bool:
+    """Every hour scored into the predictions table, and the newest hour's comfort per station printed."""
+    print("\nPredicting", flush=True)
+    predicted = runs.materialize(predict_job.selection, instance, tags=range_tags(hours[0], hours[-1]))
+    if not succeeded(predicted):
+        return False
+    written = runs.metadata(predicted, "weather_predictions")
+    print(
+        f"{written['dagster/row_count']} predictions upserted ({written['rows_inserted']} new, "
+        f"{written['rows_updated']} updated) into {written['table']}.\n"
+    )
+    print(f"Comfort at {partition_key(hours[-1])} KST:")
+    print(latest_scores(hours[-1]).to_string(index=False))
+    return True
+
+
+def forecast(instance: dg.DagsterInstance) -> bool:
+    """KMA's latest forecast issue scored, and each station's next commute windows printed."""
+    issue = kma_forecast.latest_issue(kst_now())
+    print(f"\nForecasting (KMA's issue of {partition_key(issue)} KST)", flush=True)
+    if not succeeded(runs.materialize(forecast_job.selection, instance, partition_key=partition_key(issue))):
+        return False
+    print("The next commute windows (the worst hour decides):")
+    print(commute_windows(issue, kst_now()).to_string(index=False))
+    return True
+
+
+def commute_windows(issue: datetime, now: datetime) -> pd.DataFrame:
+    """Per station, the next morning and evening windows as the issue forecasts them, judged by the worst hour."""
+    with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
+        rows = resources.db.rows(issue, issue + timedelta(minutes=1), spec=FORECASTS)
+    names = {station_id: station.station_name for station_id, station in all_stations().items()}
+    lines = []
+    for kind in WINDOWS:
+        hours = next_window(kind, now)
+        window = f"{kind} {hours[0]:%a %m-%d %H}-{hours[-1] + timedelta(hours=1):%H}"
+        for station_id, station_rows in rows[rows["forecast_datetime"].isin(hours)].groupby("station_id"):
+            worst = worst_hour(station_rows.to_dict("records"))
+            lines.append(
+                {
+                    "station_id": station_id,
+                    "station": names.get(station_id, station_id),
+                    "window": window,
+                    "comfort": round(worst["comfort_score"], 1),
+                    "label": comfort.label(worst["comfort_score"]),
+                    "worst_hour": f"{worst['forecast_datetime']:%H}:00",
+                    "temperature": worst["temperature"],
+                    "rain_mm": worst["precipitation"],
+                }
+            )
+    return pd.DataFrame(lines)
+
+
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[datetime]]:
     """The arguments and the hours they name, checked before anything is written (argparse exits on a problem)."""
     parser = argparse.ArgumentParser(prog="python -m weather_assets", description=__doc__.splitlines()[0])
@@ -196,15 +253,4 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(report_training(runs.metadata(trained, "comfort_model")))
 
-    print("\nPredicting", flush=True)
-    predicted = runs.materialize(predict_job.selection, instance, tags=range_tags(hours[0], hours[-1]))
-    if not succeeded(predicted):
-        return 1
-    written = runs.metadata(predicted, "weather_predictions")
-    print(
-        f"{written['dagster/row_count']} predictions upserted ({written['rows_inserted']} new, "
-        f"{written['rows_updated']} updated) into {written['table']}.\n"
-    )
-    print(f"Comfort at {partition_key(hours[-1])} KST:")
-    print(latest_scores(hours[-1]).to_string(index=False))
-    return 0
+    return 0 if predict(hours, instance) and forecast(instance) else 1

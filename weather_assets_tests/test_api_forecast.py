@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
-from weather_assets.api.service import next_window, window_title
+from weather_assets.api.service import window_title
+from weather_assets.domain.commute import next_window
 from weather_assets.domain.forecasts_table import forecasts_table
 
 HOUR = timedelta(hours=1)

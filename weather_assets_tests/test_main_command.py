@@ -46,11 +46,21 @@ def test_main_command_ingests_trains_and_reports(tmp_path: Path) -> None:
     assert "Champion: comfort-model v1." in done.stdout
     assert (tmp_path / "mlflow.db").exists()
     assert "192 predictions upserted (192 new, 0 updated)" in done.stdout
-    latest = done.stdout.split("Comfort at", 1)[1].splitlines()
+    latest = done.stdout.split("Comfort at", 1)[1].split("Forecasting", 1)[0].splitlines()
     scored = [line.split() for line in latest if line.split()[:1] in (["108"], ["159"])]
     assert [(row[0], row[-1]) for row in scored] == [("108", "comfort-model/1"), ("159", "comfort-model/1")]
     with sqlite3.connect(tmp_path / "weather.db") as db:
         assert db.execute("SELECT COUNT(*), COUNT(DISTINCT station_id) FROM weather_predictions").fetchone() == (192, 2)
+        forecasts = db.execute("SELECT COUNT(DISTINCT station_id), COUNT(DISTINCT issued_at) FROM weather_forecasts")
+        assert forecasts.fetchone() == (2, 1)
+    windows = done.stdout.split("The next commute windows (the worst hour decides):", 1)[1].splitlines()
+    judged = [line.split() for line in windows if line.split()[:1] in (["108"], ["159"])]
+    assert sorted((row[0], row[2]) for row in judged) == [
+        ("108", "evening"),
+        ("108", "morning"),
+        ("159", "evening"),
+        ("159", "morning"),
+    ]
 
 
 def test_main_command_can_skip_training(tmp_path: Path) -> None:

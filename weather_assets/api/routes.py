@@ -25,7 +25,8 @@ from weather_assets.api.models import (
     Welcome,
     WindowPrediction,
 )
-from weather_assets.api.service import WINDOWS, Service, age, comfort
+from weather_assets.api.service import Service, age, comfort
+from weather_assets.domain.commute import WINDOWS
 from weather_assets.domain.hours import KST, current_hour, kst_now
 
 DEFAULT_STATION = 108

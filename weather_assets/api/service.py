@@ -26,27 +26,12 @@ from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.api.settings import Settings
 from weather_assets.api.store import Store
 from weather_assets.domain.comfort import label
+from weather_assets.domain.commute import WINDOWS, next_window, worst_hour
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.stations import all_stations
 
-HOUR = timedelta(hours=1)
-# The commute windows: KST hours [start, end). The frontend's titles name them.
-WINDOWS = {"morning": (6, 9), "evening": (17, 21)}
 FORECAST_HORIZON = timedelta(days=7)  # beyond KMA's short-term forecast (about 3 days)
 FORECAST_RETRY_SECONDS = 600  # issues come every 3 hours; the pipeline scores one within minutes
-
-
-def next_window(kind: str, now: datetime) -> list[datetime]:
-    """The hours of the next `kind` commute window at the naive KST time `now`, earliest first.
-
-    Today's window until it has ended, else tomorrow's. During the window, only its hours from the current one
-    on: the hours behind are history, and the worst of them must not condemn the rest of the commute.
-    """
-    start, end = WINDOWS[kind]
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    day = hour.replace(hour=0) + (timedelta(days=1) if hour.hour >= end else timedelta())
-    first = max(day + start * HOUR, hour)
-    return [first + n * HOUR for n in range((day + end * HOUR - first) // HOUR)]
 
 
 def window_title(kind: str, hours: list[datetime], now: datetime) -> str:
@@ -149,9 +134,9 @@ class Service:
 
 
 def window_prediction(kind: str, now: datetime, hours: list[datetime], rows: list[dict[str, Any]]) -> WindowPrediction:
-    """The window in the frontend's shape. Its worst hour (the lowest score; the earliest of equals) decides the
-    score, label and weather_data: a commuter is out for the whole window, and a mean would hide a rainy hour."""
-    worst = min(rows, key=lambda row: (row["comfort_score"], row["forecast_datetime"]))
+    """The window in the frontend's shape; its worst hour (`commute.worst_hour`) decides the score, label and
+    weather_data."""
+    worst = worst_hour(rows)
     word = label(float(worst["comfort_score"]))
     return WindowPrediction(
         title=window_title(kind, hours, now),

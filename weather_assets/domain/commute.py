@@ -1,0 +1,33 @@
+"""The app's commute windows and how a window is judged from its hours' forecasts.
+
+The API's `/predict/morning` and `/predict/evening` and the main command's forecast lines share these rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+HOUR = timedelta(hours=1)
+# The commute windows: KST hours [start, end). The frontend's titles name them.
+WINDOWS = {"morning": (6, 9), "evening": (17, 21)}
+
+
+def next_window(kind: str, now: datetime) -> list[datetime]:
+    """The hours of the next `kind` commute window at the naive KST time `now`, earliest first.
+
+    Today's window until it has ended, else tomorrow's. During the window, only its hours from the current one
+    on: the hours behind are history, and the worst of them must not condemn the rest of the commute.
+    """
+    start, end = WINDOWS[kind]
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0) + (timedelta(days=1) if hour.hour >= end else timedelta())
+    first = max(day + start * HOUR, hour)
+    return [first + n * HOUR for n in range((day + end * HOUR - first) // HOUR)]
+
+
+def worst_hour(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The hour that judges a window: the lowest comfort score, the earliest of equals. A commuter is out for the
+    whole window, and a mean would hide a rainy hour."""
+    return min(rows, key=lambda row: (row["comfort_score"], row["forecast_datetime"]))
