@@ -29,6 +29,33 @@ CREATE TABLE IF NOT EXISTS weather_predictions (
   KEY ix_weather_predictions_region (region)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- The same definition as weather_assets/domain/forecasts_table.py (compared by the same test): the comfort
+-- forecast of each station and forecast hour, once per forecast issue (issued_at, KST).
+CREATE TABLE IF NOT EXISTS weather_forecasts (
+  id BIGINT NOT NULL AUTO_INCREMENT,
+  forecast_datetime DATETIME(6) NOT NULL,
+  station_id INT NOT NULL,
+  issued_at DATETIME(6) NOT NULL,
+  lead_hours INT NOT NULL,
+  region VARCHAR(32) NULL,
+  comfort_score DOUBLE NOT NULL,
+  temperature DOUBLE NULL,
+  humidity DOUBLE NULL,
+  precipitation DOUBLE NULL,
+  pm10 DOUBLE NULL,
+  wind_speed DOUBLE NULL,
+  pressure DOUBLE NULL,
+  forecast_inputs VARCHAR(128) NOT NULL,
+  carried_inputs VARCHAR(128) NOT NULL,
+  model_name VARCHAR(64) NOT NULL,
+  created_at DATETIME(6) NOT NULL,
+  updated_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY uk_forecast (forecast_datetime, station_id, issued_at),
+  KEY ix_weather_forecasts_issued_at (issued_at),
+  KEY ix_weather_forecasts_station_forecast (station_id, forecast_datetime)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 -- Accounts, least privilege: the platform writes rows, the app only reads them. They are created locked
 -- and without a password: no password is ever committed. sql/set-passwords.sh sets them from the
 -- deployment's secrets (WEATHER_DB_APP_PASSWORD, WEATHER_DB_READER_PASSWORD) and unlocks the accounts.

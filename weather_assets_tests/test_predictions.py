@@ -27,6 +27,7 @@ from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import DatabaseWriteError, PredictionsIOManager
+from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
@@ -315,13 +316,18 @@ def apply_init_sql(server: sa.URL, database: str) -> None:
 
 
 @pytest.mark.mysql
-def test_init_sql_gives_the_table_the_io_manager_creates(mysql_server: sa.URL, mysql_database: str) -> None:
+def test_init_sql_gives_the_tables_the_io_manager_creates(mysql_server: sa.URL, mysql_database: str) -> None:
     by_init = f"weather_init_{mysql_database.rsplit('_', 1)[-1]}"
     apply_init_sql(mysql_server, by_init)
     created = sa.make_url(mysql_database)
     PredictionsIOManager(url=mysql_database).client().ensure_table()
+    PredictionsIOManager(url=mysql_database).client(FORECASTS).ensure_table()
     engine = sa.create_engine(mysql_server)
     try:
+        forecasts = columns(engine, by_init, "weather_forecasts")
+        assert [column[0] for column in forecasts] == [c.name for c in FORECASTS.table().columns]
+        assert forecasts == columns(engine, created.database, "weather_forecasts")
+        assert indexes(engine, by_init, "weather_forecasts") == indexes(engine, created.database, "weather_forecasts")
         from_init = columns(engine, by_init, "weather_predictions")
         assert [column[0] for column in from_init] == [c.name for c in predictions_table().columns]
         assert from_init == columns(engine, created.database, "weather_predictions")
