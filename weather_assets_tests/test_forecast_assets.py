@@ -16,7 +16,9 @@ import sqlalchemy as sa
 
 from weather_assets.definitions import defs
 from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
-from weather_assets.defs.assets.skill import skill_by_lead
+from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.assets.skill import forecast_skill, skill_by_lead
+from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.model_registry import ModelRegistry
@@ -25,8 +27,9 @@ from weather_assets.defs.schedules import forecast_issued
 from weather_assets.domain import kma_forecast
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
-from weather_assets.runs import failures
+from weather_assets.runs import failures, metadata
 from weather_assets_tests.conftest import prepare
+from weather_assets_tests.kma_hub import FakeHub, status
 
 STATIONS = "108,159"
 
@@ -90,6 +93,27 @@ def test_an_issue_kma_no_longer_serves_fails_at_once_without_retry(trained: Path
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
 
 
+def test_forecast_skill_charts_the_error_by_lead_once_hours_are_observed(trained: Path, tmp_path: Path) -> None:
+    db = PredictionsIOManager(url=f"sqlite:///{tmp_path / 'skill.db'}")
+    issue = latest_due_issue() - timedelta(hours=24)
+    assert forecast(trained, db.url, issue).success
+    first, last = issue + timedelta(hours=1), current_hour() - timedelta(hours=1)
+    predicted = dg.materialize(
+        [weather_predictions],
+        resources={"lake": Lake(data_dir=str(trained)), "model_registry": ModelRegistry(data_dir=str(trained)),
+                   "predictions_io_manager": db},
+        tags=range_tags(first, last),
+        instance=dg.DagsterInstance.ephemeral(),
+    )  # fmt: skip
+    assert predicted.success
+
+    skill = dg.materialize([forecast_skill], resources={"predictions_io_manager": db})
+    meta = metadata(skill, "forecast_skill")
+    observed_hours = int((last - first) / timedelta(hours=1)) + 1
+    assert meta["dagster/row_count"] == 2 * observed_hours  # two stations, one issue
+    assert meta["mae_00h"] >= 0 and "| 0-5 h |" in meta["mae_by_lead"]
+
+
 def test_the_schedule_asks_for_the_issue_of_its_tick() -> None:
     tick = datetime.fromisoformat("2026-12-01T14:15:00+09:00")
     context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def())
@@ -136,3 +160,26 @@ def test_the_whole_chain_through_the_dagster_cli_into_mariadb(trained: Path, mys
             sa.text("SELECT COUNT(*), COUNT(DISTINCT station_id), COUNT(DISTINCT issued_at) FROM weather_forecasts")
         ).one()
     assert stations == 2 and issues == 1 and count >= 2 * 48
+
+
+def test_an_issue_kma_serves_late_lands_once_it_is_served(trained: Path, tmp_path: Path, hub: FakeHub) -> None:
+    """A loopback API Hub that answers NO_DATA twice: the run asks again each poll and stores the issue."""
+    nodata = b'{"response":{"header":{"resultCode":"03","resultMsg":"NO_DATA"}}}'
+    hub.script.extend([status(200, nodata), status(200, nodata)])
+    kma = KMAClient(
+        auth_key="test-key", forecast_url=hub.forecast_url, stations="108", backoff_seconds=0.01,
+        publication_poll_seconds=1, publication_wait_minutes=600,
+    )  # fmt: skip
+    result = dg.materialize(
+        [kma_forecasts],
+        resources={"kma": kma, "lake": Lake(data_dir=str(tmp_path))},
+        partition_key=partition_key(latest_due_issue()),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert result.success, failures(result)
+    assert hub.endpoints() == ["getVilageFcst"] * 3
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 2
+    assert list((tmp_path / "lake" / "raw" / "forecast").rglob("*.json"))

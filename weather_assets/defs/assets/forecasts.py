@@ -17,8 +17,6 @@ from weather_assets.domain.comfort import label
 from weather_assets.domain.forecasts_table import OUTPUT_COLUMNS
 from weather_assets.domain.hours import KST, kst_now, partition_key
 
-# KMA serves an issue about ten minutes after its base time; a run asks again each minute for this long.
-PUBLICATION_WAIT = timedelta(hours=1)
 # How far back the latest observed PM10 and pressure are looked for, before the issue.
 CARRY_HOURS = 6
 
@@ -33,17 +31,20 @@ def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake)
     `raw/forecast/`: one JSON answer per grid point of the configured stations.
 
     An issue KMA does not serve yet (it does about ten minutes after the base time) is asked for again every
-    minute for an hour after the base time; an issue KMA no longer serves (about three days back) fails at once
-    and is not retried: that forecast is gone.
+    `publication_poll_seconds` until `publication_wait_minutes` past that time (resource `kma`); an issue KMA no
+    longer serves (three days back) fails at once and is not retried: that forecast is gone.
     """
     issued = _issue(context)
     points = kma.forecast_points()
     try:
         answers = kma.fetch_forecast(issued, points)
     except KMAForecastUnpublished as error:
-        if kst_now() < issued + PUBLICATION_WAIT:
-            context.log.info(f"KMA does not serve the {partition_key(issued)} issue yet; asking again in 60 s")
-            raise dg.RetryRequested(max_retries=60, seconds_to_wait=60) from None
+        due = issued + kma_forecast.PUBLICATION_DELAY
+        if kst_now() < due + timedelta(minutes=kma.publication_wait_minutes):
+            wait = kma.publication_poll_seconds
+            context.log.info(f"KMA does not serve the {partition_key(issued)} issue yet; asking again in {wait} s")
+            tries = kma.publication_wait_minutes * 60 // max(wait, 1) + 1
+            raise dg.RetryRequested(max_retries=tries, seconds_to_wait=wait) from None
         raise dg.Failure(
             f"KMA never published the forecast issued at {partition_key(issued)} KST ({error}); nothing was stored",
             allow_retries=False,
