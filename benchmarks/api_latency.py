@@ -108,32 +108,31 @@ def flood(url: str, hours: list[datetime]) -> list[int]:
         return list(pool.map(ask, hours))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is needed as the load generator: apt-get install -y wrk")
-    now = current_hour()
-    hours = [now - timedelta(hours=h) for h in range(1, 721)]
-    folder = Path(tempfile.mkdtemp(prefix="api-latency-"))
+def wrk_scripts(folder: Path, hours: list[datetime]) -> dict[int, Path]:
+    """One wrk script per think time (ms), each asking for random stored hours."""
     scripts = {}
+    keys = ",".join(f'"{hour:%Y-%m-%dT%H:%M}"' for hour in hours)
     for think in (100, 50, 0):
         scripts[think] = folder / f"think-{think}.lua"
-        keys = ",".join(f'"{hour:%Y-%m-%dT%H:%M}"' for hour in hours)
         scripts[think].write_text(SCRIPT % {"hours": keys, "think": think})
+    return scripts
 
+
+def stored(db_url: str, hours: list[datetime]) -> None:
+    """The hours' predictions for station 108, written by the platform's IO manager."""
+    frame = pd.DataFrame(
+        {"prediction_datetime": hours, "station_id": 108, "region": "Seoul", "comfort_score": 61.5,
+         "temperature": 12.0, "humidity": 55.0, "precipitation": 0.0, "pm10": 30.0, "wind_speed": 2.0,
+         "pressure": 1015.0, "model_name": "comfort-model/1"}
+    )[list(OUTPUT_COLUMNS)]  # fmt: skip
+    PredictionsIOManager(url=db_url).handle_output(dg.build_output_context(), frame)
+
+
+def measure(args: argparse.Namespace, folder: Path, scripts: dict[int, Path], now: datetime) -> tuple[list, list, int]:
+    """The latency rows under each load, the flood's statuses and the runs it started."""
     rows: list[tuple[str, tuple[float, float, float]]] = []
     with scratch_database(args.url, "bench_api") as db_url:
-        frame = pd.DataFrame(
-            {"prediction_datetime": hours, "station_id": 108, "region": "Seoul", "comfort_score": 61.5,
-             "temperature": 12.0, "humidity": 55.0, "precipitation": 0.0, "pm10": 30.0, "wind_speed": 2.0,
-             "pressure": 1015.0, "model_name": "comfort-model/1"}
-        )[list(OUTPUT_COLUMNS)]  # fmt: skip
-        PredictionsIOManager(url=db_url).handle_output(dg.build_output_context(), frame)
+        stored(db_url, [now - timedelta(hours=h) for h in range(1, 721)])
         home = folder / "dagster_home"
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -147,10 +146,10 @@ def main() -> None:
             flood_statuses = flood(url, [now - timedelta(hours=h) for h in range(721, 921)])
         with dg.DagsterInstance.from_config(str(home)) as instance:
             flood_runs = len(instance.get_run_records(dg.RunsFilter(tags={"weather/served_by": "api"})))
-    with uvicorn("floor_app:app", {}, args.port) as url:
-        wrk(url, scripts[0], args.clients, 3)
-        floor = wrk(url, scripts[0], args.clients, args.seconds)
+    return rows, flood_statuses, flood_runs
 
+
+def report(args: argparse.Namespace, rows: list, floor: tuple[float, float, float], flood: list, runs: int) -> None:
     print(f"GET /comfort cache hits on MariaDB; uvicorn, 2 workers; wrk, {args.clients} clients, {args.seconds} s each")
     print(f"{'load':<34}{'p50':>10}{'p99':>10}{'requests/s':>12}")
     for label, (p50, p99, rate) in rows:
@@ -163,11 +162,27 @@ def main() -> None:
         f"clients / throughput: {P50_TARGET_MS:g} ms at {args.clients} clients needs "
         f"{args.clients / P50_TARGET_MS * 1000:,.0f} requests/s."
     )
-    statuses = ", ".join(f"{code} x{count}" for code, count in sorted(Counter(flood_statuses).items()))
-    print(
-        f"Flood: 200 concurrent requests for distinct unstored hours: {statuses}; "
-        f"runs started: {flood_runs} (target: 0)"
-    )
+    statuses = ", ".join(f"{code} x{count}" for code, count in sorted(Counter(flood).items()))
+    print(f"Flood: 200 concurrent requests for distinct unstored hours: {statuses}; runs started: {runs} (target: 0)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed as the load generator: apt-get install -y wrk")
+    now = current_hour()
+    folder = Path(tempfile.mkdtemp(prefix="api-latency-"))
+    scripts = wrk_scripts(folder, [now - timedelta(hours=h) for h in range(1, 721)])
+    rows, flood_statuses, flood_runs = measure(args, folder, scripts, now)
+    with uvicorn("floor_app:app", {}, args.port) as url:
+        wrk(url, scripts[0], args.clients, 3)
+        floor = wrk(url, scripts[0], args.clients, args.seconds)
+    report(args, rows, floor, flood_statuses, flood_runs)
     shutil.rmtree(folder)
 
 
