@@ -9,7 +9,7 @@ from pydantic import Field
 
 from weather_assets.defs.assets.ingest import weather_features
 from weather_assets.defs.resources.lake import Lake
-from weather_assets.defs.resources.mlflow_tracking import run_link
+from weather_assets.defs.resources.mlflow_tracking import run_closed, run_link
 from weather_assets.defs.resources.model_registry import MODEL_NAME, promote_if_better, register
 from weather_assets.domain import comfort
 from weather_assets.domain.hours import KEY_FORMAT, current_hour, partition_key
@@ -45,15 +45,8 @@ def comfort_model(
     `comfort-model`; the `champion` alias, which predictions load, moves to it only when it beats the current
     champion on the same validation rows.
     """
-    try:
-        result = _train(context, config, lake, mlflow)
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    # dagster-mlflow opens the MLflow run when the resource starts and unregisters MLflow's own atexit
-    # end_run, expecting a job-level hook to close it; asset jobs take no such hook, so the asset closes it.
-    mlflow.end_run()
-    return result
+    with run_closed(mlflow):
+        return _train(context, config, lake, mlflow)
 
 
 def _train(

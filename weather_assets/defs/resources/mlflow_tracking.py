@@ -43,6 +43,21 @@ def run_link(uri: str, experiment_id: str, run_id: str) -> str:
     return f"mlflow ui --backend-store-uri {display_uri(uri)}  (then http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id})"
 
 
+@contextlib.contextmanager
+def run_closed(run: MlFlow) -> Iterator[MlFlow]:
+    """The MLflow run of dagster-mlflow's resource, ended when the block ends (FAILED when it raises).
+
+    dagster-mlflow opens the run when its resource starts and unregisters MLflow's own atexit `end_run`,
+    expecting a job-level hook to close it; asset jobs take no such hook, so the asset that logs closes it here.
+    """
+    try:
+        yield run
+    except BaseException:
+        run.end_run(status="FAILED")
+        raise
+    run.end_run()
+
+
 class MLflowTracking(dg.ConfigurableResource):
     """dagster-mlflow's `mlflow_tracking` resource: one MLflow run per Dagster run, tagged with its run id.
 

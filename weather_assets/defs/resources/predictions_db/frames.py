@@ -77,7 +77,9 @@ def _refuse_outside(spec: TableSpec, frame: pd.DataFrame, window: tuple[datetime
 
 
 def _key_text(spec: TableSpec, row: pd.Series) -> str:
-    return "(" + ", ".join(f"{column} {row[column]}" for column in spec.key) + ")"
+    """A row's key for a message: ``(prediction_datetime 2026-11-26 09:00:00, station 108)``."""
+    names = {"station_id": "station"}
+    return "(" + ", ".join(f"{names.get(column, column)} {row[column]}" for column in spec.key) + ")"
 
 
 @dataclass(frozen=True)
