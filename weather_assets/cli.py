@@ -183,7 +183,7 @@ def commute_windows(issue: datetime, now: datetime) -> pd.DataFrame:
         rows = resources.db.rows(issue, issue + timedelta(minutes=1), spec=FORECASTS)
     names = {station_id: station.station_name for station_id, station in all_stations().items()}
     lines = []
-    for kind in WINDOWS:
+    for kind in sorted(WINDOWS, key=lambda kind: next_window(kind, now)[0]):  # the sooner window first
         hours = next_window(kind, now)
         window = f"{kind} {hours[0]:%a %m-%d %H}-{hours[-1] + timedelta(hours=1):%H}"
         for station_id, station_rows in rows[rows["forecast_datetime"].isin(hours)].groupby("station_id"):
