@@ -27,6 +27,7 @@ from weather_assets.api.settings import Settings
 from weather_assets.api.store import Store
 from weather_assets.domain.comfort import label
 from weather_assets.domain.commute import WINDOWS, next_window, worst_hour
+from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.stations import all_stations
 
@@ -185,15 +186,15 @@ def forecast_hour(row: dict[str, Any]) -> ForecastHour:
         lead_hours=row["lead_hours"],
         score=round(score, 2),
         label=label(score),
-        temperature=row["temperature"],
-        humidity=row["humidity"],
-        precipitation=row["precipitation"],
-        pm10=row["pm10"],
-        wind_speed=row["wind_speed"],
-        pressure=row["pressure"],
+        **_measurements(row),
         forecast_inputs=_names(row["forecast_inputs"]),
         carried_inputs=_names(row["carried_inputs"]),
     )
+
+
+def _measurements(row: dict[str, Any]) -> dict[str, Any]:
+    """The six measurements of a table row, named as the response models name them."""
+    return {name: row[name] for name in MEASUREMENTS}
 
 
 def _names(joined: str | None) -> list[str]:
@@ -231,12 +232,7 @@ def comfort(row: dict[str, Any]) -> Comfort:
         prediction_datetime=row["prediction_datetime"],
         score=round(score, 2),
         label=label(score),
-        temperature=row["temperature"],
-        humidity=row["humidity"],
-        precipitation=row["precipitation"],
-        pm10=row["pm10"],
-        wind_speed=row["wind_speed"],
-        pressure=row["pressure"],
+        **_measurements(row),
         model_name=name,
         model_version=version,
         age_seconds=age(row["prediction_datetime"]),

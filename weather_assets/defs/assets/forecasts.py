@@ -4,7 +4,6 @@ import io
 from datetime import datetime, timedelta
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from weather_assets.defs.assets.model import comfort_model
@@ -125,13 +124,9 @@ def weather_forecasts(context: dg.AssetExecutionContext, lake: Lake, model_regis
         rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issued))))
     except LakeObjectMissingError as missing:
         raise dg.Failure(f"{missing}: materialize forecast_features first", allow_retries=False) from None
-    try:
-        champion = model_registry.champion()
-    except LookupError as error:
-        raise dg.Failure(str(error), allow_retries=False) from None
-    scores = np.clip(champion.predict(rows), 0, 100)
+    champion = model_registry.champion_for_run()
     forecasts = rows.assign(
-        forecast_datetime=rows["observed_at"], comfort_score=np.round(scores, 2), model_name=champion.model_name
+        forecast_datetime=rows["observed_at"], comfort_score=champion.comfort(rows), model_name=champion.model_name
     )[list(OUTPUT_COLUMNS)]
     context.add_output_metadata({"station_108": _forecast_chart(forecasts, 108)})
     return forecasts

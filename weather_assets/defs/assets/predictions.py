@@ -49,11 +49,8 @@ def weather_predictions(
         rows = lake.read_features(hours)
     except LakeObjectMissingError as missing:
         raise dg.Failure(f"{missing}: materialize weather_features first", allow_retries=False) from None
-    try:
-        champion = model_registry.champion()
-    except LookupError as error:
-        raise dg.Failure(str(error), allow_retries=False) from None
-    scores = np.clip(champion.predict(rows), 0, 100)
+    champion = model_registry.champion_for_run()
+    scores = champion.comfort(rows)
     context.log.info(f"{len(rows)} predictions for {len(hours)} hours with {champion.model_name}")
     predictions = predictions_frame(rows, scores, champion.model_name)
     yield dg.Output(predictions, metadata={"comfort_now": comfort_chart(predictions)})
@@ -68,7 +65,7 @@ def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -
             "prediction_datetime": rows["observed_at"],
             "station_id": rows["station_id"],
             "region": rows["region"],
-            "comfort_score": np.round(scores, 2),
+            "comfort_score": scores,
             **{name: rows[name] for name in MEASUREMENTS},
             "model_name": model_name,
         }

@@ -145,6 +145,10 @@ class Champion:
         """Comfort scores for feature rows (unclipped model output)."""
         return np.asarray(self.model.predict(feature_matrix(frame, _inputs(self.model))), dtype="float64")
 
+    def comfort(self, frame: pd.DataFrame) -> np.ndarray:
+        """Comfort scores for feature rows as stored: within 0 to 100, to two decimals."""
+        return np.round(np.clip(self.predict(frame), 0, 100), 2)
+
 
 _loaded: dict[tuple[str, str], Champion] = {}
 _lock = threading.Lock()
@@ -182,3 +186,10 @@ class ModelRegistry(dg.ConfigurableResource):
     def champion(self) -> Champion:
         """The current champion (see `load_champion`)."""
         return load_champion(self.uri())
+
+    def champion_for_run(self) -> Champion:
+        """The champion for an asset that scores rows; without one the run fails, not retried: train first."""
+        try:
+            return self.champion()
+        except LookupError as error:
+            raise dg.Failure(str(error), allow_retries=False) from None
