@@ -13,7 +13,7 @@ import pytest
 
 from weather_assets.definitions import defs
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
-from weather_assets.environment import PARTITIONS_START
+from weather_assets.environment import PARTITIONS_START, Env
 from weather_assets_tests.conftest import REPO
 
 
@@ -90,3 +90,9 @@ def test_commands_print_no_warning(command: list[str], tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert "warning" not in output.lower(), output[-3000:]
+
+
+def test_every_environment_variable_is_documented_in_the_readme() -> None:
+    """`Env` is the one list of variables; the README's Configuration tables say what each one means."""
+    readme = (REPO / "README.md").read_text()
+    assert [variable.value for variable in Env if f"`{variable.value}`" not in readme] == []
