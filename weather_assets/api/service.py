@@ -145,16 +145,7 @@ def window_prediction(kind: str, now: datetime, hours: list[datetime], rows: lis
         label=word,
         evaluation=EVALUATIONS[word],
         prediction_time=hours[0].strftime("%Y-%m-%d %H:%M"),
-        weather_data=WeatherData(
-            temperature=worst["temperature"],
-            humidity=worst["humidity"],
-            rainfall=worst["precipitation"],
-            pm10=worst["pm10"],
-            wind_speed=worst["wind_speed"],
-            pressure=worst["pressure"],
-            region=worst["region"],
-            station_id=worst["station_id"],
-        ),
+        weather_data=WeatherData(**_frontend_weather(worst), region=worst["region"], station_id=worst["station_id"]),
         prediction_type=kind,
         status="success",
         age_seconds=round((now - hours[0]).total_seconds(), 1),
@@ -169,12 +160,7 @@ def window_hour(row: dict[str, Any]) -> WindowHour:
         time=row["forecast_datetime"].strftime("%H:00"),
         score=round(score, 1),
         label=label(score),
-        temperature=row["temperature"],
-        humidity=row["humidity"],
-        rainfall=row["precipitation"],
-        pm10=row["pm10"],
-        wind_speed=row["wind_speed"],
-        pressure=row["pressure"],
+        **_frontend_weather(row),
         lead_hours=row["lead_hours"],
     )
 
@@ -195,6 +181,11 @@ def forecast_hour(row: dict[str, Any]) -> ForecastHour:
 def _measurements(row: dict[str, Any]) -> dict[str, Any]:
     """The six measurements of a table row, named as the response models name them."""
     return {name: row[name] for name in MEASUREMENTS}
+
+
+def _frontend_weather(row: dict[str, Any]) -> dict[str, Any]:
+    """The measurements as the app's frontend names them (its `rainfall` is the hour's precipitation)."""
+    return {("rainfall" if name == "precipitation" else name): row[name] for name in MEASUREMENTS}
 
 
 def _names(joined: str | None) -> list[str]:

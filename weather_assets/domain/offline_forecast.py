@@ -17,13 +17,13 @@ from functools import cache
 
 from weather_assets.domain.grid import to_grid
 from weather_assets.domain.kma_forecast import BASE_HOURS, NO_DATA, PUBLICATION_DELAY, STAMP_FORMAT
-from weather_assets.domain.offline_kma import _EPOCH, _mix, _noise, _seed, _unit, _wet_and_rain, observe
+from weather_assets.domain.offline_kma import EPOCH, mix, name_seed, observe, smooth_noise, unit, wet_and_rain
 from weather_assets.domain.stations import all_stations
 
 HORIZON_HOURS = 72  # forecast hours per issue ("about three days"; KMA's own reach varies by issue)
 SERVED_DAYS = 3  # older issues are refused, as KMA does ("최근 3일 간의 자료만 제공합니다.")
 _HOUR = timedelta(hours=1)
-_SEEDS = {name: _seed(name) for name in ("TMP", "REH", "WSD", "PCP")}
+_SEEDS = {name: name_seed(name) for name in ("TMP", "REH", "WSD", "PCP")}
 
 
 def _header(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -54,7 +54,7 @@ def _observed(stations: tuple[int, ...], hour: datetime, field: str) -> float:
 
 
 def _rain(stations: tuple[int, ...], hour: datetime) -> float:
-    return sum(_wet_and_rain(station, hour)[1] for station in stations) / len(stations)
+    return sum(wet_and_rain(station, hour)[1] for station in stations) / len(stations)
 
 
 def pcp_text(mm: float) -> str:
@@ -72,18 +72,18 @@ def _hour_values(point: tuple[int, int], issued_at: datetime, hour: datetime) ->
     """The forecast categories of one hour, as KMA's text, from the observations plus a lead-grown error."""
     stations = _stations_at(point)
     lead = (hour - issued_at) / _HOUR
-    issue_key = _mix(point[0], point[1], int((issued_at - _EPOCH) / _HOUR))
+    issue_key = mix(point[0], point[1], int((issued_at - EPOCH) / _HOUR))
 
     def error(field: str, base: float, growth: float) -> float:
-        return (base + growth * lead) * _noise(issue_key ^ _SEEDS[field], lead, 8)
+        return (base + growth * lead) * smooth_noise(issue_key ^ _SEEDS[field], lead, 8)
 
     temperature = _observed(stations, hour, "TA") + error("TMP", 0.4, 0.05)
     humidity = min(100.0, max(5.0, _observed(stations, hour, "HM") + error("REH", 2.0, 0.25)))
     wind = max(0.0, _observed(stations, hour, "WS") + error("WSD", 0.3, 0.03))
-    shift = round((0.5 + lead / 12) * _noise(issue_key ^ _SEEDS["PCP"], lead, 12))  # hours early (-) or late (+)
+    shift = round((0.5 + lead / 12) * smooth_noise(issue_key ^ _SEEDS["PCP"], lead, 12))  # hours early (-) or late (+)
     rain = round(_rain(stations, hour + timedelta(hours=shift)), 1)
     near = max(_rain(stations, hour + timedelta(hours=shift + d)) for d in (-2, -1, 1, 2))
-    direction = int(_unit(issue_key, int(lead)) * 36) * 10
+    direction = int(unit(issue_key, int(lead)) * 36) * 10
     snowing = rain > 0 and temperature < 1.0
     pop = min(100, 60 + 10 * math.ceil(rain)) if rain > 0 else 30 if near > 0 else 0
     snow = "적설없음" if not snowing else "1cm 미만" if rain < 1 else f"{rain:.1f}cm" if rain < 5 else "5.0cm 이상"

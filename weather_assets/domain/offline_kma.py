@@ -18,13 +18,13 @@ from weather_assets.domain import kma_format
 from weather_assets.domain.hours import kst_now
 from weather_assets.domain.stations import Station, all_stations
 
-_EPOCH = datetime(2000, 1, 1)
+EPOCH = datetime(2000, 1, 1)
 _MASK = (1 << 64) - 1
 _MISSING_RATE = 0.004  # share of readings written as a missing code, as real stations sometimes do
 _HOUR = timedelta(hours=1)
 
 
-def _mix(*keys: int) -> int:
+def mix(*keys: int) -> int:
     """splitmix64 over the keys: a fast, stable hash (Python's hash() is salted per process)."""
     state = 0x9E3779B97F4A7C15
     for key in keys:
@@ -34,40 +34,40 @@ def _mix(*keys: int) -> int:
     return state
 
 
-def _unit(*keys: int) -> float:
+def unit(*keys: int) -> float:
     """A uniform number in [0, 1) determined by the keys."""
-    return _mix(*keys) / 2.0**64
+    return mix(*keys) / 2.0**64
 
 
-def _noise(seed: int, hours: float, period: float) -> float:
+def smooth_noise(seed: int, hours: float, period: float) -> float:
     """Smooth noise in [-1, 1]: random knots every `period` hours, cosine-interpolated between them."""
     knot, frac = divmod(hours / period, 1.0)
-    left, right = _unit(seed, int(knot)) * 2 - 1, _unit(seed, int(knot) + 1) * 2 - 1
+    left, right = unit(seed, int(knot)) * 2 - 1, unit(seed, int(knot) + 1) * 2 - 1
     weight = (1 - math.cos(math.pi * frac)) / 2
     return left + (right - left) * weight
 
 
-def _seed(name: str) -> int:
-    return _mix(*name.encode())
+def name_seed(name: str) -> int:
+    return mix(*name.encode())
 
 
-_NATION = _seed("korea")
-_FIELDS = {name: _seed(name) for name in ("TA", "HM", "WS", "PS", "PM10", "RN", "WD", "miss")}
+_NATION = name_seed("korea")
+_FIELDS = {name: name_seed(name) for name in ("TA", "HM", "WS", "PS", "PM10", "RN", "WD", "miss")}
 
 
 @lru_cache(maxsize=1 << 16)
 def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime | None]:
     """The ASOS fields of one station-hour (naive KST), with None where the reading is missing."""
     station = all_stations().get(station_id) or Station.unknown(station_id)
-    region = _seed(station.region)
-    t = (hour - _EPOCH).total_seconds() / 3600
+    region = name_seed(station.region)
+    t = (hour - EPOCH).total_seconds() / 3600
     day_of_year = hour.timetuple().tm_yday
     season = math.cos(2 * math.pi * (day_of_year - 20) / 365.25)  # +1 mid-January, -1 mid-July
     summer = (1 - season) / 2
     spring = max(0.0, math.cos(2 * math.pi * (day_of_year - 100) / 365.25))  # yellow-dust season
     daily = math.cos(2 * math.pi * (hour.hour - 15) / 24)  # +1 at 15:00 KST
 
-    wet, _ = _wet_and_rain(station_id, hour)
+    wet, _ = wet_and_rain(station_id, hour)
 
     mean = 13.5 - 1.3 * (station.latitude - 36) - 0.0065 * station.elevation_m
     amplitude = 13 + 0.9 * (station.latitude - 36)
@@ -75,29 +75,29 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
         mean
         - amplitude * season
         + (4.5 - 2.5 * min(wet * 4, 1)) * daily
-        + 3.5 * _noise(region ^ _FIELDS["TA"], t, 40)
-        + 0.8 * _noise(station_id ^ _FIELDS["TA"], t, 6)
+        + 3.5 * smooth_noise(region ^ _FIELDS["TA"], t, 40)
+        + 0.8 * smooth_noise(station_id ^ _FIELDS["TA"], t, 6)
     )
-    humidity = 62 + 14 * summer - 14 * daily + 30 * min(wet * 3, 1) + 12 * _noise(region ^ _FIELDS["HM"], t, 20)
+    humidity = 62 + 14 * summer - 14 * daily + 30 * min(wet * 3, 1) + 12 * smooth_noise(region ^ _FIELDS["HM"], t, 20)
     humidity = min(100.0, max(12.0, humidity))
     exposed = 2.5 if station.elevation_m > 500 or station.station_id in (102, 115, 169, 185, 188) else 0.0
-    wind = 2.2 + exposed + 1.2 * daily + 1.8 * _noise(station_id ^ _FIELDS["WS"], t, 5) + 22 * wet
+    wind = 2.2 + exposed + 1.2 * daily + 1.8 * smooth_noise(station_id ^ _FIELDS["WS"], t, 5) + 22 * wet
     pressure = (
         1013.5
         + 8 * season
         - 25 * wet
-        + 5 * _noise(_NATION ^ _FIELDS["PS"], t, 60)
-        + 1.5 * _noise(region ^ _FIELDS["PS"], t, 20)
+        + 5 * smooth_noise(_NATION ^ _FIELDS["PS"], t, 60)
+        + 1.5 * smooth_noise(region ^ _FIELDS["PS"], t, 20)
     )
     dew_point = _dew_point(temperature, humidity)
 
     def present(name: str, value: float) -> float | None:
-        return None if _unit(station_id, int(t), _FIELDS["miss"], _FIELDS[name]) < _MISSING_RATE else value
+        return None if unit(station_id, int(t), _FIELDS["miss"], _FIELDS[name]) < _MISSING_RATE else value
 
     return {
         "TM": hour,
         "STN": station_id,
-        "WD": int(_unit(station_id, int(t), _FIELDS["WD"]) * 36) * 10,
+        "WD": int(unit(station_id, int(t), _FIELDS["WD"]) * 36) * 10,
         "WS": present("WS", round(max(0.0, wind), 1)),
         "PA": round(pressure - station.elevation_m / 8.3, 1),
         "PS": present("PS", round(pressure, 1)),
@@ -111,16 +111,16 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
 
 
 @lru_cache(maxsize=1 << 16)
-def _wet_and_rain(station_id: int, hour: datetime) -> tuple[float, float]:
+def wet_and_rain(station_id: int, hour: datetime) -> tuple[float, float]:
     """How stormy the station-hour is (0 dry, up to ~1), and the precipitation of that one hour in mm."""
     station = all_stations().get(station_id) or Station.unknown(station_id)
-    region = _seed(station.region)
-    t = (hour - _EPOCH).total_seconds() / 3600
+    region = name_seed(station.region)
+    t = (hour - EPOCH).total_seconds() / 3600
     summer = (1 - math.cos(2 * math.pi * (hour.timetuple().tm_yday - 20) / 365.25)) / 2
-    storm = _noise(region ^ _FIELDS["RN"], t, 7) + 0.6 * _noise(_NATION ^ _FIELDS["RN"], t, 30)
+    storm = smooth_noise(region ^ _FIELDS["RN"], t, 7) + 0.6 * smooth_noise(_NATION ^ _FIELDS["RN"], t, 30)
     threshold = 0.95 - 0.35 * summer  # the summer monsoon rains most
     wet = max(0.0, storm - threshold)
-    rain = round(wet * 18 * (1 + 0.5 * _noise(station_id ^ _FIELDS["RN"], t, 3)), 1)
+    rain = round(wet * 18 * (1 + 0.5 * smooth_noise(station_id ^ _FIELDS["RN"], t, 3)), 1)
     return wet, rain if rain >= 0.1 else 0.0
 
 
@@ -132,9 +132,9 @@ def _precipitation(station_id: int, hour: datetime) -> dict[str, float | int | N
     amount up to the observation (the day runs from 01:00 to the next 00:00 observation). IR: 1 when the hour
     had precipitation, 3 when not, 4 when the reading is missing (then RN and RN_DAY are missing too).
     """
-    if _unit(station_id, int((hour - _EPOCH).total_seconds() // 3600), _FIELDS["miss"], _FIELDS["RN"]) < _MISSING_RATE:
+    if unit(station_id, int((hour - EPOCH).total_seconds() // 3600), _FIELDS["miss"], _FIELDS["RN"]) < _MISSING_RATE:
         return {"RN": None, "RN_DAY": None, "IR": 4}
-    rain = lambda moment: _wet_and_rain(station_id, moment)[1]  # noqa: E731
+    rain = lambda moment: wet_and_rain(station_id, moment)[1]  # noqa: E731
     day_start = (hour - timedelta(hours=1)).replace(hour=0) + timedelta(hours=1)
     so_far = round(sum(rain(day_start + timedelta(hours=h)) for h in range((hour - day_start) // _HOUR + 1)), 1)
     if hour.month in (11, 12, 1, 2, 3):
@@ -151,18 +151,20 @@ def _dew_point(temperature: float, humidity: float) -> float:
 
 
 def _pm10_level(station_id: int, region: int, t: float, spring: float, wet: float) -> float:
-    episode = math.exp(1.1 * _noise(_NATION ^ _FIELDS["PM10"], t, 50) + 0.5 * _noise(region ^ _FIELDS["PM10"], t, 10))
-    return (22 + 28 * spring) * episode * (1 - 0.6 * min(wet * 4, 1)) + 3 * _unit(station_id, _FIELDS["PM10"])
+    episode = math.exp(
+        1.1 * smooth_noise(_NATION ^ _FIELDS["PM10"], t, 50) + 0.5 * smooth_noise(region ^ _FIELDS["PM10"], t, 10)
+    )
+    return (22 + 28 * spring) * episode * (1 - 0.6 * min(wet * 4, 1)) + 3 * unit(station_id, _FIELDS["PM10"])
 
 
 def pm10_reading(station_id: int, moment: datetime) -> float | None:
     """One 5-minute PM10 reading (ug/m3) of a station with a dust sensor, or None when it is missing."""
     hour = moment.replace(minute=0) + (timedelta(hours=1) if moment.minute else timedelta())
     level = float(observe(station_id, hour)["_pm10_level"])
-    minute_key = int((moment - _EPOCH).total_seconds() // 60)
-    if _unit(station_id, minute_key, _FIELDS["miss"]) < _MISSING_RATE:
+    minute_key = int((moment - EPOCH).total_seconds() // 60)
+    if unit(station_id, minute_key, _FIELDS["miss"]) < _MISSING_RATE:
         return None
-    return max(1.0, level * (0.85 + 0.3 * _unit(station_id, minute_key, _FIELDS["PM10"])))
+    return max(1.0, level * (0.85 + 0.3 * unit(station_id, minute_key, _FIELDS["PM10"])))
 
 
 def _hours(first: datetime, last: datetime) -> list[datetime]:

@@ -1,1 +1,2 @@
-"""Software-defined assets, one module per stage: ingest (KMA to the lake), model, predictions."""
+"""Software-defined assets, one module per stage: ingest (KMA to the lake), model, predictions, forecasts and
+their skill; `metadata` holds what their materializations share."""

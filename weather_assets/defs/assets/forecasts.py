@@ -6,22 +6,24 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from weather_assets.defs.assets.metadata import path_list, table_schema
 from weather_assets.defs.assets.model import comfort_model
-from weather_assets.defs.partitions import forecast_issues
+from weather_assets.defs.partitions import forecast_issues, kst_window
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastUnpublished
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.domain import kma_forecast
 from weather_assets.domain.comfort import label
 from weather_assets.domain.forecasts_table import OUTPUT_COLUMNS
-from weather_assets.domain.hours import KST, kst_now, partition_key
+from weather_assets.domain.hours import kst_now, partition_key
 
 # How far back the latest observed PM10 and pressure are looked for, before the issue.
 CARRY_HOURS = 6
 
 
 def _issue(context: dg.AssetExecutionContext) -> datetime:
-    return context.partition_time_window.start.astimezone(KST).replace(tzinfo=None)
+    """The partition's issue time, naive KST."""
+    return kst_window(context.partition_time_window)[0]
 
 
 @dg.asset(partitions_def=forecast_issues, group_name="forecast", kinds={"python", "json"})
@@ -63,7 +65,7 @@ def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake)
             "issued_at": partition_key(issued),
             "grid_points": dg.MetadataValue.text(", ".join(f"{nx},{ny}" for nx, ny in answers)),
             "bytes": sum(map(len, answers.values())),
-            "objects": dg.MetadataValue.md("\n".join(f"- `{uri}`" for uri in uris)),
+            "objects": path_list(uris),
         }
     )
 
@@ -95,7 +97,7 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(rows),
-            "dagster/column_schema": dg.MetadataValue.table_schema(_schema(rows)),
+            "dagster/column_schema": table_schema(rows),
             "forecast_hours": int(rows["observed_at"].nunique()),
             "lead_hours": f"{rows['lead_hours'].min()} .. {rows['lead_hours'].max()}" if len(rows) else "-",
             "stations_with_carried_pm10": int(rows.groupby("station_id")["pm10"].first().notna().sum()),
@@ -151,7 +153,3 @@ def _forecast_chart(forecasts: pd.DataFrame, station_id: int) -> dg.MetadataValu
             f"{label(row.comfort_score)} | `{bar}` |"
         )
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def _schema(frame: pd.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.dtypes.items()])

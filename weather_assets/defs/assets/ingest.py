@@ -4,28 +4,19 @@ import time
 from datetime import datetime, timedelta
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from weather_assets.defs import checks
+from weather_assets.defs.assets.metadata import path_list, table_schema
 from weather_assets.defs.partitions import hourly, kst_hours
 from weather_assets.defs.resources.kma_client import KMAClient, RawHours
 from weather_assets.defs.resources.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
 from weather_assets.domain import features, kma_format
 from weather_assets.domain.hours import TIMEZONE, kst_now, partition_key
 
-_LISTED = 24  # object paths listed in metadata; a month-long backfill names the first and last ones
-
 
 def _hours(context: dg.AssetExecutionContext) -> list[datetime]:
     return kst_hours(context.partition_time_window)
-
-
-def _path_list(uris: list[str]) -> dg.MetadataValue:
-    shown = uris if len(uris) <= _LISTED else [*uris[: _LISTED // 2], "...", *uris[-_LISTED // 2 :]]
-    return dg.MetadataValue.md(
-        "\n".join(f"- `{uri}`" if uri != "..." else f"- ... ({len(uris)} in all)" for uri in shown)
-    )
 
 
 class ObservationsConfig(dg.Config):
@@ -75,7 +66,7 @@ def kma_observations(
             "bytes": size,
             "api_calls": raw.calls,
             "malformed_lines": len(raw.malformed),
-            "objects": _path_list(uris),
+            "objects": path_list(uris),
         }
     )
 
@@ -146,7 +137,7 @@ def _features_metadata(
     table = built.frame
     return {
         "dagster/row_count": len(table),
-        "dagster/column_schema": dg.MetadataValue.table_schema(_schema(table)),
+        "dagster/column_schema": table_schema(table),
         "hours": hours,
         "null_counts": dg.MetadataValue.json({k: int(v) for k, v in table.isna().sum().items()}),
         "skipped_lines": sum(map(len, built.skipped_lines.values())),
@@ -155,7 +146,7 @@ def _features_metadata(
             {partition_key(hour): ids for hour, ids in built.missing_stations.items()}
         ),
         "preview": dg.MetadataValue.md(table.tail(10).to_markdown(index=False)),
-        "objects": _path_list(uris),
+        "objects": path_list(uris),
         "arrival": dg.MetadataValue.path(arrival),
     }
 
@@ -203,7 +194,3 @@ def _check_stations(kma: KMAClient) -> list[int]:
         return kma.station_ids()
     except ValueError as error:
         raise dg.Failure(str(error), allow_retries=False) from None
-
-
-def _schema(frame: pd.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.dtypes.items()])

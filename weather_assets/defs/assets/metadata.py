@@ -1,0 +1,21 @@
+"""Materialization metadata the assets share: how the UI shows a frame's schema and the objects written."""
+
+import dagster as dg
+import pandas as pd
+
+_LISTED = 24  # object paths listed in metadata; a month-long backfill names the first and last ones
+
+
+def table_schema(frame: pd.DataFrame) -> dg.MetadataValue:
+    """The frame's columns and dtypes, as the UI's schema view."""
+    return dg.MetadataValue.table_schema(
+        dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.dtypes.items()])
+    )
+
+
+def path_list(uris: list[str]) -> dg.MetadataValue:
+    """The objects written, as a Markdown list; a long one shows its first and last entries."""
+    shown = uris if len(uris) <= _LISTED else [*uris[: _LISTED // 2], "...", *uris[-_LISTED // 2 :]]
+    return dg.MetadataValue.md(
+        "\n".join(f"- `{uri}`" if uri != "..." else f"- ... ({len(uris)} in all)" for uri in shown)
+    )
