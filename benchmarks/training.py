@@ -46,13 +46,13 @@ def main() -> None:
             resources={"kma": KMAClient(), "lake": lake},
             tags=range_tags(END - timedelta(days=args.days), END - timedelta(hours=1)),
         )
-        assert ingested.success
+        assert ingested.success, runs.failures(ingested)
         seconds = []
         for _ in range(2):
             started = time.perf_counter()
             trained = runs.materialize([comfort_model], instance, resources={"lake": lake, "mlflow": tracking})
             seconds.append(time.perf_counter() - started)
-            assert trained.success
+            assert trained.success, runs.failures(trained)
         meta = trained.get_asset_materialization_events()[0].materialization.metadata
 
         rows = lake.read_features([END - timedelta(hours=1)])

@@ -31,7 +31,7 @@ from weather_assets.domain import comfort, kma_forecast
 from weather_assets.domain.commute import WINDOWS, next_window, worst_hour
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
-from weather_assets.domain.stations import all_stations
+from weather_assets.domain.stations import station_names
 from weather_assets.environment import Env
 
 MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
@@ -72,7 +72,7 @@ def latest_scores(hour: datetime) -> pd.DataFrame:
     """The hour's predictions per station, read back from the predictions table."""
     with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
         rows = resources.db.rows(hour, hour + timedelta(hours=1))
-    names = {station_id: station.station_name for station_id, station in all_stations().items()}
+    names = station_names()
     return pd.DataFrame(
         {
             "station_id": rows["station_id"],
@@ -126,6 +126,16 @@ def days_problem(days: int, train: bool, hours: list[datetime]) -> str | None:
     return None
 
 
+def settings_problem() -> str | None:
+    """What is wrong with the stations setting, found before anything is written (a run would find it later)."""
+    with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
+        try:
+            resources.kma.station_ids()
+        except ValueError as error:
+            return f"{error}; nothing was started"
+    return None
+
+
 def database_problem() -> str | None:
     """Whether predictions can be written, proved before ingest and training spend minutes (nothing is written)."""
     with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
@@ -136,9 +146,14 @@ def database_problem() -> str | None:
     return None
 
 
+def chunked(hours: list[datetime]) -> list[list[datetime]]:
+    """The hours in runs of at most 31 days: KMA's longest range call, and a progress line per run."""
+    return [hours[start : start + CHUNK_HOURS] for start in range(0, len(hours), CHUNK_HOURS)]
+
+
 def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """The hours, as single-run backfills of at most 31 days (KMA's longest range call), with a line per run."""
-    chunks = [hours[start : start + CHUNK_HOURS] for start in range(0, len(hours), CHUNK_HOURS)]
+    """The hours, as single-run backfills of at most 31 days, with a line per run when there are several."""
+    chunks = chunked(hours)
     done = 0
     for chunk in chunks:
         result = runs.materialize(ingest_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
@@ -151,15 +166,23 @@ def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInP
 
 
 def predict(hours: list[datetime], instance: dg.DagsterInstance) -> bool:
-    """Every hour scored into the predictions table, and the newest hour's comfort per station printed."""
+    """Every hour scored into the predictions table (31 days per run, a line per run when there are several),
+    and the newest hour's comfort per station printed."""
     print("\nPredicting", flush=True)
-    predicted = runs.materialize(predict_job.selection, instance, tags=range_tags(hours[0], hours[-1]))
-    if not succeeded(predicted):
-        return False
-    written = runs.metadata(predicted, "weather_predictions")
+    chunks = chunked(hours)
+    counts = {"dagster/row_count": 0, "rows_inserted": 0, "rows_updated": 0}
+    for done, chunk in enumerate(chunks, start=1):
+        predicted = runs.materialize(predict_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
+        if not succeeded(predicted):
+            return False
+        written = runs.metadata(predicted, "weather_predictions")
+        counts = {key: count + written[key] for key, count in counts.items()}
+        if len(chunks) > 1:
+            hours_done = sum(len(chunk) for chunk in chunks[:done])
+            print(f"  predicted {hours_done}/{len(hours)} hours (to {partition_key(chunk[-1])})", flush=True)
     print(
-        f"{written['dagster/row_count']} predictions upserted ({written['rows_inserted']} new, "
-        f"{written['rows_updated']} updated) into {written['table']}.\n"
+        f"{counts['dagster/row_count']} predictions upserted ({counts['rows_inserted']} new, "
+        f"{counts['rows_updated']} updated) into {written['table']}.\n"
     )
     print(f"Comfort at {partition_key(hours[-1])} KST:")
     print(latest_scores(hours[-1]).to_string(index=False))
@@ -181,7 +204,7 @@ def commute_windows(issue: datetime, now: datetime) -> pd.DataFrame:
     """Per station, the next morning and evening windows as the issue forecasts them, judged by the worst hour."""
     with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
         rows = resources.db.rows(issue, issue + timedelta(minutes=1), spec=FORECASTS)
-    names = {station_id: station.station_name for station_id, station in all_stations().items()}
+    names = station_names()
     lines = []
     for kind in sorted(WINDOWS, key=lambda kind: next_window(kind, now)[0]):  # the sooner window first
         hours = next_window(kind, now)
@@ -205,7 +228,8 @@ def commute_windows(issue: datetime, now: datetime) -> pd.DataFrame:
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[datetime]]:
     """The arguments and the hours they name, checked before anything is written (argparse exits on a problem)."""
-    parser = argparse.ArgumentParser(prog="python -m weather_assets", description=__doc__.splitlines()[0])
+    summary = " ".join(__doc__.split("\n\n")[0].split())  # the docstring's first paragraph, unwrapped
+    parser = argparse.ArgumentParser(prog="python -m weather_assets", description=summary)
     parser.add_argument(
         "--days",
         type=int,
@@ -232,7 +256,7 @@ def succeeded(result: dg.ExecuteInProcessResult) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args, hours = parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up chatter; the report says what matters
-    problem = None if args.no_train else database_problem()
+    problem = settings_problem() or (None if args.no_train else database_problem())
     if problem:
         print(problem, file=sys.stderr)
         return 1

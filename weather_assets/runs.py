@@ -5,11 +5,14 @@ in-process fallback, the benchmarks and the tests run the code location's assets
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from weather_assets.definitions import defs
+
+if TYPE_CHECKING:
+    from dagster_shared.error import SerializableErrorInfo
 
 # The caller reports outcomes itself (the main command's summary, the API's one log line per run); the run's
 # full event log is in the instance, and so in the UI when the instance is shared.
@@ -66,12 +69,18 @@ def execute_job(
 
 
 def failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    """The failed steps' messages, without Dagster's stack traces."""
+    """The failed steps' messages, without Dagster's stack traces or the exceptions' module paths."""
     return [
-        f"{event.step_key} failed: {(event.step_failure_data.error.cause or event.step_failure_data.error).message}"
+        f"{event.step_key} failed: {_message(event.step_failure_data.error.cause or event.step_failure_data.error)}"
         for event in result.all_events
         if event.event_type == dg.DagsterEventType.STEP_FAILURE
     ]
+
+
+def _message(error: SerializableErrorInfo) -> str:
+    """An error's text after its class name (``dagster._core.definitions.events.Failure: ...`` says nothing)."""
+    prefix, _, text = error.message.partition(": ")
+    return text.strip() if prefix.rpartition(".")[2] == error.cls_name else error.message.strip()
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:

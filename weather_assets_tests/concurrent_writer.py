@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from threading import Barrier
 
 
 def materialize_hour(lake_dir: str, registry_dir: str, db_url: str, partition: str, start: Barrier) -> str:
     """Materialize `weather_predictions` for `partition` once every process is ready; '' or the failure."""
-    warnings.filterwarnings("ignore")
     import dagster as dg
 
+    from weather_assets import runs
     from weather_assets.defs.assets.predictions import weather_predictions
     from weather_assets.defs.resources.lake import Lake
     from weather_assets.defs.resources.model_registry import ModelRegistry
@@ -29,7 +28,6 @@ def materialize_hour(lake_dir: str, registry_dir: str, db_url: str, partition: s
         partition_key=partition,
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        run_config=runs.QUIET,
     )
-    failures = [str(event.step_failure_data.error) for event in result.all_events if event.is_step_failure]
-    return "" if result.success else "; ".join(failures) or "run failed"
+    return "" if result.success else "; ".join(runs.failures(result)) or "run failed"

@@ -20,6 +20,7 @@ import requests
 import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 
+from weather_assets.defs import QUIETED
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
@@ -36,6 +37,13 @@ REPO = Path(__file__).resolve().parents[1]
 STATIONS = "100,101,102,104,105,108,112,119,129,133"
 # Root on the test server; each test gets a database of its own. CI sets WEATHER_REQUIRE_MYSQL=1.
 MYSQL_SERVER = os.getenv("WEATHER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The code location's silenced warnings, silenced in every test too (pytest resets the filters per test)."""
+    for item in items:
+        for message, category in QUIETED:
+            item.add_marker(pytest.mark.filterwarnings(f"ignore:{message}:{category.__module__}.{category.__name__}"))
 
 
 def missing_tool(reason: str) -> None:

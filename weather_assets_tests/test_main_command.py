@@ -76,7 +76,8 @@ def test_main_command_reports_a_bad_setting_without_a_traceback(tmp_path: Path) 
 
     assert done.returncode == 1
     assert "WEATHER_STATIONS" in done.stderr and "99999" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "dagster._core" not in done.stderr
+    assert "Ingesting" not in done.stdout and not any(tmp_path.iterdir())  # found before anything was written
 
 
 @pytest.mark.parametrize(

@@ -263,16 +263,37 @@ def test_hostile_table_name_is_refused_before_any_sql(trained: Trained, db_url: 
     assert len(table(db_url)) == 10
 
 
-def test_load_input_returns_the_rows_of_the_partition(trained: Trained, db_url: str) -> None:
+def test_rows_returns_the_rows_of_the_hours_asked_for(trained: Trained, db_url: str) -> None:
     written(predict(trained, db_url, HOUR - timedelta(hours=1), HOUR + timedelta(hours=1)))
+
+    rows = PredictionsIOManager(url=db_url).rows(HOUR, HOUR + timedelta(hours=1))
+
+    assert len(rows) == 10
+    assert (rows["prediction_datetime"] == HOUR).all()
+
+
+def test_the_table_is_not_loaded_as_an_input_but_read_by_range(db_url: str) -> None:
     context = dg.build_input_context(
         asset_key=weather_predictions.key, partition_key=partition_key(HOUR), asset_partitions_def=hourly
     )
 
-    rows = PredictionsIOManager(url=db_url).load_input(context)
+    with pytest.raises(dg.Failure, match="weather_predictions is not loaded as an input.*rows\\(start, end\\)"):
+        PredictionsIOManager(url=db_url).load_input(context)
 
-    assert len(rows) == 10
-    assert (rows["prediction_datetime"] == HOUR).all()
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://weather:S3cret-pw@db.example/weather", "must be a mysql or sqlite URL"),
+        ("weather:S3cret-pw@db.example", "not a SQLAlchemy URL"),
+        ("sqlite:////proc/no-such-folder/weather.db", "cannot create the SQLite database's folder"),
+    ],
+)
+def test_the_write_check_names_a_bad_url_without_its_password(url: str, said: str) -> None:
+    with pytest.raises(DatabaseWriteError, match=said) as refused:
+        PredictionsIOManager(url=url).check_writable()
+
+    assert "S3cret-pw" not in str(refused.value)
 
 
 def test_predictions_without_a_champion_say_what_to_materialize(trained: Trained, db_url: str, tmp_path: Path) -> None:

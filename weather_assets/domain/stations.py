@@ -48,6 +48,11 @@ def all_stations() -> dict[int, Station]:
     }
 
 
+def station_names() -> dict[int, str]:
+    """Station ids to their English names, for tables people read."""
+    return {station_id: station.station_name for station_id, station in all_stations().items()}
+
+
 def parse_station_ids(text: str) -> list[int]:
     """Station ids from a comma-separated list such as ``WEATHER_STATIONS``, checked against the table."""
     ids: list[int] = []

@@ -17,7 +17,7 @@ from weather_assets.domain.comfort import label
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS
-from weather_assets.domain.stations import all_stations
+from weather_assets.domain.stations import station_names
 
 
 @dg.asset(
@@ -76,7 +76,7 @@ def comfort_chart(predictions: pd.DataFrame) -> dg.MetadataValue:
     """A Markdown bar chart of the newest hour's scores by station: "how comfortable is it now" at a glance."""
     newest = predictions["prediction_datetime"].max()
     hour = predictions[predictions["prediction_datetime"] == newest].sort_values("comfort_score", ascending=False)
-    names = {station_id: station.station_name for station_id, station in all_stations().items()}
+    names = station_names()
     lines = [f"**{partition_key(newest)} KST**", "", "| station | region | score | label | |", "|---|---|--:|---|---|"]
     for row in hour.itertuples():
         bar = "█" * round(row.comfort_score / 5)

@@ -81,11 +81,15 @@ class PredictionsIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        """The rows of the partitions asked for (all of them for an unpartitioned read), as `rows` reads them."""
-        spec = _spec(context)
-        if not context.has_asset_partitions:
-            return self.rows(spec=spec)
-        return self.rows(*kst_window(context.asset_partitions_time_window), spec=spec)
+        """Refused: the tables are not loaded as inputs. A reader depends on the asset (``deps=``) and reads the
+        range it needs with `rows` (the prediction checks, the forecast skill, the main command), so no run loads
+        a whole table by accident."""
+        asset = context.asset_key.to_user_string() if context.has_asset_key else "a table"
+        raise dg.Failure(
+            f"{asset} is not loaded as an input: depend on it with deps= and read the hours needed with the "
+            "predictions_io_manager resource's rows(start, end)",
+            allow_retries=False,
+        )
 
     def rows(
         self, start: datetime | None = None, end: datetime | None = None, spec: TableSpec = PREDICTIONS
@@ -98,9 +102,17 @@ class PredictionsIOManager(dg.ConfigurableIOManager):
         )
 
     def check_writable(self) -> None:
-        """Proves, writing nothing, that predictions can be written: the table exists (or is created), and an
-        upsert of a probe row is allowed; the probe is rolled back. Raises `DatabaseWriteError` naming the table."""
-        client = self.client()
+        """Proves that predictions can be written: the table exists (or is created: SQLite creates its file), and
+        an upsert of a probe row is allowed; the probe is rolled back. Raises `DatabaseWriteError` naming the
+        table, or what is wrong with the URL (never the URL itself: it may hold a password)."""
+        try:
+            client = self.client()
+        except sa.exc.ArgumentError:
+            raise DatabaseWriteError("WEATHER_DB_URL is not a SQLAlchemy URL (dialect+driver://...)") from None
+        except ValueError as error:  # a backend other than MySQL and SQLite
+            raise DatabaseWriteError(str(error)) from None
+        except OSError as error:  # the SQLite file's folder cannot be created
+            raise DatabaseWriteError(f"cannot create the SQLite database's folder: {error.strerror}") from None
         try:
             client.ensure_table()
         except sa.exc.DBAPIError as error:
