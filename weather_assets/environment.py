@@ -1,18 +1,25 @@
 """The environment variables that configure the platform, and the embedded defaults used when they are unset.
 
 One list for the code location (which binds resource fields to these names with `dg.EnvVar`), the read API and
-the main command (which read them when they start), so a variable is named once. Nothing is read at import: `get`
-reads a variable when it is called.
+the main command (which read them when they start), so a variable is named once, and one place for the embedded
+defaults. `get` reads a variable when it is called. Two settings are read when the code location is imported,
+because they are the shape of its definitions, which Dagster needs before any resource exists: the first
+partition (`partitions_start`) and the ingest schedule's minute (`ingest_minute`); both refuse a bad value with
+a message that names the variable.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from weather_assets.domain.hours import KEY_FORMAT
+
 DATA_DIR = ".weather"  # local state, under the working directory, when WEATHER_DATA_DIR is unset
 PARTITIONS_START = "2025-01-01-00:00"  # the first hourly partition (KST) when WEATHER_PARTITIONS_START is unset
+INGEST_MINUTE = 10  # the hourly schedule's minute (KST) when WEATHER_INGEST_MINUTE is unset
 
 
 class Env(StrEnum):
@@ -50,6 +57,38 @@ class Env(StrEnum):
 def data_dir() -> str:
     """The root of local state in effect."""
     return Env.DATA_DIR.get() or DATA_DIR
+
+
+def partitions_start() -> str:
+    """The first hourly partition in effect (``%Y-%m-%d-%H:%M``, KST), checked."""
+    start = Env.PARTITIONS_START.get() or PARTITIONS_START
+    try:
+        datetime.strptime(start, KEY_FORMAT)
+    except ValueError:
+        raise ValueError(
+            f"{Env.PARTITIONS_START} must be a KST hour such as {PARTITIONS_START}, not {start!r}"
+        ) from None
+    return start
+
+
+def ingest_minute() -> int:
+    """The hourly schedule's minute in effect (0 to 59), checked."""
+    raw = Env.INGEST_MINUTE.get()
+    if raw is None:
+        return INGEST_MINUTE
+    if not raw.isdigit() or int(raw) > 59:
+        raise ValueError(f"{Env.INGEST_MINUTE} must be a minute from 0 to 59, not {raw!r}")
+    return int(raw)
+
+
+def dagster_home(data_dir: str) -> str:
+    """The embedded Dagster instance's folder, for readers that start runs without DAGSTER_HOME (the read API)."""
+    return str((Path(data_dir) / "dagster").resolve())
+
+
+def artifacts_uri(data_dir: str) -> str:
+    """The embedded MLflow store's artifact folder, as a file URI."""
+    return (Path(data_dir) / "mlartifacts").resolve().as_uri()
 
 
 def database_url(data_dir: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from weather_assets.definitions import defs
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
-from weather_assets.environment import PARTITIONS_START, Env
+from weather_assets.environment import INGEST_MINUTE, PARTITIONS_START, Env, ingest_minute, partitions_start
 from weather_assets_tests.conftest import REPO
 
 
@@ -41,6 +41,28 @@ def test_current_hour_is_a_partition_as_soon_as_it_starts() -> None:
 
 def test_partition_start_is_configurable() -> None:
     assert hourly_partitions("2026-01-01-00:00").get_first_partition_key() == "2026-01-01-00:00"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "read", "said"),
+    [
+        (Env.PARTITIONS_START, "2025-13-01", partitions_start, "must be a KST hour such as 2025-01-01-00:00"),
+        (Env.INGEST_MINUTE, "75", ingest_minute, "must be a minute from 0 to 59, not '75'"),
+        (Env.INGEST_MINUTE, "ten", ingest_minute, "must be a minute from 0 to 59, not 'ten'"),
+    ],
+)
+def test_the_shape_settings_refuse_a_bad_value_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: Env, value: str, read: object, said: str
+) -> None:
+    monkeypatch.setenv(variable.value, value)
+    with pytest.raises(ValueError, match=f"{variable.value} {said}"):
+        read()
+
+
+def test_the_shape_settings_default_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(Env.PARTITIONS_START.value, raising=False)
+    monkeypatch.setenv(Env.INGEST_MINUTE.value, "")
+    assert (partitions_start(), ingest_minute()) == (PARTITIONS_START, INGEST_MINUTE)
 
 
 def test_range_window_lists_every_hour() -> None:

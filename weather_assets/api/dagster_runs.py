@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 
 from weather_assets.api.settings import Settings
+from weather_assets.environment import dagster_home
 
 JOB = "ingest_and_predict"
 SERVED_BY = {"weather/served_by": "api"}
@@ -202,9 +203,9 @@ def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
 
 
 def _folder(settings: Settings) -> str:
-    folder = Path(settings.data_dir).resolve() / "dagster"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder)
+    folder = dagster_home(settings.data_dir)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def dagster_runs(settings: Settings) -> DagsterRuns:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from weather_assets.domain.hours import KEY_FORMAT
 from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
-from weather_assets.environment import DATA_DIR, PARTITIONS_START, Env, data_dir, database_url
+from weather_assets.environment import DATA_DIR, PARTITIONS_START, Env, data_dir, database_url, partitions_start
 
 
 class SettingsError(ValueError):
@@ -50,6 +50,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings in effect: each variable that is set, the field's default for the others."""
         local = data_dir()
         origins = Env.API_CORS_ORIGINS.get() or ""
         return cls(
@@ -57,15 +58,17 @@ class Settings:
             db_url=Env.API_DB_URL.get() or Env.DB_URL.get() or database_url(local),
             data_dir=local,
             stations=tuple(parse_station_ids(Env.STATIONS.get() or DEFAULT_STATIONS)),
-            partitions_start=datetime.strptime(Env.PARTITIONS_START.get() or PARTITIONS_START, KEY_FORMAT),
+            partitions_start=datetime.strptime(partitions_start(), KEY_FORMAT),
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
-            max_staleness=timedelta(hours=_number(Env.API_MAX_STALENESS, 3)),
+            max_staleness=timedelta(hours=_number(Env.API_MAX_STALENESS, cls.max_staleness / timedelta(hours=1))),
             graphql_url=Env.API_GRAPHQL_URL.get(),
             dagster_home=Env.DAGSTER_HOME.get(),
-            on_demand_hours=int(_number(Env.API_ON_DEMAND_HOURS, 2)),
-            max_computations=int(_number(Env.API_MAX_COMPUTATIONS, 2, minimum=1)),
-            max_runs_per_minute=int(_number(Env.API_MAX_RUNS_PER_MINUTE, 6)),
-            failure_backoff=timedelta(seconds=_number(Env.API_FAILURE_BACKOFF_SECONDS, 300)),
-            wait_seconds=_number(Env.API_WAIT_SECONDS, 20),
-            run_timeout_seconds=_number(Env.API_RUN_TIMEOUT_SECONDS, 120, minimum=1),
+            on_demand_hours=int(_number(Env.API_ON_DEMAND_HOURS, cls.on_demand_hours)),
+            max_computations=int(_number(Env.API_MAX_COMPUTATIONS, cls.max_computations, minimum=1)),
+            max_runs_per_minute=int(_number(Env.API_MAX_RUNS_PER_MINUTE, cls.max_runs_per_minute)),
+            failure_backoff=timedelta(
+                seconds=_number(Env.API_FAILURE_BACKOFF_SECONDS, cls.failure_backoff.total_seconds())
+            ),
+            wait_seconds=_number(Env.API_WAIT_SECONDS, cls.wait_seconds),
+            run_timeout_seconds=_number(Env.API_RUN_TIMEOUT_SECONDS, cls.run_timeout_seconds, minimum=1),
         )

@@ -8,7 +8,7 @@ import dagster as dg
 
 from weather_assets.domain.hours import KEY_FORMAT, KST, TIMEZONE, partition_key
 from weather_assets.domain.kma_forecast import BASE_HOURS
-from weather_assets.environment import PARTITIONS_START, Env
+from weather_assets.environment import PARTITIONS_START, partitions_start
 
 
 def hourly_partitions(start: str = PARTITIONS_START) -> dg.HourlyPartitionsDefinition:
@@ -22,7 +22,7 @@ def hourly_partitions(start: str = PARTITIONS_START) -> dg.HourlyPartitionsDefin
 
 # Partitions are the code location's shape, not run configuration: Dagster needs them when it loads the
 # definitions, before any resource exists, so the start is read here, once, from WEATHER_PARTITIONS_START.
-hourly = hourly_partitions(Env.PARTITIONS_START.get() or PARTITIONS_START)
+hourly = hourly_partitions(partitions_start())
 
 
 def forecast_issue_partitions(start: str = PARTITIONS_START) -> dg.TimeWindowPartitionsDefinition:
@@ -37,7 +37,7 @@ def forecast_issue_partitions(start: str = PARTITIONS_START) -> dg.TimeWindowPar
     )
 
 
-forecast_issues = forecast_issue_partitions(Env.PARTITIONS_START.get() or PARTITIONS_START)
+forecast_issues = forecast_issue_partitions(partitions_start())
 
 
 def kst_window(window: dg.TimeWindow) -> tuple[datetime, datetime]:

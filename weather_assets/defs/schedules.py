@@ -9,11 +9,11 @@ import dagster as dg
 from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, train_job
 from weather_assets.domain.hours import KST, TIMEZONE, partition_key
 from weather_assets.domain.kma_forecast import BASE_HOURS
-from weather_assets.environment import Env
+from weather_assets.environment import ingest_minute
 
 # KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
-# loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10.
-INGEST_MINUTE = int(Env.INGEST_MINUTE.get() or 10)
+# loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10 (environment.py).
+INGEST_MINUTE = ingest_minute()
 
 
 @dg.schedule(

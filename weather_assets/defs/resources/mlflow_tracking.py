@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from pydantic import Field
 
 from weather_assets.defs.resources.model_registry import ModelRegistry, display_uri
+from weather_assets.environment import artifacts_uri
 
 EXPERIMENT = "comfort-model"
 
@@ -33,7 +34,7 @@ def ensure_experiment(uri: str, name: str, data_dir: str) -> None:
     client = MlflowClient(uri)
     if client.get_experiment_by_name(name) is None:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
-        client.create_experiment(name, artifact_location=(Path(data_dir) / "mlartifacts").resolve().as_uri())
+        client.create_experiment(name, artifact_location=artifacts_uri(data_dir))
 
 
 def run_link(uri: str, experiment_id: str, run_id: str) -> str:
