@@ -40,7 +40,7 @@ CHUNK_HOURS = 31 * 24
 
 def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
     """The `count` KST hours that end with the last complete one (KMA has surely published it)."""
-    current = now.astimezone(KST).replace(minute=0, second=0, microsecond=0, tzinfo=None) if now else current_hour()
+    current = current_hour(now)
     return [current - timedelta(hours=offset) for offset in range(count, 0, -1)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +13,7 @@ import pytest
 
 from weather_assets.definitions import defs
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
+from weather_assets.domain.hours import current_hour, kst_now
 from weather_assets.environment import INGEST_MINUTE, PARTITIONS_START, Env, ingest_minute, partitions_start
 from weather_assets_tests.conftest import REPO
 
@@ -37,6 +38,12 @@ def test_current_hour_is_a_partition_as_soon_as_it_starts() -> None:
     at = datetime.fromisoformat("2026-11-26T09:10:00+09:00")
     with dg.partition_loading_context(effective_dt=at):
         assert hourly.get_last_partition_key() == "2026-11-26-09:00"
+
+
+def test_the_current_hour_of_any_moment_is_its_kst_hour() -> None:
+    assert current_hour(datetime.fromisoformat("2026-11-26T00:10:30+00:00")) == datetime(2026, 11, 26, 9)
+    assert current_hour(datetime(2026, 11, 26, 9, 59, 59, 999)) == datetime(2026, 11, 26, 9)  # naive: KST already
+    assert current_hour() <= kst_now() < current_hour() + timedelta(hours=1)
 
 
 def test_partition_start_is_configurable() -> None:

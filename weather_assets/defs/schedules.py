@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, train_job
-from weather_assets.domain.hours import KST, TIMEZONE, partition_key
+from weather_assets.domain.hours import KST, TIMEZONE, current_hour, partition_key
 from weather_assets.domain.kma_forecast import BASE_HOURS
 from weather_assets.environment import ingest_minute
 
@@ -29,7 +29,7 @@ def ingest_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     The run asks KMA again every poll interval until KMA has published the hour (resource `kma`, fields
     `publication_*`). The partition is the tick's own KST hour, so a late tick still runs its hour.
     """
-    hour = context.scheduled_execution_time.astimezone(KST).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    hour = current_hour(context.scheduled_execution_time)
     return dg.RunRequest(run_key=partition_key(hour), partition_key=partition_key(hour))
 
 

@@ -19,9 +19,15 @@ def kst_now() -> datetime:
     return datetime.now(KST).replace(tzinfo=None)
 
 
-def current_hour() -> datetime:
-    """The current KST hour, naive: the newest partition."""
-    return kst_now().replace(minute=0, second=0, microsecond=0)
+def current_hour(now: datetime | None = None) -> datetime:
+    """The KST hour that holds `now` (default: the clock), naive: the newest partition at that moment.
+
+    `now` may be aware (any zone: converted to KST) or naive (taken as KST already).
+    """
+    moment = kst_now() if now is None else now
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(KST).replace(tzinfo=None)
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def partition_key(hour: datetime) -> str:
