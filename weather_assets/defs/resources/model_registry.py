@@ -18,8 +18,7 @@ from mlflow.pyfunc import PyFuncModel
 from pydantic import Field
 
 from weather_assets.domain.training import Scores, feature_matrix
-from weather_assets.environment import DATA_DIR
-from weather_assets.environment import tracking_uri as embedded_tracking_uri
+from weather_assets.environment import DATA_DIR, tracking_uri
 
 if TYPE_CHECKING:
     from sklearn.base import RegressorMixin
@@ -28,11 +27,9 @@ MODEL_NAME = "comfort-model"
 CHAMPION = "champion"
 
 
-def tracking_uri(configured: str | None, data_dir: str) -> str:
+def tracking_uri_in_effect(configured: str | None, data_dir: str) -> str:
     """The tracking URI in effect: the configured one, else the embedded SQLite store under `data_dir`."""
-    if configured:
-        return configured
-    return embedded_tracking_uri(data_dir)
+    return configured or tracking_uri(data_dir)
 
 
 def display_uri(uri: str) -> str:
@@ -181,7 +178,7 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def uri(self) -> str:
         """The tracking URI in effect."""
-        return tracking_uri(self.tracking_uri, self.data_dir)
+        return tracking_uri_in_effect(self.tracking_uri, self.data_dir)
 
     def champion(self) -> Champion:
         """The current champion (see `load_champion`)."""
