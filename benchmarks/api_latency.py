@@ -32,11 +32,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import requests
-from scratch import scratch_database
 
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.hours import current_hour
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS
+from weather_assets_tests.scratch import scratch_database
 
 HERE = Path(__file__).resolve().parent
 P50_TARGET_MS, P99_TARGET_MS = 5.0, 25.0

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sqlite3
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.domain.hours import kst_now
 from weather_assets.domain.offline_kma import OfflineKMA
+from weather_assets_tests.scratch import unconfigured_environment
 
 REPO = Path(__file__).resolve().parents[1]
 EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"
@@ -147,7 +147,7 @@ def main() -> None:
         train_champion(data_dir, hour)
         hub = Hub(hour)
         threading.Thread(target=hub.serve_forever, daemon=True).start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+        env = unconfigured_environment()
         env |= {
             "DAGSTER_HOME": str(home),
             "WEATHER_DATA_DIR": str(data_dir),

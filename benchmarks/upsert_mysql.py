@@ -18,10 +18,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from scratch import scratch_database
 
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
+from weather_assets_tests.scratch import scratch_database
 
 
 def rows(count: int) -> pd.DataFrame:

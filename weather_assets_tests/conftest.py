@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.hours import partition_key
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
+from weather_assets_tests.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 STATIONS = "100,101,102,104,105,108,112,119,129,133"
@@ -181,21 +181,6 @@ def mysql_server() -> sa.URL:
     finally:
         engine.dispose()
     return url
-
-
-@contextlib.contextmanager
-def scratch_database(server: sa.URL) -> Iterator[str]:
-    """The URL of a fresh, empty database on the test server, dropped afterwards."""
-    name = f"weather_test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        engine.dispose()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
 from weather_assets.domain.hours import current_hour, kst_now
 from weather_assets.environment import INGEST_MINUTE, PARTITIONS_START, Env, ingest_minute, partitions_start
 from weather_assets_tests.conftest import REPO
+from weather_assets_tests.scratch import unconfigured_environment
 
 
 def test_definitions_load_with_the_contracted_asset_keys() -> None:
@@ -100,7 +100,7 @@ def quiet_dagster_home(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env = unconfigured_environment()
     # as `source .venv/bin/activate` leaves it: dg compares the active environment with the project's
     env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
     return env | {"DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(tmp_path / "weather")}

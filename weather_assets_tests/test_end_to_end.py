@@ -6,7 +6,6 @@ The screenshot is kept in weather_assets_tests/artifacts/asset_graph.png.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -31,6 +30,7 @@ from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets_tests.conftest import REPO, free_port, missing_tool, serving
+from weather_assets_tests.scratch import unconfigured_environment
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FIRST = datetime(2026, 11, 20, 9)  # the backfill: 09:00, 10:00 and 11:00 KST
@@ -93,7 +93,7 @@ def dagster_dev(tmp_path: Path, weather_dir: Path) -> Iterator[int]:
     # no telemetry from a test, and no first-visit dialog over the screenshot
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env = unconfigured_environment()
     env |= {"WEATHER_DATA_DIR": str(weather_dir), "DAGSTER_HOME": str(home)}
     env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)  # as after `source .venv/bin/activate`
     command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]

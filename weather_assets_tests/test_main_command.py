@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 from weather_assets.cli import latest_hours
 from weather_assets.domain.hours import KST
 from weather_assets_tests.conftest import free_port
+from weather_assets_tests.scratch import unconfigured_environment
 
 
 def test_latest_hours_end_with_the_last_complete_kst_hour() -> None:
@@ -26,7 +26,7 @@ def main_command(
     data_dir: Path, stations: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`python -m weather_assets` in a fresh process, on embedded defaults under `data_dir` (plus `env`)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_HOME"))}
+    base = unconfigured_environment()
     env = base | {"WEATHER_DATA_DIR": str(data_dir), "WEATHER_STATIONS": stations} | (env or {})
     command = [sys.executable, "-m", "weather_assets", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
