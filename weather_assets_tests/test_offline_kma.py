@@ -150,7 +150,7 @@ def test_humidity_wind_and_pressure_are_physical(sample: Sample) -> None:
 
 def test_some_hours_rain_and_most_are_dry(sample: Sample) -> None:
     """Rain is an occasional event: present, but far from every hour; an hour's amount is rarely unknown."""
-    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])
+    rain, _ = features.precipitation(sample.asos, sample.asos.iloc[:0])
     assert (rain > 0).sum() >= 20
     assert (rain == 0).mean() > 0.6
     assert 0 < rain.isna().mean() < 0.05  # missing readings (IR 4), and the hour after one, and each window's first
@@ -160,7 +160,7 @@ def test_winter_rn_is_a_three_hour_figure_at_three_hourly_observations_and_rn_da
     """What KMA's help text says RN is in winter, and what RN_DAY is, as the generator writes them."""
     winter = sample.asos[sample.asos["observed_at"].dt.month == 1]
     assert winter.loc[winter["observed_at"].dt.hour % 3 != 0, "rn"].isna().all()
-    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])[winter.index]
+    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])[0][winter.index]
     three_hourly = winter[(winter["observed_at"].dt.hour % 3 == 0) & (winter["ir"] == 1)]
     assert len(three_hourly) >= 3
     by_key = pd.Series(rain.to_numpy(), index=pd.MultiIndex.from_frame(winter[["station_id", "observed_at"]]))
