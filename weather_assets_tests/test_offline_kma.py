@@ -210,3 +210,21 @@ def test_a_missing_temperature_is_written_as_minus_99() -> None:
 
     assert line_of(body, 108, hour).split()[11] == b"-99.0"
     assert kma_format.parse_asos(body).frame["temperature"].isna().all()
+
+
+def test_ir_agrees_with_what_the_lines_rn_and_rn_day_say(sample: Sample) -> None:
+    """WMO code table 1819 (KMA's IR): 1 when the line's figure reports precipitation, 3 when its period had none,
+    4 when missing. RN > 0 is never IR 3, IR 1 always has a figure that rose, and the features see no conflict."""
+    asos = sample.asos.sort_values(["station_id", "observed_at"])
+    so_far = asos["rn_day"].where(asos["ir"] != 4).fillna(0.0).where(asos["ir"] != 4)  # the generator's -9.0 is 0.0
+    follows = asos.groupby("station_id")["observed_at"].diff() == timedelta(hours=1)
+    before = so_far.groupby(asos["station_id"]).shift().where(follows).mask(asos["observed_at"].dt.hour == 1, 0.0)
+    rose = so_far > before  # False where either is unknown
+    ir_1, ir_3, ir_4 = (asos[asos["ir"] == code] for code in (1, 3, 4))
+    assert not ((asos["rn"] > 0) & (asos["ir"] != 1)).any()
+    assert ir_3["rn"].isna().all() and not rose[ir_3.index].any()
+    between = asos["observed_at"].dt.month.eq(1) & asos["observed_at"].dt.hour.mod(3).ne(0)
+    risen = rose | before.isna()  # after a missing reading, what fell since cannot be told
+    assert (ir_1["rn"].gt(0) | (between[ir_1.index] & risen[ir_1.index])).all()
+    assert len(ir_4) and ir_4["rn"].isna().all() and ir_4["rn_day"].isna().all()
+    assert not features.precipitation(sample.asos, sample.asos.iloc[:0])[1].any()
