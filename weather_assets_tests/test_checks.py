@@ -63,6 +63,14 @@ def test_missing_share() -> None:
     assert set(result.metadata["over_allowance"].value) == {"humidity"}
 
 
+def test_missing_share_fails_on_precipitation_without_usable_figures() -> None:
+    """Precipitation can be missing now (IR 4, no usable RN_DAY): too much of it fails the check."""
+    broken = good_features().assign(precipitation=[float("nan"), 0.0, 1.5])  # 1/3 > 10 %
+    result = checks.missing_share(broken)
+    assert not result.passed
+    assert result.metadata["over_allowance"].value == {"precipitation": pytest.approx(0.3333)}
+
+
 def test_one_row_per_station_hour() -> None:
     assert checks.one_row_per_station_hour(good_features(), checks.KEY).passed
     doubled = pd.concat([good_features(), good_features().iloc[[1]]], ignore_index=True)

@@ -8,6 +8,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
+from weather_assets.domain import training
 from weather_assets.domain.comfort import label, score
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 12)
@@ -89,6 +90,8 @@ CASES = {
     "wind 13.9 m/s -10": case(66, wind=13.9),
     "wind 14 m/s -20, not -30": case(56, wind=14),
     "wind missing no penalty": case(76, wind=NAN),
+    "rain missing no deduction": case(76, rain=NAN),
+    "rain missing with wind still -10": case(66, rain=NAN, wind=9),
     # 6. clipped at 0: 0.7 * (25 + 5) + 3 - 20 - 10 - 20 - 20 = -46
     "clipped at 0": case(0, t=-5, pm10=200, rain=10, wind=14, at=datetime(2026, 11, 25, 8)),
 }
@@ -121,3 +124,16 @@ def test_whole_table_scores_at_once_as_row_by_row() -> None:
 )
 def test_label_bands(value: float, word: str) -> None:
     assert label(value) == word
+
+
+def test_every_candidate_model_scores_a_row_with_missing_precipitation() -> None:
+    """A missing precipitation reaches the model as NaN plus its flag, as a missing PM10 does: every candidate
+    predicts a finite score for it."""
+    rows = pd.DataFrame([row for row, _ in CASES.values()] * 4)
+    rows = rows.assign(precipitation=rows["precipitation"].mask(rows.index % 5 == 0))
+    x, y = training.feature_matrix(rows), score(rows).reset_index(drop=True)
+    dry_and_unknown = training.feature_matrix(pd.DataFrame([case(76, rain=NAN)[0], case(76)[0]]))
+    assert dry_and_unknown["precipitation_missing"].tolist() == [1.0, 0.0]
+    for name, model in training.candidates(list(x.columns)).items():
+        predicted = model.fit(x, y).predict(dry_and_unknown)
+        assert all(math.isfinite(value) for value in predicted), name

@@ -20,7 +20,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Arrival, Lake, features_key, raw_key
 from weather_assets.domain import features, kma_format
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.offline_kma import OfflineKMA, observe
+from weather_assets.domain.offline_kma import OfflineKMA, observe, wet_and_rain
 from weather_assets.runs import metadata
 from weather_assets_tests.conftest import STATIONS, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
@@ -318,9 +318,11 @@ def line_of(body: bytes, station: int) -> bytes:
     return line
 
 
-def test_a_winter_days_precipitation_sums_to_its_rn_day_through_the_dagster_cli(tmp_path: Path) -> None:
-    """`dagster asset materialize` over a rainy winter day at Seoul (01:00 to the next 00:00, one run): the hours'
-    precipitation adds up to the day's total that KMA writes in RN_DAY at 00:00, although RN is 3-hourly."""
+def test_a_winter_days_precipitation_is_each_hours_rain_through_the_dagster_cli(tmp_path: Path) -> None:
+    """`dagster asset materialize` over a rainy winter day at Seoul (01:00 to the next 00:00, one run): each hour's
+    precipitation is the rain the generator made fall in that hour (`wet_and_rain`), also at hours between the
+    3-hourly observations, where RN is not written (a three-hour RN spread over its hours would fail here), and the
+    hours add up to the day's total that KMA writes in RN_DAY at 00:00."""
     days = [datetime(2026, 1, 1) + timedelta(days=d) for d in range(90)]
 
     def hours_of(day: datetime) -> list[datetime]:
@@ -329,7 +331,8 @@ def test_a_winter_days_precipitation_sums_to_its_rn_day_through_the_dagster_cli(
     day = next(
         d
         for d in days
-        if all(observe(108, h)["IR"] != 4 for h in hours_of(d)) and observe(108, hours_of(d)[-1])["RN_DAY"]
+        if all(observe(108, h)["IR"] != 4 for h in hours_of(d))
+        and any(wet_and_rain(108, h)[1] > 0 for h in hours_of(d) if h.hour % 3)
     )
     hours = hours_of(day)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
@@ -349,6 +352,9 @@ def test_a_winter_days_precipitation_sums_to_its_rn_day_through_the_dagster_cli(
     lake = Lake(data_dir=str(tmp_path))
     frame = features.from_parquet_files(lake.read(features_key(hour)) for hour in hours)
     midnight = kma_format.parse_asos(lake.read(raw_key("asos", hours[-1]))).frame.iloc[0]
-    assert frame["precipitation"].notna().all() and len(frame) == 24
-    assert (frame["precipitation"] > 0).any()
+    truth = [wet_and_rain(108, hour)[1] for hour in hours]
+    assert [moment.to_pydatetime() for moment in frame["observed_at"]] == hours
+    assert frame["precipitation"].tolist() == pytest.approx(truth, abs=1e-9)
+    off_hours = [amount for hour, amount in zip(hours, frame["precipitation"], strict=True) if hour.hour % 3]
+    assert any(amount > 0 for amount in off_hours)  # rain between the 3-hourly observations, hour by hour
     assert frame["precipitation"].sum() == pytest.approx(midnight["rn_day"], abs=0.001)

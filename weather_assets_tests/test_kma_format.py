@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +114,24 @@ def test_a_signed_field_is_missing_at_the_minus_99_family(token: str) -> None:
     assert math.isnan(row["temperature"])
 
 
+def test_the_readmes_missing_code_table_is_the_modules_table() -> None:
+    """One source: every row of the README's table is a row of `MISSING_CODES`, in its order, word for word."""
+    lines = [line.strip() for line in (Path(__file__).parents[1] / "README.md").read_text("utf-8").splitlines()]
+    start = lines.index("| field | feature | missing at |") + 2
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    rows = [f"| `{name}` | {code.feature} | {code.rule} |" for name, code in kma_format.MISSING_CODES.items()]
+    assert lines[start:end] == rows
+
+
+@pytest.mark.parametrize("name", sorted(kma_format.MISSING_CODES))
+def test_value_reads_every_field_by_its_row_of_the_table(name: str) -> None:
+    """-99.0 is missing everywhere; -9.0 exactly where the table says any negative value is (and for IR)."""
+    code = kma_format.MISSING_CODES[name]
+    assert math.isnan(kma_format.value("-99.0", name)) and math.isnan(kma_format.value("-", name))
+    assert math.isnan(kma_format.value("-9.0", name)) == ("any negative value" in code.rule or name == "IR")
+    assert kma_format.value("3", name) == 3.0
+
+
 @pytest.mark.parametrize("token", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 def test_non_finite_tokens_make_the_line_malformed(token: str) -> None:
     """Python's float() takes these; KMA never writes them: the line is skipped with its number, not stored."""
@@ -122,6 +142,22 @@ def test_non_finite_tokens_make_the_line_malformed(token: str) -> None:
     assert list(parsed.frame["station_id"]) == [112]
 
 
+@pytest.mark.parametrize("token", ["1_0", "\u0661\u0660", "\uff11\uff10", "1e1", "0x1", "+-1", "1..0", "."])
+def test_tokens_float_would_take_but_kma_never_writes_make_the_line_malformed(token: str) -> None:
+    """float() takes `1_0`, Arabic-Indic and full-width digits and exponents; KMA writes plain ASCII decimals only."""
+    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, asos_line(hm=token), L112_09))
+    assert [number for number, _ in parsed.skipped] == [3]
+    assert list(parsed.frame["station_id"]) == [112]
+
+
+@pytest.mark.parametrize("station", ["1_08", "\uff11\uff10\uff18"])
+def test_a_station_id_that_int_would_take_but_is_not_ascii_digits_is_unreadable(station: str) -> None:
+    line = asos_line().replace(" 108 ", f" {station} ", 1)
+    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, line, L112_09))
+    assert [number for number, _ in parsed.skipped] == [3]
+    assert kma_format.split_block(block(HEAD_COLUMNS, line)).malformed[0][0] == 3
+
+
 def test_a_non_finite_pm10_reading_makes_its_line_malformed() -> None:
     parsed = kma_format.parse_pm10(block("# TM, STN, PM10, FLAG, MQC", "202403010805,108, inf,0,0,=",
                                          "202403010810,108,  41,0,0,="))  # fmt: skip
@@ -130,7 +166,7 @@ def test_a_non_finite_pm10_reading_makes_its_line_malformed() -> None:
 
 
 def test_dash_fields_are_missing_and_near_sentinel_values_are_real() -> None:
-    """`-` is missing (NaN for WS, 0.0 for RN); -9.5 deg C is a real reading, not a sentinel."""
+    """`-` is missing (NaN for WS and RN); -9.5 deg C is a real reading, not a sentinel."""
     line = "202401150900 108  27    -  -9 -9.0   -9 1018.0 1028.4 -9   -9.0  -9.5 -14.1  69.0   2.1      - " + TAIL
     assert len(line.split()) == 46
     row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
@@ -446,6 +482,16 @@ def test_a_station_reported_twice_keeps_the_line_with_more_readings_then_the_lat
     assert kma_format.duplicate_lines(block(*HELP, fuller, later, emptier, L112_09)) == 2
 
 
+def test_a_line_kma_repeats_byte_for_byte_is_stored_twice_and_counted_as_a_duplicate() -> None:
+    """Dropping an identical repeat while regrouping would hide it from the duplicate count and the check."""
+    hour = datetime(2024, 1, 15, 9)
+    answer = kma_format.split_block(block(*HELP, L108_09, L108_09, L112_09))
+    (stored,) = kma_format.regroup_by_hour([answer], [hour], [108, 112]).values()
+    assert kma_format.split_block(stored).lines == (L108_09.encode(), L108_09.encode(), L112_09.encode())
+    assert kma_format.duplicate_lines(stored) == 1
+    assert features.build({hour: (stored, block())}, [108, 112]).duplicate_lines == {hour: 1}
+
+
 def test_regrouping_keeps_a_stations_repeated_lines_in_the_answers_order() -> None:
     """The stored hour keeps KMA's order for a repeated station, so 'the later line' still means something."""
     second, first = asos_line(ta="-2.0"), asos_line(ta="-3.2")
@@ -461,13 +507,14 @@ def rain_line(hour: datetime, rn: str, rn_day: str, ir: str, station: int = 108)
     return " ".join(fields)
 
 
-def hourly_rain(*lines: str, before: str | None = None) -> list[float]:
+def hourly_rain(*lines: str, before: Sequence[str] = ()) -> list[float]:
+    """The precipitation column `features.build` makes of the lines, with `before` as the day's earlier hours."""
     hours = sorted({kma_format.parse_tm(line.split()[0]) for line in lines})
     raw = {
         hour: (block(*HELP, *(line for line in lines if line.startswith(kma_format.tm(hour)))), block())
         for hour in hours
     }
-    built = features.build(raw, [108], before=block(*HELP, before) if before else None)
+    built = features.build(raw, [108], before=[block(*HELP, line) for line in before])
     return built.frame["precipitation"].tolist()
 
 
@@ -493,16 +540,16 @@ def test_a_winter_morning_with_rain_across_a_three_hour_rn_is_split_into_its_hou
 
 
 def test_midnight_closes_the_previous_day_and_the_first_hour_needs_the_hour_before() -> None:
-    """00:00 reports the day that ended (its RN_DAY minus 23:00's); without the hour before, no usable figure."""
+    """00:00 reports the day that ended (its RN_DAY minus 23:00's); without the hour before, no usable figure.
+
+    The midnight rule is an unverified assumption (no real 23:00/00:00/01:00 sequence found): README, "The data"."""
     midnight = datetime(2024, 1, 16)
     late = rain_line(midnight - timedelta(hours=1), "-9.0", "2.0", "1")
     rain_at_midnight = rain_line(midnight, "1.2", "2.4", "1")
-    assert hourly_rain(rain_at_midnight, before=late) == [0.4]
+    assert hourly_rain(rain_at_midnight, before=[late]) == [0.4]
     assert math.isnan(hourly_rain(rain_at_midnight)[0])  # the 23:00 hour was never ingested
-    assert hourly_rain(late, rain_at_midnight, before=rain_line(midnight - timedelta(hours=2), "-9.0", "1.1", "1")) == [
-        0.9,
-        0.4,
-    ]
+    eleven = rain_line(midnight - timedelta(hours=2), "-9.0", "1.1", "1")
+    assert hourly_rain(late, rain_at_midnight, before=[eleven]) == [0.9, 0.4]
 
 
 def test_a_day_total_that_goes_down_is_no_usable_figure() -> None:
@@ -513,10 +560,16 @@ def test_a_day_total_that_goes_down_is_no_usable_figure() -> None:
     assert rain[0] != rain[0] and rain[1] != rain[1]  # the first lacks 04:00; the second went down
 
 
-# Real kma_sfctm2.php data lines of Seoul (108), copied verbatim as public KMA clients quote them in their test
-# fixtures and documentation (found through a public code index): 2015-12-11 01:00 (a blog post on KMA's API),
-# 2025-09-28 20:00 (a Python client's fixture), 2025-11-13 08:00 (a Java client's fixture) and 2026-06-10 09:00
-# (a Go client's fixture, "a REAL kma_sfctm2.php response"). Facts, not constructed lines.
+# Real kma_sfctm2.php data lines of Seoul (108), copied verbatim from public sources that quote KMA's answers
+# (found with a public code index; facts, not constructed lines):
+# - 2015-12-11 01:00: a Korean blog post kept as Markdown on GitHub, "국내 기상청 Weather Display 만들기", section
+#   "기상청의 API 구조", which quotes that day's 01:00 to 11:00 lines (`test_features_precipitation` uses them all);
+#   the index did not name its repository.
+# - 2025-09-28 20:00: github.com/aboutexo04/simple-commute-weather, tests/test_kma_api.py, COMMENT_HEADER_PAYLOAD.
+# - 2025-11-13 08:00: a Java test, org.spring.ai.weather.WeatherResponseParserTest.testParseWeatherData; the index
+#   did not name its repository.
+# - 2026-06-10 09:00: github.com/jinuuuKim/sensimul, internal/weather/kma_test.go, representativeBody ("a REAL
+#   kma_sfctm2.php response").
 REAL_LINES = {
     datetime(2015, 12, 11, 1): "201512110100 108  29  1.7  -9 -9.0   -9 1002.1 1012.7 -9  -9.0   5.2   3.0  86.0   7.6"
     "   -9.0   -9.0   -9.0   -9.0   -9.0   -9.0   -9.0 -9 -9 19                      -9  -9   -9 -         -9  -9  -9"

@@ -150,7 +150,7 @@ def test_humidity_wind_and_pressure_are_physical(sample: Sample) -> None:
 
 def test_some_hours_rain_and_most_are_dry(sample: Sample) -> None:
     """Rain is an occasional event: present, but far from every hour; an hour's amount is rarely unknown."""
-    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])
+    rain, _ = features.precipitation(sample.asos, sample.asos.iloc[:0])
     assert (rain > 0).sum() >= 20
     assert (rain == 0).mean() > 0.6
     assert 0 < rain.isna().mean() < 0.05  # missing readings (IR 4), and the hour after one, and each window's first
@@ -160,7 +160,7 @@ def test_winter_rn_is_a_three_hour_figure_at_three_hourly_observations_and_rn_da
     """What KMA's help text says RN is in winter, and what RN_DAY is, as the generator writes them."""
     winter = sample.asos[sample.asos["observed_at"].dt.month == 1]
     assert winter.loc[winter["observed_at"].dt.hour % 3 != 0, "rn"].isna().all()
-    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])[winter.index]
+    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])[0][winter.index]
     three_hourly = winter[(winter["observed_at"].dt.hour % 3 == 0) & (winter["ir"] == 1)]
     assert len(three_hourly) >= 3
     by_key = pd.Series(rain.to_numpy(), index=pd.MultiIndex.from_frame(winter[["station_id", "observed_at"]]))
@@ -210,3 +210,21 @@ def test_a_missing_temperature_is_written_as_minus_99() -> None:
 
     assert line_of(body, 108, hour).split()[11] == b"-99.0"
     assert kma_format.parse_asos(body).frame["temperature"].isna().all()
+
+
+def test_ir_agrees_with_what_the_lines_rn_and_rn_day_say(sample: Sample) -> None:
+    """WMO code table 1819 (KMA's IR): 1 when the line's figure reports precipitation, 3 when its period had none,
+    4 when missing. RN > 0 is never IR 3, IR 1 always has a figure that rose, and the features see no conflict."""
+    asos = sample.asos.sort_values(["station_id", "observed_at"])
+    so_far = asos["rn_day"].where(asos["ir"] != 4).fillna(0.0).where(asos["ir"] != 4)  # the generator's -9.0 is 0.0
+    follows = asos.groupby("station_id")["observed_at"].diff() == timedelta(hours=1)
+    before = so_far.groupby(asos["station_id"]).shift().where(follows).mask(asos["observed_at"].dt.hour == 1, 0.0)
+    rose = so_far > before  # False where either is unknown
+    ir_1, ir_3, ir_4 = (asos[asos["ir"] == code] for code in (1, 3, 4))
+    assert not ((asos["rn"] > 0) & (asos["ir"] != 1)).any()
+    assert ir_3["rn"].isna().all() and not rose[ir_3.index].any()
+    between = asos["observed_at"].dt.month.eq(1) & asos["observed_at"].dt.hour.mod(3).ne(0)
+    risen = rose | before.isna()  # after a missing reading, what fell since cannot be told
+    assert (ir_1["rn"].gt(0) | (between[ir_1.index] & risen[ir_1.index])).all()
+    assert len(ir_4) and ir_4["rn"].isna().all() and ir_4["rn_day"].isna().all()
+    assert not features.precipitation(sample.asos, sample.asos.iloc[:0])[1].any()

@@ -213,15 +213,19 @@ def test_unreachable_server_fails_clearly_without_the_password(trained: Trained)
     assert "Sup3r-S3cret" not in error + logs
 
 
+@pytest.mark.parametrize("dtype", ["float64", "object"])
 @pytest.mark.parametrize("value", [float("inf"), float("-inf")])
-def test_a_non_finite_value_is_refused_before_any_sql_naming_column_and_row(db_url: str, value: float) -> None:
-    """MySQL takes no infinity (and SQLite would store it): the write is refused whole, the table untouched."""
+def test_a_non_finite_value_is_refused_before_any_sql_naming_column_and_row(
+    db_url: str, value: float, dtype: str
+) -> None:
+    """MySQL takes no infinity (and SQLite would store it): the write is refused whole, the table untouched, also
+    when the column is of object dtype (a frame built from mixed values)."""
     rows = pd.DataFrame(
         {"prediction_datetime": [HOUR, HOUR], "station_id": [108, 112], "region": ["Seoul", "Gangwon"],
          "comfort_score": [61.5, 55.0], "temperature": [3.0, value], "humidity": [55.0, 60.0],
          "precipitation": [0.0, 0.0], "pm10": [30.0, None], "wind_speed": [2.0, 3.0], "pressure": [1015.0, 1016.0],
          "model_name": ["comfort-model/1"] * 2}
-    )[list(OUTPUT_COLUMNS)]  # fmt: skip
+    )[list(OUTPUT_COLUMNS)].astype({"temperature": dtype})  # fmt: skip
     manager = PredictionsIOManager(url=db_url)
 
     with pytest.raises(ValueError, match=r"non-finite value\(s\) in column temperature.*station 112"):

@@ -24,7 +24,8 @@ def score(frame: pd.DataFrame) -> pd.Series:
     """Comfort score per row of a frame with ``observed_at`` (KST) and the six measurements.
 
     Missing temperature or PM10 scores the neutral 50 in its band step; a step that needs a missing value
-    (the discomfort index, the temperature penalty) is skipped.
+    (the discomfort index, the temperature penalty, the rain or wind deduction) is skipped: a missing
+    precipitation deducts nothing, as a missing PM10 costs nothing beyond its neutral band.
     """
     t, pm10 = frame["temperature"], frame["pm10"]
     humidity, rain, wind = frame["humidity"], frame["precipitation"].fillna(0.0), frame["wind_speed"]

@@ -35,18 +35,20 @@ class Features:
     missing_stations: dict[datetime, list[int]]
     skipped_lines: dict[datetime, list[str]]
     duplicate_lines: dict[datetime, int] = field(default_factory=dict)
+    precipitation_conflicts: dict[datetime, int] = field(default_factory=dict)
 
 
 def build(
-    raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int], before: bytes | None = None
+    raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int], before: Iterable[bytes] = ()
 ) -> Features:
     """Feature rows of KST hours from their (ASOS, PM10) raw objects: one per hour and reported station.
 
     The hour's PM10 is `kma_format.hourly_pm10`, the mean of its valid 5-minute readings; a station
     without a dust sensor gets NaN. A station reported twice in an hour keeps one line (`resolve_duplicates`),
-    and the lines dropped are counted per hour. `before` is the raw ASOS object of the hour before the first,
-    when there is one: the first hour's precipitation needs its day total (`precipitation`). Raises
-    `KMAFormatError`, naming the hour, when an hour has no readable line.
+    and the lines dropped are counted per hour. `before` holds the raw ASOS objects of the first hour's day before
+    it (01:00 on), as far as ingested: the first hour's precipitation needs the day's total so far
+    (`precipitation`). Hours where IR 3 met a rising RN_DAY are counted per hour. Raises `KMAFormatError`, naming
+    the hour, when an hour has no readable line.
     """
     asos_rows: list[tuple[object, ...]] = []
     pm10_rows: list[tuple[object, ...]] = []
@@ -65,7 +67,9 @@ def build(
     frame = pd.DataFrame(asos_rows, columns=list(kma_format.ASOS_ROW))
     frame, duplicates = resolve_duplicates(frame[frame["station_id"].isin(stations)])
     earlier = _earlier_rows(before, stations)
-    frame = frame.assign(precipitation=precipitation(frame, earlier))
+    rain, conflicts = precipitation(frame, earlier)
+    conflicted = frame.loc[conflicts, "observed_at"].value_counts()
+    frame = frame.assign(precipitation=rain)
     pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_format.PM10_ROW)))
     frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
@@ -76,56 +80,79 @@ def build(
     frame = frame.sort_values(["observed_at", "station_id"])[list(COLUMNS)].astype(DTYPES).reset_index(drop=True)
     reported = frame.groupby("observed_at")["station_id"].agg(set).to_dict()
     missing = {hour: sorted(set(stations) - reported.get(hour, set())) for hour in raw}
-    return Features(frame, {hour: ids for hour, ids in missing.items() if ids}, skipped, duplicates)
+    return Features(
+        frame,
+        {hour: ids for hour, ids in missing.items() if ids},
+        skipped,
+        duplicates,
+        {hour.to_pydatetime(): int(n) for hour, n in conflicted.items()},
+    )
 
 
-def _earlier_rows(before: bytes | None, stations: Sequence[int]) -> pd.DataFrame:
-    """The rows of the hour before the first, for its day total; none when that hour was never ingested."""
-    if before is None:
-        return pd.DataFrame(columns=list(kma_format.ASOS_ROW))
-    try:
-        rows = kma_format.parse_asos(before).frame
-    except kma_format.KMAFormatError:
-        return pd.DataFrame(columns=list(kma_format.ASOS_ROW))
-    return resolve_duplicates(rows[rows["station_id"].isin(stations)])[0]
+def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFrame:
+    """The rows of the day's hours before the first, for its day total; an unreadable hour adds none."""
+    rows: list[tuple[object, ...]] = []
+    for body in before:
+        try:
+            rows += kma_format.parse_asos(body).rows
+        except kma_format.KMAFormatError:
+            continue
+    frame = pd.DataFrame(rows, columns=list(kma_format.ASOS_ROW))
+    return resolve_duplicates(frame[frame["station_id"].isin(stations)])[0]
 
 
-def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> pd.Series:
-    """The precipitation of each station-hour, in mm, meaning the same hour in every season.
+def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The precipitation of each station-hour, in mm, meaning the same hour in every season, and whether the row's
+    IR 3 conflicted with a rising RN_DAY.
 
     KMA's help text for kma_sfctm2.php: RN (field 16) "강수량 (mm) : 여름철에는 1시간강수량, 겨울철에는 3시간강수량"
     (summer: the last hour; winter: the last three hours), so RN alone is not an hour's amount, and the help text
     does not say when summer starts; RN_DAY (17) "위 관측시간까지의 일강수량" (the day's amount up to the
     observation time); IR (45) "강수자료 유무 (Code 1819) .. 3(무강수), 4(결측)". Hence:
 
-    - IR 3 (no precipitation): 0.0. IR 4 (missing): NaN.
-    - Otherwise the hour's amount is RN_DAY minus the previous hour's RN_DAY (the day starts after 00:00, so at
-      01:00 it is RN_DAY itself; the 00:00 observation closes the previous day). RN_DAY's missing code on a
-      line that reports no precipitation is 0.0 so far; with IR 1 or 2 (precipitation reported) it is NaN.
-    - No usable figure (the previous hour not ingested, or missing; a day total that went down): NaN.
+    - The hour's amount is its day total minus the previous hour's (`_day_totals`). The day starts after 00:00: at
+      01:00 the amount is the day total itself, and the 00:00 observation closes the previous day. That midnight
+      rule is an assumption no real 23:00/00:00/01:00 sequence has confirmed yet; were KMA to reset RN_DAY at
+      00:00, the 00:00 hour would get a day total that went down (no usable figure, NaN) instead of its rain.
+    - IR 3 (no precipitation): 0.0, unless RN_DAY rose that hour: then the two disagree, RN_DAY's difference is
+      taken (a measured amount outweighs a code) and the row is flagged so the run can count it.
+    - IR 4 (missing): NaN. No usable figure (the previous hour not ingested, or its total unknown; a day total that
+      went down): NaN.
     RN stays in `raw/` for replay; it is not used, since its period changes with a season KMA does not date.
     """
-    day_so_far = _day_total(rows)
     key = ["station_id", "observed_at"]
-    frames = [rows[key].assign(total=day_so_far)]
-    if len(earlier):
-        frames.append(earlier[key].assign(total=_day_total(earlier)))
-    known = pd.concat(frames).drop_duplicates(key, keep="first").set_index(key)["total"]
+    columns = [*key, "rn_day", "ir"]
+    lines = pd.concat([rows[columns], earlier[columns]]) if len(earlier) else rows[columns]
+    lines = lines.drop_duplicates(key, keep="first").sort_values(key, kind="stable")
+    known = pd.Series(_day_totals(lines).to_numpy(), index=pd.MultiIndex.from_frame(lines[key]))
     previous_hour = pd.MultiIndex.from_arrays([rows["station_id"], rows["observed_at"] - pd.Timedelta(hours=1)])
+    total = known.reindex(pd.MultiIndex.from_frame(rows[key])).to_numpy()
     base = pd.Series(known.reindex(previous_hour).to_numpy(), index=rows.index, dtype="float64")
     base[rows["observed_at"].dt.hour == 1] = 0.0
-    amount = (day_so_far - base).round(1)
-    amount[amount < 0] = math.nan
-    amount[rows["ir"] == kma_format.IR_NONE] = 0.0
-    amount[rows["ir"] == kma_format.IR_MISSING] = math.nan
-    return amount.astype("float64")
+    rise = (total - base).round(1)
+    rise[rise < 0] = math.nan
+    dry = rows["ir"] == kma_format.IR_NONE
+    conflict = dry & (rise > 0)
+    amount = rise.mask(dry & ~conflict, 0.0).mask(rows["ir"] == kma_format.IR_MISSING)
+    return amount.astype("float64"), conflict
 
 
-def _day_total(rows: pd.DataFrame) -> pd.Series:
-    """RN_DAY with its missing code read by IR: 0.0 when no precipitation is reported, NaN otherwise."""
-    reported = rows["ir"].isin(kma_format.IR_REPORTED) | (rows["ir"] == kma_format.IR_MISSING)
-    total = rows["rn_day"].astype("float64")
-    return total.where(total.notna() | reported, 0.0).where(rows["ir"] != kma_format.IR_MISSING)
+def _day_totals(lines: pd.DataFrame) -> pd.Series:
+    """Each line's day total so far (lines sorted by station, then hour), NaN where it cannot be known.
+
+    RN_DAY as written, but not on an IR 4 line. A missing RN_DAY on an IR 3 line (no precipitation) carries the
+    day's last known total forward through the hours that follow one another: 0.0 from the day's first hour
+    (01:00), 4.0 after an hour that wrote 4.0. Any other missing RN_DAY (IR 1 or 2, an unknown code or `-`), or
+    an IR 3 line whose hour before is unknown or was not ingested, is NaN: never a silent 0.0.
+    """
+    ir = lines["ir"]
+    total = lines["rn_day"].astype("float64").mask(ir == kma_format.IR_MISSING)
+    carried = (ir == kma_format.IR_NONE) & total.isna()
+    first_hour = lines["observed_at"].dt.hour == 1
+    follows = lines.groupby("station_id")["observed_at"].diff() == pd.Timedelta(hours=1)
+    starts = ~carried | first_hour | ~follows  # each run of carried lines hangs on the line that starts it
+    start_value = total.mask(carried & first_hour, 0.0)
+    return start_value.groupby(starts.cumsum()).transform("first")
 
 
 def resolve_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[datetime, int]]:

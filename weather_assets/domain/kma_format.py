@@ -7,7 +7,8 @@ so lines are split, never sliced). PM10 answers (``kma_pm10.php``) hold comma-se
 
 Missing values are written as codes that depend on the field (`MISSING_CODES`) and read as NaN; what a missing
 RN or RN_DAY means (a dry hour, or no reading) is IR's to say (`features.precipitation`). A token that is not a
-finite number (``nan``, ``inf``, ``1e999``) makes its line malformed.
+finite number written as KMA writes numbers (``nan``, ``inf``, ``1e999``, ``1_0``, non-ASCII digits) makes its
+line malformed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -90,25 +91,72 @@ _ASOS_INDEX = {name: i for i, name in enumerate(ASOS_FIELDS)}
 ASOS_ROW = ("station_id", "observed_at", *ASOS_COLUMNS.values())
 PM10_ROW = ("station_id", "measured_at", "observed_at", "pm10")
 _MIN_ASOS_FIELDS = len(ASOS_FIELDS)  # a shorter line was cut off: its later fields cannot be trusted
-# Missing-value codes per field (KMA's help text for kma_sfctm2.php and the answers it serves): a field that
-# can be negative is missing only at the -99 family (-99, -99.0, -999 ...: every value at or below -99), so
-# -9.0 deg C is a real winter temperature; a field that cannot be negative is missing at the -9 family (-9,
-# -9.0, -9.00: every negative value). `-` is missing in every field.
-SIGNED_FIELDS = frozenset({"PR", "TA", "TD", "TS", "TE_005", "TE_01", "TE_02", "TE_03"})
-SIGNED_MISSING_AT = -99.0
 # IR, KMA's help text: "강수자료 유무 (Code 1819) .. 1(Sec1에 포함), 2(Sec3에 포함), 3(무강수), 4(결측)".
 IR_REPORTED, IR_NONE, IR_MISSING = (1.0, 2.0), 3.0, 4.0
 IR_CODES = frozenset({*IR_REPORTED, IR_NONE, IR_MISSING})
-MISSING_CODES = {
-    "TA (temperature, deg C)": "-99 family (-99, -99.0, -999): at or below -99",
-    "HM (humidity, %)": "-9 family (-9, -9.0, -9.00): any negative value",
-    "WS (wind speed, m/s)": "-9 family: any negative value",
-    "PS (sea-level pressure, hPa)": "-9 family: any negative value",
-    "RN (precipitation, mm)": "-9 family",
-    "RN_DAY (the day's precipitation so far, mm)": "-9 family",
-    "IR (precipitation indicator, code 1819)": "4; `-`",
-    "PM10 (ug/m3)": "any negative value (KMA writes -99)",
+
+
+@dataclass(frozen=True)
+class MissingCode:
+    """How one field writes 'no reading' (`-` is missing in every field): `rule` says it, `missing` decides it.
+
+    The README's table of missing codes is these rows, word for word (a test holds them together).
+    """
+
+    feature: str
+    rule: str
+    missing: Callable[[float], bool]
+
+
+_MINUS_99 = "-99 family (`-99`, `-99.0`, `-999`): at or below -99"
+_MINUS_9 = "-9 family (`-9`, `-9.0`, `-9.00`): any negative value"
+
+
+def _at_or_below_minus_99(reading: float) -> bool:
+    return reading <= -99.0
+
+
+def _negative(reading: float) -> bool:
+    return reading < 0
+
+
+def _not_an_ir_code(reading: float) -> bool:
+    return reading not in IR_CODES
+
+
+def _signed(feature: str) -> MissingCode:
+    return MissingCode(feature, _MINUS_99, _at_or_below_minus_99)
+
+
+def _unsigned(feature: str, rule: str = _MINUS_9) -> MissingCode:
+    return MissingCode(feature, rule, _negative)
+
+
+# Missing-value codes per field, from KMA's help text for kma_sfctm2.php and the answers it serves: a field that can
+# be negative is missing only at the -99 family (real answers carry TE -99.0; -9.0 deg C is a real winter
+# temperature); a field that cannot be negative at the -9 family. The help text's words on the precipitation
+# fields: RN "강수량 (mm) : 여름철에는 1시간강수량, 겨울철에는 3시간강수량", RN_DAY "위 관측시간까지의 일강수량".
+MISSING_CODES: dict[str, MissingCode] = {
+    "TA": _signed("temperature (deg C)"),
+    "HM": _unsigned("humidity (%)"),
+    "WS": _unsigned("wind_speed (m/s)"),
+    "PS": _unsigned("pressure (hPa, sea level)"),
+    "RN": _unsigned("rn, read into precipitation (mm)", f"{_MINUS_9}; whether it is a dry hour is `IR`'s to say"),
+    "RN_DAY": _unsigned("rn_day, read into precipitation (mm)", f"{_MINUS_9}; see `IR`"),
+    "IR": MissingCode(
+        "ir, read into precipitation (code 1819)",
+        "any code but 1 to 4 (an unknown code says nothing); 4 (결측) is kept: the hour's precipitation is missing",
+        _not_an_ir_code,
+    ),
+    "PM10": _unsigned("pm10 (ug/m3)", "any negative value (KMA writes -99)"),
+    "TD": _signed("not read (dew point, deg C)"),
+    "PR": _signed("not read (pressure change, hPa)"),
+    "TS": _signed("not read (ground surface temperature, deg C)"),
+    **{name: _signed("not read (soil temperature, deg C)") for name in ("TE_005", "TE_01", "TE_02", "TE_03")},
 }
+# A number as KMA writes one: ASCII digits, an optional sign and decimal point. float() also takes `1_0`, `nan`,
+# `1e999` and non-ASCII digits; none of them is KMA's.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _TM = re.compile(rb"^\d{12}$")
 
 
@@ -234,7 +282,7 @@ def parse_tm(token: str | bytes) -> datetime:
 
     Int slices, not strptime: this runs for every line of a month-long backfill.
     """
-    if len(token) != 12 or not token.isdigit():
+    if len(token) != 12 or not (token.isascii() and token.isdigit()):
         raise ValueError(f"time {token!r} is not YYYYMMDDHHMI")
     return datetime(int(token[:4]), int(token[4:6]), int(token[6:8]), int(token[8:10]), int(token[10:12]))
 
@@ -261,9 +309,16 @@ def line_station(line: bytes) -> int | None:
     """The station id (second field) of a data line, or None."""
     parts = line.replace(b",", b" ").split()
     try:
-        return int(parts[1])
+        return station_number(parts[1])
     except (IndexError, ValueError):
         return None
+
+
+def station_number(token: str | bytes) -> int:
+    """A station id from its token: ASCII digits only (int() also takes `1_0` and non-ASCII digits)."""
+    if not (token.isascii() and token.isdigit()):
+        raise ValueError(f"station {token!r} is not a number")
+    return int(token)
 
 
 def regroup_by_hour(
@@ -274,17 +329,16 @@ def regroup_by_hour(
     Each hour's block keeps the first answer's header lines and the data lines of that hour and of the given
     stations, byte for byte as received, ordered by (time, station) and, for a station KMA reported twice, in
     the answer's order. A one-hour call and a range call thus leave the same object for the same hour. Lines
-    outside the hours or stations are not kept.
+    outside the hours or stations are not kept. A line KMA repeats byte for byte is kept twice, so the duplicate
+    count (`duplicate_lines`, the materialization's `duplicate_station_lines`) sees it.
     """
     wanted = set(stations)
     by_hour: dict[datetime, list[tuple[bytes, int, bytes]]] = {hour: [] for hour in hours}
     headers: tuple[bytes, ...] = ()
-    seen: set[bytes] = set()
     for block in blocks:
         headers = headers or block.headers
         for line, (hour, station) in zip(block.lines, block.keys, strict=True):
-            if hour in by_hour and station in wanted and line not in seen:
-                seen.add(line)
+            if hour in by_hour and station in wanted:
                 by_hour[hour].append((_first_token(line), station, line))
     return {
         hour: b"\n".join([START, *headers, *(line for *_, line in sorted(rows, key=_time_and_station)), END]) + b"\n"
@@ -303,14 +357,14 @@ def duplicate_lines(body: bytes) -> int:
 
 
 def value(token: str, field: str) -> float:
-    """A field's reading, NaN for its missing code (`MISSING_CODES`); ValueError for a non-finite token."""
+    """A field's reading, NaN for its missing code (`MISSING_CODES`); ValueError for a token that is not a finite
+    number as KMA writes numbers (`_NUMBER`)."""
     if token == "-":
         return math.nan
-    reading = float(token)
+    reading = float(token) if _NUMBER.fullmatch(token) else math.nan
     if not math.isfinite(reading):
-        raise ValueError(f"{field} {token!r} is not a finite number")
-    missing = reading <= SIGNED_MISSING_AT if field in SIGNED_FIELDS else reading < 0
-    return math.nan if missing else reading
+        raise ValueError(f"{field} {token!r} is not a finite number as KMA writes one")
+    return math.nan if MISSING_CODES[field].missing(reading) else reading
 
 
 def parse_asos(body: bytes) -> Parsed:
@@ -331,9 +385,7 @@ def parse_asos(body: bytes) -> Parsed:
             if len(parts) < _MIN_ASOS_FIELDS:
                 raise ValueError(f"{len(parts)} fields, at least {_MIN_ASOS_FIELDS} needed")
             values = {column: value(parts[_ASOS_INDEX[name]], name) for name, column in ASOS_COLUMNS.items()}
-            if values["ir"] not in IR_CODES:
-                values["ir"] = math.nan  # an unknown code says nothing about precipitation
-            rows.append((int(parts[1]), parse_tm(parts[0]), *values.values()))
+            rows.append((station_number(parts[1]), parse_tm(parts[0]), *values.values()))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if not rows:
@@ -360,7 +412,7 @@ def parse_pm10(body: bytes) -> Parsed:
             if len(parts) < 3:
                 raise ValueError(f"{len(parts)} fields, at least 3 needed")
             moment = parse_tm(parts[0])
-            rows.append((int(parts[1]), moment, _hour_ending(moment), value(parts[2], "PM10")))
+            rows.append((station_number(parts[1]), moment, _hour_ending(moment), value(parts[2], "PM10")))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if skipped and not rows:

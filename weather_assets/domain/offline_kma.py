@@ -129,20 +129,26 @@ def _precipitation(station_id: int, hour: datetime) -> dict[str, float | int | N
 
     RN: the last hour's amount in summer (April to October here; KMA's help text names no dates), the last
     three hours' in winter, written only at the 3-hourly observations (00, 03, ... KST). RN_DAY: the day's
-    amount up to the observation (the day runs from 01:00 to the next 00:00 observation). IR: 1 when the hour
-    had precipitation, 3 when not, 4 when the reading is missing (then RN and RN_DAY are missing too).
+    amount up to the observation (the day runs from 01:00 to the next 00:00 observation). IR (WMO code table 1819,
+    iR) describes the line's precipitation figure: 1 when it reports precipitation, 3 when its period had none, 4
+    when the reading is missing (then RN and RN_DAY are missing too). RN's period is the hour in summer and the
+    three hours at winter's 3-hourly observations. Between those, RN is not written and only RN_DAY can show the
+    hour's precipitation: IR is then 1 when RN_DAY rose and 3 when not. Real answers show IR 3 at such hours of a
+    dry winter day (2015-12-11 01:00 to 11:00 at Seoul); what KMA writes when one of them had precipitation is not
+    documented or seen, so that choice is this generator's.
     """
     if unit(station_id, int((hour - EPOCH).total_seconds() // 3600), _FIELDS["miss"], _FIELDS["RN"]) < _MISSING_RATE:
         return {"RN": None, "RN_DAY": None, "IR": 4}
     rain = lambda moment: wet_and_rain(station_id, moment)[1]  # noqa: E731
     day_start = (hour - timedelta(hours=1)).replace(hour=0) + timedelta(hours=1)
     so_far = round(sum(rain(day_start + timedelta(hours=h)) for h in range((hour - day_start) // _HOUR + 1)), 1)
-    if hour.month in (11, 12, 1, 2, 3):
-        three = round(sum(rain(hour - timedelta(hours=h)) for h in range(3)), 1)
-        reported = three if hour.hour % 3 == 0 else 0.0
+    if hour.month in (11, 12, 1, 2, 3) and hour.hour % 3 == 0:
+        reported = fell = round(sum(rain(hour - timedelta(hours=h)) for h in range(3)), 1)
+    elif hour.month in (11, 12, 1, 2, 3):
+        reported, fell = 0.0, rain(hour)
     else:
-        reported = rain(hour)
-    return {"RN": reported or None, "RN_DAY": so_far or None, "IR": 1 if rain(hour) else 3}
+        reported = fell = rain(hour)
+    return {"RN": reported or None, "RN_DAY": so_far or None, "IR": 1 if fell else 3}
 
 
 def _dew_point(temperature: float, humidity: float) -> float:

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from weather_assets.domain.features import MEASUREMENTS
 
 CALENDAR = ("hour", "weekday")  # KST; rush hours and weekends move the score
-MAY_BE_MISSING = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
+MAY_BE_MISSING = MEASUREMENTS  # every measurement, precipitation included, may be missing: each gets a flag
 FEATURES: tuple[str, ...] = (*MEASUREMENTS, *CALENDAR, *(f"{name}_missing" for name in MAY_BE_MISSING))
 
 

@@ -106,7 +106,7 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
                 allow_retries=False,
             ) from None
     try:
-        built = features.build(raw, stations, before=_hour_before(lake, hours[0]))
+        built = features.build(raw, stations, before=_earlier_today(lake, hours[0]))
     except kma_format.KMAFormatError as error:
         raise dg.Failure(f"a raw hour cannot be parsed, nothing was written: {error}", allow_retries=False) from None
     for hour, lines in built.skipped_lines.items():
@@ -114,6 +114,11 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
             context.log.warning(f"{partition_key(hour)}: skipped malformed {line}")
     for hour, count in built.duplicate_lines.items():
         context.log.warning(f"{partition_key(hour)}: KMA reported {count} station line(s) twice; kept one each")
+    for hour, count in built.precipitation_conflicts.items():
+        context.log.warning(
+            f"{partition_key(hour)}: {count} station(s) wrote IR 3 (no precipitation) while RN_DAY rose; "
+            "RN_DAY's difference was taken"
+        )
     files = features.hour_files(built.frame)
     empty = [partition_key(hour) for hour in hours if hour not in files]
     if empty:
@@ -142,6 +147,7 @@ def _features_metadata(
         "null_counts": dg.MetadataValue.json({k: int(v) for k, v in table.isna().sum().items()}),
         "skipped_lines": sum(map(len, built.skipped_lines.values())),
         "duplicate_station_lines": sum(built.duplicate_lines.values()),
+        "precipitation_conflicts": sum(built.precipitation_conflicts.values()),
         "missing_station_hours": dg.MetadataValue.json(
             {partition_key(hour): ids for hour, ids in built.missing_stations.items()}
         ),
@@ -180,12 +186,17 @@ def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[da
     return raw
 
 
-def _hour_before(lake: Lake, first: datetime) -> bytes | None:
-    """The raw ASOS object of the hour before `first`, if ingested: the first hour's precipitation needs it."""
-    try:
-        return lake.read(raw_key("asos", first - timedelta(hours=1)))
-    except LakeObjectMissingError:
-        return None
+def _earlier_today(lake: Lake, first: datetime) -> list[bytes]:
+    """The raw ASOS objects of `first`'s day before it, as far as ingested: the first hour's precipitation needs
+    the day's total so far (`features.precipitation`). The day runs from 01:00 to the 00:00 that closes it."""
+    day_start = (first - timedelta(hours=1)).replace(hour=0) + timedelta(hours=1)
+    bodies: list[bytes] = []
+    for step in range((first - day_start) // timedelta(hours=1)):
+        try:
+            bodies.append(lake.read(raw_key("asos", day_start + timedelta(hours=step))))
+        except LakeObjectMissingError:
+            continue
+    return bodies
 
 
 def _check_stations(kma: KMAClient) -> list[int]:

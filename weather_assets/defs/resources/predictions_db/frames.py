@@ -43,16 +43,28 @@ def checked(spec: TableSpec, obj: object, window: tuple[datetime, datetime] | No
 
 
 def _refuse_infinity(spec: TableSpec, frame: pd.DataFrame) -> None:
-    """MySQL stores no infinity and SQLite would: refused on both, so the backends keep the same rows."""
-    for column in frame.columns:
-        if pd.api.types.is_float_dtype(frame[column]):
-            infinite = frame[np.isinf(frame[column].to_numpy())]
-            if len(infinite):
-                first = infinite.iloc[0]
-                raise ValueError(
-                    f"{spec.name} rows have {len(infinite)} non-finite value(s) in column {column}, e.g. "
-                    f"{first[column]} at {_key_text(spec, first)}; MySQL stores no infinity: nothing was written"
-                )
+    """MySQL stores no infinity and SQLite would: refused on both, so the backends keep the same rows.
+
+    Every numeric column of the table is read as numbers, whatever its dtype: an object column holding inf (or
+    "inf") is refused like a float one.
+    """
+    table = spec.table()
+    for column in (name for name in spec.columns if _numeric(table.c[name])):
+        numbers = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        infinite = frame[np.isinf(numbers.to_numpy())]
+        if len(infinite):
+            first = infinite.iloc[0]
+            raise ValueError(
+                f"{spec.name} rows have {len(infinite)} non-finite value(s) in column {column}, e.g. "
+                f"{first[column]} at {_key_text(spec, first)}; MySQL stores no infinity: nothing was written"
+            )
+
+
+def _numeric(column: sa.Column) -> bool:
+    try:
+        return column.type.python_type in (int, float)
+    except NotImplementedError:
+        return False
 
 
 def _refuse_duplicates(spec: TableSpec, frame: pd.DataFrame) -> None:
