@@ -18,7 +18,7 @@ from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Arrival, Lake, features_key, raw_key
-from weather_assets.domain import features, kma_format
+from weather_assets.domain import features, kma_fields, kma_format
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.offline_kma import OfflineKMA, observe, wet_and_rain
 from weather_assets.runs import metadata
@@ -209,7 +209,7 @@ def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
     assert ingest(local_resources(tmp_path, stations="108"), HOUR).success
     lake = Lake(data_dir=str(tmp_path))
     line = next(iter(kma_format.split_block(lake.read(raw_key("asos", HOUR))).lines)).split()
-    fields = dict(zip(kma_format.ASOS_FIELDS, (token.decode() for token in line), strict=True))
+    fields = dict(zip(kma_fields.ASOS_FIELDS, (token.decode() for token in line), strict=True))
     readings = kma_format.parse_pm10(lake.read(raw_key("pm10", HOUR))).frame["pm10"]
     row = features.from_parquet(lake.read(features_key(HOUR))).iloc[0]
 

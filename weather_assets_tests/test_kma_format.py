@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from weather_assets.domain import features, kma_format
+from weather_assets.domain import features, kma_fields, kma_format
 from weather_assets.domain.kma_format import KMAFormatError
 
 # Fields 17..46 of an ASOS line (RN_DAY .. IX), as KMA writes them on a quiet night: sentinels and `-`.
@@ -51,7 +51,7 @@ def block(*lines: str, encoding: str = "utf-8") -> bytes:
 
 def test_hand_written_lines_have_46_fields() -> None:
     """The fixtures below are only meaningful if they follow the 46-field layout of KMA's help text."""
-    assert len(kma_format.ASOS_FIELDS) == 46
+    assert len(kma_fields.ASOS_FIELDS) == 46
     for line in (L090_09, L108_09, L112_09, L119_09, L108_10, L112_10):
         assert len(line.split()) == 46
 
@@ -119,17 +119,17 @@ def test_the_readmes_missing_code_table_is_the_modules_table() -> None:
     lines = [line.strip() for line in (Path(__file__).parents[1] / "README.md").read_text("utf-8").splitlines()]
     start = lines.index("| field | feature | missing at |") + 2
     end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
-    rows = [f"| `{name}` | {code.feature} | {code.rule} |" for name, code in kma_format.MISSING_CODES.items()]
+    rows = [f"| `{name}` | {code.feature} | {code.rule} |" for name, code in kma_fields.MISSING_CODES.items()]
     assert lines[start:end] == rows
 
 
-@pytest.mark.parametrize("name", sorted(kma_format.MISSING_CODES))
+@pytest.mark.parametrize("name", sorted(kma_fields.MISSING_CODES))
 def test_value_reads_every_field_by_its_row_of_the_table(name: str) -> None:
     """-99.0 is missing everywhere; -9.0 exactly where the table says any negative value is (and for IR)."""
-    code = kma_format.MISSING_CODES[name]
-    assert math.isnan(kma_format.value("-99.0", name)) and math.isnan(kma_format.value("-", name))
-    assert math.isnan(kma_format.value("-9.0", name)) == ("any negative value" in code.rule or name == "IR")
-    assert kma_format.value("3", name) == 3.0
+    code = kma_fields.MISSING_CODES[name]
+    assert math.isnan(kma_fields.value("-99.0", name)) and math.isnan(kma_fields.value("-", name))
+    assert math.isnan(kma_fields.value("-9.0", name)) == ("any negative value" in code.rule or name == "IR")
+    assert kma_fields.value("3", name) == 3.0
 
 
 @pytest.mark.parametrize("token", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weather_assets.domain import kma_format
+from weather_assets.domain import kma_fields, kma_format
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.stations import all_stations
 
@@ -64,13 +64,13 @@ def build(
             skipped[hour] = lines
         asos_rows += (row for row in parsed.rows if row[1] == hour)
         pm10_rows += readings.rows
-    frame = pd.DataFrame(asos_rows, columns=list(kma_format.ASOS_ROW))
+    frame = pd.DataFrame(asos_rows, columns=list(kma_fields.ASOS_ROW))
     frame, duplicates = resolve_duplicates(frame[frame["station_id"].isin(stations)])
     earlier = _earlier_rows(before, stations)
     rain, conflicts = precipitation(frame, earlier)
     conflicted = frame.loc[conflicts, "observed_at"].value_counts()
     frame = frame.assign(precipitation=rain)
-    pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_format.PM10_ROW)))
+    pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_fields.PM10_ROW)))
     frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
     frame = frame.assign(
@@ -97,7 +97,7 @@ def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFr
             rows += kma_format.parse_asos(body).rows
         except kma_format.KMAFormatError:
             continue
-    frame = pd.DataFrame(rows, columns=list(kma_format.ASOS_ROW))
+    frame = pd.DataFrame(rows, columns=list(kma_fields.ASOS_ROW))
     return resolve_duplicates(frame[frame["station_id"].isin(stations)])[0]
 
 
@@ -131,9 +131,9 @@ def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> tuple[pd.Series,
     base[rows["observed_at"].dt.hour == 1] = 0.0
     rise = (total - base).round(1)
     rise[rise < 0] = math.nan
-    dry = rows["ir"] == kma_format.IR_NONE
+    dry = rows["ir"] == kma_fields.IR_NONE
     conflict = dry & (rise > 0)
-    amount = rise.mask(dry & ~conflict, 0.0).mask(rows["ir"] == kma_format.IR_MISSING)
+    amount = rise.mask(dry & ~conflict, 0.0).mask(rows["ir"] == kma_fields.IR_MISSING)
     return amount.astype("float64"), conflict
 
 
@@ -146,8 +146,8 @@ def _day_totals(lines: pd.DataFrame) -> pd.Series:
     an IR 3 line whose hour before is unknown or was not ingested, is NaN: never a silent 0.0.
     """
     ir = lines["ir"]
-    total = lines["rn_day"].astype("float64").mask(ir == kma_format.IR_MISSING)
-    carried = (ir == kma_format.IR_NONE) & total.isna()
+    total = lines["rn_day"].astype("float64").mask(ir == kma_fields.IR_MISSING)
+    carried = (ir == kma_fields.IR_NONE) & total.isna()
     first_hour = lines["observed_at"].dt.hour == 1
     follows = lines.groupby("station_id")["observed_at"].diff() == pd.Timedelta(hours=1)
     starts = ~carried | first_hour | ~follows  # each run of carried lines hangs on the line that starts it
@@ -159,7 +159,7 @@ def resolve_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[datetime,
     """One row per (hour, station): of a station's lines in one hour, the one with the most valid readings,
     then the later one in KMA's answer (a correction follows what it corrects). Returns the rows kept, in their
     order, and how many lines were dropped per hour."""
-    measured = [column for column in kma_format.ASOS_COLUMNS.values() if column in rows.columns]
+    measured = [column for column in kma_fields.ASOS_COLUMNS.values() if column in rows.columns]
     ranked = rows.assign(_valid=rows[measured].notna().sum(axis=1), _order=range(len(rows)))
     ranked = ranked.sort_values(["observed_at", "station_id", "_valid", "_order"], kind="stable")
     kept = ranked.drop_duplicates(["observed_at", "station_id"], keep="last").sort_values("_order")

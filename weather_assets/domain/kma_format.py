@@ -5,10 +5,9 @@ ASOS answers (``kma_sfctm2.php``/``kma_sfctm3.php``) are blocks between ``#START
 so lines are split, never sliced). PM10 answers (``kma_pm10.php``) hold comma-separated
 ``TM, STN, PM10, FLAG, MQC, =`` lines, one reading every 5 minutes, and may be EUC-KR. Times are KST.
 
-Missing values are written as codes that depend on the field (`MISSING_CODES`) and read as NaN; what a missing
-RN or RN_DAY means (a dry hour, or no reading) is IR's to say (`features.precipitation`). A token that is not a
-finite number written as KMA writes numbers (``nan``, ``inf``, ``1e999``, ``1_0``, non-ASCII digits) makes its
-line malformed.
+What each field means and how it writes a missing value is `kma_fields`'s; what a missing RN or RN_DAY means (a dry
+hour, or no reading) is IR's to say (`features.precipitation`). A line with a token `kma_fields.value` refuses is
+malformed.
 """
 
 from __future__ import annotations
@@ -16,147 +15,18 @@ from __future__ import annotations
 import codecs
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
 
+from weather_assets.domain import kma_fields
+
 START = b"#START7777"
 END = b"#7777END"
 TM_FORMAT = "%Y%m%d%H%M"
 
-# 1-based field order of an ASOS line, from KMA's help text.
-ASOS_FIELDS: tuple[str, ...] = (
-    "TM",
-    "STN",
-    "WD",
-    "WS",
-    "GST_WD",
-    "GST_WS",
-    "GST_TM",
-    "PA",
-    "PS",
-    "PT",
-    "PR",
-    "TA",
-    "TD",
-    "HM",
-    "PV",
-    "RN",
-    "RN_DAY",
-    "RN_JUN",
-    "RN_INT",
-    "SD_HR3",
-    "SD_DAY",
-    "SD_TOT",
-    "WC",
-    "WP",
-    "WW",
-    "CA_TOT",
-    "CA_MID",
-    "CH_MIN",
-    "CT",
-    "CT_TOP",
-    "CT_MID",
-    "CT_LOW",
-    "VS",
-    "SS",
-    "SI",
-    "ST_GD",
-    "TS",
-    "TE_005",
-    "TE_01",
-    "TE_02",
-    "TE_03",
-    "ST_SEA",
-    "WH",
-    "BF",
-    "IR",
-    "IX",
-)
-# The fields this product reads, and the column each becomes. PS (sea level) is the pressure: unlike PA (station
-# level) it is comparable across stations at different heights. RN, RN_DAY and IR make the hour's precipitation
-# (`features.precipitation`); they are kept as KMA wrote them (a missing code is NaN).
-ASOS_COLUMNS: dict[str, str] = {
-    "TA": "temperature",
-    "HM": "humidity",
-    "WS": "wind_speed",
-    "PS": "pressure",
-    "RN": "rn",
-    "RN_DAY": "rn_day",
-    "IR": "ir",
-}
-_ASOS_INDEX = {name: i for i, name in enumerate(ASOS_FIELDS)}
-ASOS_ROW = ("station_id", "observed_at", *ASOS_COLUMNS.values())
-PM10_ROW = ("station_id", "measured_at", "observed_at", "pm10")
-_MIN_ASOS_FIELDS = len(ASOS_FIELDS)  # a shorter line was cut off: its later fields cannot be trusted
-# IR, KMA's help text: "강수자료 유무 (Code 1819) .. 1(Sec1에 포함), 2(Sec3에 포함), 3(무강수), 4(결측)".
-IR_REPORTED, IR_NONE, IR_MISSING = (1.0, 2.0), 3.0, 4.0
-IR_CODES = frozenset({*IR_REPORTED, IR_NONE, IR_MISSING})
-
-
-@dataclass(frozen=True)
-class MissingCode:
-    """How one field writes 'no reading' (`-` is missing in every field): `rule` says it, `missing` decides it.
-
-    The README's table of missing codes is these rows, word for word (a test holds them together).
-    """
-
-    feature: str
-    rule: str
-    missing: Callable[[float], bool]
-
-
-_MINUS_99 = "-99 family (`-99`, `-99.0`, `-999`): at or below -99"
-_MINUS_9 = "-9 family (`-9`, `-9.0`, `-9.00`): any negative value"
-
-
-def _at_or_below_minus_99(reading: float) -> bool:
-    return reading <= -99.0
-
-
-def _negative(reading: float) -> bool:
-    return reading < 0
-
-
-def _not_an_ir_code(reading: float) -> bool:
-    return reading not in IR_CODES
-
-
-def _signed(feature: str) -> MissingCode:
-    return MissingCode(feature, _MINUS_99, _at_or_below_minus_99)
-
-
-def _unsigned(feature: str, rule: str = _MINUS_9) -> MissingCode:
-    return MissingCode(feature, rule, _negative)
-
-
-# Missing-value codes per field, from KMA's help text for kma_sfctm2.php and the answers it serves: a field that can
-# be negative is missing only at the -99 family (real answers carry TE -99.0; -9.0 deg C is a real winter
-# temperature); a field that cannot be negative at the -9 family. The help text's words on the precipitation
-# fields: RN "강수량 (mm) : 여름철에는 1시간강수량, 겨울철에는 3시간강수량", RN_DAY "위 관측시간까지의 일강수량".
-MISSING_CODES: dict[str, MissingCode] = {
-    "TA": _signed("temperature (deg C)"),
-    "HM": _unsigned("humidity (%)"),
-    "WS": _unsigned("wind_speed (m/s)"),
-    "PS": _unsigned("pressure (hPa, sea level)"),
-    "RN": _unsigned("rn, read into precipitation (mm)", f"{_MINUS_9}; whether it is a dry hour is `IR`'s to say"),
-    "RN_DAY": _unsigned("rn_day, read into precipitation (mm)", f"{_MINUS_9}; see `IR`"),
-    "IR": MissingCode(
-        "ir, read into precipitation (code 1819)",
-        "any code but 1 to 4 (an unknown code says nothing); 4 (결측) is kept: the hour's precipitation is missing",
-        _not_an_ir_code,
-    ),
-    "PM10": _unsigned("pm10 (ug/m3)", "any negative value (KMA writes -99)"),
-    "TD": _signed("not read (dew point, deg C)"),
-    "PR": _signed("not read (pressure change, hPa)"),
-    "TS": _signed("not read (ground surface temperature, deg C)"),
-    **{name: _signed("not read (soil temperature, deg C)") for name in ("TE_005", "TE_01", "TE_02", "TE_03")},
-}
-# A number as KMA writes one: ASCII digits, an optional sign and decimal point. float() also takes `1_0`, `nan`,
-# `1e999` and non-ASCII digits; none of them is KMA's.
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _TM = re.compile(rb"^\d{12}$")
 
 
@@ -356,17 +226,6 @@ def duplicate_lines(body: bytes) -> int:
     return len(keys) - len(set(keys))
 
 
-def value(token: str, field: str) -> float:
-    """A field's reading, NaN for its missing code (`MISSING_CODES`); ValueError for a token that is not a finite
-    number as KMA writes numbers (`_NUMBER`)."""
-    if token == "-":
-        return math.nan
-    reading = float(token) if _NUMBER.fullmatch(token) else math.nan
-    if not math.isfinite(reading):
-        raise ValueError(f"{field} {token!r} is not a finite number as KMA writes one")
-    return math.nan if MISSING_CODES[field].missing(reading) else reading
-
-
 def parse_asos(body: bytes) -> Parsed:
     """Rows of an ASOS block: ``station_id, observed_at`` and the columns of `ASOS_COLUMNS`.
 
@@ -382,15 +241,16 @@ def parse_asos(body: bytes) -> Parsed:
             continue
         parts = line.split()
         try:
-            if len(parts) < _MIN_ASOS_FIELDS:
-                raise ValueError(f"{len(parts)} fields, at least {_MIN_ASOS_FIELDS} needed")
-            values = {column: value(parts[_ASOS_INDEX[name]], name) for name, column in ASOS_COLUMNS.items()}
+            if len(parts) < kma_fields.MIN_ASOS_FIELDS:
+                raise ValueError(f"{len(parts)} fields, at least {kma_fields.MIN_ASOS_FIELDS} needed")
+            columns = kma_fields.ASOS_COLUMNS.items()
+            values = {column: kma_fields.value(parts[kma_fields.ASOS_INDEX[name]], name) for name, column in columns}
             rows.append((station_number(parts[1]), parse_tm(parts[0]), *values.values()))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if not rows:
         raise KMAFormatError(_no_rows("ASOS", skipped, body))
-    return Parsed(ASOS_ROW, rows, skipped)
+    return Parsed(kma_fields.ASOS_ROW, rows, skipped)
 
 
 def parse_pm10(body: bytes) -> Parsed:
@@ -412,12 +272,12 @@ def parse_pm10(body: bytes) -> Parsed:
             if len(parts) < 3:
                 raise ValueError(f"{len(parts)} fields, at least 3 needed")
             moment = parse_tm(parts[0])
-            rows.append((station_number(parts[1]), moment, _hour_ending(moment), value(parts[2], "PM10")))
+            rows.append((station_number(parts[1]), moment, _hour_ending(moment), kma_fields.value(parts[2], "PM10")))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if skipped and not rows:
         raise KMAFormatError(_no_rows("PM10", skipped, body))
-    return Parsed(PM10_ROW, rows, skipped)
+    return Parsed(kma_fields.PM10_ROW, rows, skipped)
 
 
 def hourly_pm10(readings: pd.DataFrame) -> pd.DataFrame:
