@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from weather_assets.domain.offline_kma import OfflineKMA, observe, wet_and_rain
 from weather_assets.runs import metadata
 from weather_assets_tests.conftest import STATIONS, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
+from weather_assets_tests.scratch import unconfigured_environment
 
 HOUR = datetime(2026, 11, 26, 9)
 
@@ -335,7 +335,7 @@ def test_a_winter_days_precipitation_is_each_hours_rain_through_the_dagster_cli(
         and any(wet_and_rain(108, h)[1] > 0 for h in hours_of(d) if h.hour % 3)
     )
     hours = hours_of(day)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env = unconfigured_environment()
     env |= {"WEATHER_DATA_DIR": str(tmp_path), "WEATHER_STATIONS": "108", "DAGSTER_HOME": str(tmp_path)}
     command = [
         str(Path(sys.executable).with_name("dagster")),
