@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -288,6 +288,23 @@ def test_anything_else_is_an_error_quoting_it(body: bytes) -> None:
 )
 def test_latest_issue_is_the_newest_that_is_due(now: datetime, issue: datetime) -> None:
     assert latest_issue(now) == issue
+
+
+@pytest.mark.parametrize(
+    ("now", "wait", "issue"),
+    [
+        (datetime(2026, 11, 26, 14, 30), 50, datetime(2026, 11, 26, 11)),  # 14:00 may still be waited for
+        (datetime(2026, 11, 26, 15, 0), 50, datetime(2026, 11, 26, 14)),
+        (datetime(2026, 11, 26, 8, 20), 0, datetime(2026, 11, 26, 5)),  # 08:00 is out but forecasts from 09:00
+        (datetime(2026, 11, 26, 9, 0), 0, datetime(2026, 11, 26, 8)),
+        (datetime(2026, 11, 26, 2, 30), 50, datetime(2026, 11, 25, 23)),
+    ],
+)
+def test_the_settled_issue_is_never_waited_for_and_forecasts_the_current_hour(
+    now: datetime, wait: int, issue: datetime
+) -> None:
+    assert kma_forecast.settled_issue(now, timedelta(minutes=wait)) == issue
+    assert issue + timedelta(hours=1) <= now.replace(minute=0)
 
 
 def test_issues_between_lists_every_base_time_in_the_span() -> None:
