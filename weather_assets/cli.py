@@ -4,7 +4,7 @@ commute windows, and report each step.
     python -m weather_assets [--days 14] [--no-train]
 
 Ingestion and predictions run as single-run backfills of all the hours; training uses them all; the forecast
-scores KMA's latest short-term forecast issue.
+scores KMA's newest settled short-term forecast issue.
 
 It runs the jobs' assets the UI launches, in this process, on whatever the environment configures (embedded
 defaults when nothing is set). Runs are recorded in ``$DAGSTER_HOME`` when it is set, so ``dg dev`` with the
@@ -28,7 +28,7 @@ from weather_assets.defs.jobs import forecast_job, ingest_job, predict_job, trai
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.predictions_db import DatabaseWriteError
 from weather_assets.domain import comfort, kma_forecast
-from weather_assets.domain.commute import WINDOWS, next_window, worst_hour
+from weather_assets.domain.commute import WINDOWS, newest_per_hour, next_window, window_start, worst_hour
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
 from weather_assets.domain.stations import station_names
@@ -190,25 +190,33 @@ def predict(hours: list[datetime], instance: dg.DagsterInstance) -> bool:
 
 
 def forecast(instance: dg.DagsterInstance) -> bool:
-    """KMA's latest forecast issue scored, and each station's next commute windows printed."""
-    issue = kma_forecast.latest_issue(kst_now())
+    """KMA's newest settled forecast issue scored, and each station's next commute windows printed.
+
+    Settled (`kma_forecast.settled_issue`): KMA should have served it for all of the publication wait, so a run
+    never polls in this process for a late issue, and its first hour has begun, so it forecasts the current hour.
+    """
+    with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
+        wait = timedelta(minutes=resources.kma.publication_wait_minutes)
+    issue = kma_forecast.settled_issue(kst_now(), wait)
     print(f"\nForecasting (KMA's issue of {partition_key(issue)} KST)", flush=True)
     if not succeeded(runs.materialize(forecast_job.selection, instance, partition_key=partition_key(issue))):
         return False
     print("The next commute windows (the worst hour decides):")
-    print(commute_windows(issue, kst_now()).to_string(index=False))
+    print(commute_windows(kst_now()).to_string(index=False))
     return True
 
 
-def commute_windows(issue: datetime, now: datetime) -> pd.DataFrame:
-    """Per station, the next morning and evening windows as the issue forecasts them, judged by the worst hour."""
+def commute_windows(now: datetime) -> pd.DataFrame:
+    """Per station, the next morning and evening windows judged by the worst hour, each hour from the newest
+    stored issue that forecasts it (`commute.newest_per_hour`, the read API's rule)."""
+    windows = sorted((next_window(kind, now), kind) for kind in WINDOWS)  # the sooner window first
+    reach = windows[0][0][0] - kma_forecast.REACH  # the oldest issue that may forecast a window's hour
     with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
-        rows = resources.db.rows(issue, issue + timedelta(minutes=1), spec=FORECASTS)
+        rows = newest_per_hour(resources.db.rows(reach, spec=FORECASTS))
     names = station_names()
     lines = []
-    for kind in sorted(WINDOWS, key=lambda kind: next_window(kind, now)[0]):  # the sooner window first
-        hours = next_window(kind, now)
-        window = f"{kind} {hours[0]:%a %m-%d %H}-{hours[-1] + timedelta(hours=1):%H}"
+    for hours, kind in windows:
+        window = f"{kind} {window_start(kind, hours):%a %m-%d %H}-{hours[-1] + timedelta(hours=1):%H}"
         for station_id, station_rows in rows[rows["forecast_datetime"].isin(hours)].groupby("station_id"):
             worst = worst_hour(station_rows.to_dict("records"))
             lines.append(

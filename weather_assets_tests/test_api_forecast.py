@@ -8,13 +8,14 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
 from weather_assets.api.service import window_title
-from weather_assets.domain.commute import next_window
+from weather_assets.domain.commute import newest_per_hour, next_window, window_start
 from weather_assets.domain.forecasts_table import forecasts_table
 
 HOUR = timedelta(hours=1)
@@ -104,6 +105,38 @@ def test_the_next_window_is_todays_until_it_ends_then_tomorrows(
     assert next_window(kind, now) == [first + n * HOUR for n in range(count)]
 
 
+@pytest.mark.parametrize(
+    ("kind", "now", "start"),
+    [
+        ("morning", DAY.replace(hour=5), DAY.replace(hour=6)),
+        ("morning", DAY.replace(hour=8, minute=10), DAY.replace(hour=6)),
+        ("evening", DAY.replace(hour=20, minute=10), DAY.replace(hour=17)),
+        ("evening", DAY.replace(hour=21), DAY.replace(day=2, hour=17)),
+    ],
+)
+def test_the_window_starts_at_its_first_hour_even_once_begun(kind: str, now: datetime, start: datetime) -> None:
+    assert window_start(kind, next_window(kind, now)) == start
+
+
+def test_the_main_commands_rule_takes_each_hour_from_the_newest_issue_that_forecasts_it() -> None:
+    """At 17:20 the 17:00 issue starts at 18:00: 17:00 comes from the 14:00 issue, for each station."""
+    rows = pd.DataFrame(
+        [
+            (station, DAY.replace(hour=issue), DAY.replace(hour=hour), float(issue))
+            for station in (108, 159)
+            for issue, first in ((14, 15), (17, 18))
+            for hour in range(first, 21)
+        ],
+        columns=["station_id", "issued_at", "forecast_datetime", "comfort_score"],
+    )
+    newest = newest_per_hour(rows.sample(frac=1, random_state=1))
+    evening = newest[newest["forecast_datetime"].isin(next_window("evening", DAY.replace(hour=17, minute=20)))]
+    assert evening.groupby("station_id")["comfort_score"].apply(list).to_dict() == {
+        108: [14.0, 17.0, 17.0, 17.0],
+        159: [14.0, 17.0, 17.0, 17.0],
+    }
+
+
 def test_the_title_names_the_day_and_the_whole_window() -> None:
     tuesday_9 = DAY.replace(hour=9)
     assert window_title("morning", next_window("morning", tuesday_9), tuesday_9) == (
@@ -149,7 +182,8 @@ def test_morning_before_nine_is_todays_remaining_hours_and_the_worst_hour_decide
     assert at_eight["title"] == "Morning commute today (Tue 12-01, 06-09)"
     assert at_eight["issued_at"] == "2026-12-01T05:00:00"  # the 08:00 issue starts at 09:00
     assert [hour["time"] for hour in at_eight["hours"]] == ["08:00"]
-    assert at_eight["prediction_time"] == "2026-12-01 08:00"
+    assert at_eight["prediction_time"] == "2026-12-01 06:00"  # the window's start, though it has begun
+    assert at_eight["age_seconds"] == (2 * 60 + 59) * 60
     assert tomorrow["issued_at"] == "2026-12-01T08:00:00" and tomorrow["score"] == 81
 
 
@@ -176,7 +210,7 @@ def test_the_worst_hour_decides_score_label_and_weather(db_url: str, client: Tes
     ]  # fmt: skip
     assert body["hours"][1] == {
         "time": "07:00", "score": 35.0, "label": "poor", "temperature": 4.0, "humidity": 60.0, "rainfall": 3.0,
-        "pm10": 40.0, "wind_speed": 2.0, "pressure": 1015.0, "lead_hours": 26,
+        "pm10": 40.0, "wind_speed": 2.0, "pressure": 1015.0, "lead_hours": 26, "issued_at": "2026-12-01T05:00:00",
     }  # fmt: skip
     assert (body["prediction_type"], body["status"]) == ("morning", "success")
     expected = {"title", "score", "label", "evaluation", "prediction_time", "weather_data", "prediction_type"}
@@ -192,9 +226,33 @@ def test_evening_is_todays_before_nine_pm_then_tomorrows(client: TestClient) -> 
 
     assert before["title"] == "Evening commute today (Tue 12-01, 17-21)"
     assert [hour["time"] for hour in before["hours"]] == ["20:00"] and before["issued_at"] == "2026-12-01T08:00:00"
+    assert before["prediction_time"] == "2026-12-01 17:00"
     assert after["title"] == "Evening commute tomorrow (Wed 12-02, 17-21)"
     assert [hour["time"] for hour in after["hours"]] == ["17:00", "18:00", "19:00", "20:00"]
     assert after["prediction_time"] == "2026-12-02 17:00" and after["score"] == 81
+
+
+def test_at_17_20_the_17_00_hour_comes_from_the_14_00_issue_and_the_rest_from_the_17_00_one(
+    db_url: str, client: TestClient
+) -> None:
+    """The 17:00 issue forecasts from 18:00 on: each hour takes the newest issue that forecasts it, so 17:00 stays."""
+    seed_forecasts(db_url, DAY.replace(hour=14), span(DAY.replace(hour=15), TOMORROW_NIGHT), score=lambda h: 40)
+    seed_forecasts(db_url, DAY.replace(hour=17), span(DAY.replace(hour=18), TOMORROW_NIGHT), score=lambda h: 70)
+
+    body = at(client, DAY.replace(hour=17, minute=20)).get("/predict/evening").json()
+    listed = client.get("/comfort/forecast").json()
+
+    assert [(hour["time"], hour["issued_at"], hour["score"]) for hour in body["hours"]] == [
+        ("17:00", "2026-12-01T14:00:00", 40.0), ("18:00", "2026-12-01T17:00:00", 70.0),
+        ("19:00", "2026-12-01T17:00:00", 70.0), ("20:00", "2026-12-01T17:00:00", 70.0),
+    ]  # fmt: skip
+    assert [hour["lead_hours"] for hour in body["hours"]] == [3, 1, 2, 3]
+    assert body["issued_at"] == "2026-12-01T17:00:00"  # the newest issue used
+    assert (body["score"], body["prediction_time"], body["age_seconds"]) == (40.0, "2026-12-01 17:00", 1200.0)
+    assert body["title"] == "Evening commute today (Tue 12-01, 17-21)"
+    assert listed["hours"][0]["forecast_datetime"] == "2026-12-01T17:00:00"
+    assert listed["hours"][0]["issued_at"] == "2026-12-01T14:00:00" and listed["issued_at"] == "2026-12-01T17:00:00"
+    assert {hour["issued_at"] for hour in listed["hours"][1:]} == {"2026-12-01T17:00:00"}
 
 
 @pytest.mark.parametrize("kind", ["morning", "evening"])
@@ -218,7 +276,9 @@ def test_an_unknown_prediction_type_is_still_a_400(client: TestClient) -> None:
     assert answer.status_code == 400 and "lunch" in answer.json()["detail"]
 
 
-def test_the_forecast_is_the_newest_issue_from_the_current_hour_on(db_url: str, client: TestClient) -> None:
+def test_the_forecast_takes_each_hour_from_the_newest_issue_from_the_current_hour_on(
+    db_url: str, client: TestClient
+) -> None:
     later = span(DAY.replace(hour=9), DAY.replace(hour=14))
     seed_forecasts(db_url, DAY.replace(hour=8), list(reversed(later)), score=lambda h: 50 + h.hour)  # stored backwards
     seed_forecasts(db_url, DAY.replace(hour=5), span(DAY.replace(hour=6), DAY.replace(hour=20)), score=lambda h: 90)
@@ -232,8 +292,12 @@ def test_the_forecast_is_the_newest_issue_from_the_current_hour_on(db_url: str, 
         "2",
     )
     hours = body["hours"]
-    assert [hour["forecast_datetime"] for hour in hours] == [h.isoformat() for h in later[1:]]  # from 10:00 on
-    assert [hour["lead_hours"] for hour in hours] == [2, 3, 4, 5, 6]
+    # from 10:00 on: the 08:00 issue to 14:00, the 05:00 one beyond, the only issue forecasting 15:00 to 20:00
+    assert [hour["forecast_datetime"] for hour in hours] == [
+        h.isoformat() for h in span(later[1], DAY.replace(hour=20))
+    ]
+    assert [hour["lead_hours"] for hour in hours] == [2, 3, 4, 5, 6, *range(10, 16)]
+    assert [hour["issued_at"][11:13] for hour in hours] == ["08"] * 5 + ["05"] * 6
     assert [(hour["score"], hour["label"]) for hour in hours][:2] == [(60.0, "good"), (61.0, "good")]
     assert hours[0]["carried_inputs"] == ["pm10", "pressure"]
     assert hours[0]["forecast_inputs"] == ["temperature", "humidity", "precipitation", "wind_speed"]

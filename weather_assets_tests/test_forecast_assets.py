@@ -3,6 +3,9 @@ the IO manager on SQLite and MariaDB, and the whole chain through the `dagster` 
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -15,12 +18,18 @@ import pytest
 import sqlalchemy as sa
 
 from weather_assets.definitions import defs
-from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
+from weather_assets.defs.assets.forecasts import (
+    QUOTA_RETRIES,
+    QUOTA_RETRY_SECONDS,
+    forecast_features,
+    kma_forecasts,
+    weather_forecasts,
+)
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill, skill_by_lead
 from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
-from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.lake import Lake, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.defs.schedules import forecast_issued
@@ -74,7 +83,7 @@ def test_an_issue_becomes_comfort_forecasts_once_per_station_hour_and_issue(trai
     assert set(rows["issued_at"]) == {issue}
     assert not rows.duplicated(["forecast_datetime", "station_id", "issued_at"]).any()
     assert set(rows["station_id"]) == {108, 159}
-    assert rows["lead_hours"].min() >= 1 and rows["lead_hours"].max() >= 48  # about three days ahead
+    assert rows["lead_hours"].min() >= 1 and rows["lead_hours"].max() > 3 * 24  # to the fourth or fifth day
     assert ((rows["forecast_datetime"] - rows["issued_at"]) / pd.Timedelta(hours=1) == rows["lead_hours"]).all()
     assert rows["comfort_score"].between(0, 100).all()
     assert set(rows["carried_inputs"]) == {"pm10,pressure"}
@@ -91,6 +100,59 @@ def test_an_issue_kma_no_longer_serves_fails_at_once_without_retry(trained: Path
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "leave it out of the backfill" in str(failure.step_failure_data.error)
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+
+
+def an_evening_issue() -> datetime:
+    """The newest 17:00 issue that is out: it reaches 그글피, more items than a 1000-row page."""
+    issue = latest_due_issue()
+    while issue.hour != 17:
+        issue -= timedelta(hours=3)
+    return issue
+
+
+def test_every_page_is_kept_as_received_and_all_are_read(trained: Path, tmp_path: Path) -> None:
+    issue = an_evening_issue()
+    result = forecast(trained, f"sqlite:///{tmp_path / 'w.db'}", issue)
+    assert result.success, failures(result)
+
+    stored = trained / "lake" / "raw" / "forecast" / f"{issue:%Y%m%d%H%M}"
+    assert sorted(path.name for path in stored.iterdir()) == [
+        "60_127.json", "60_127_page2.json", "97_74.json", "97_74_page2.json",
+    ]  # fmt: skip
+    assert (stored / "60_127_page2.json").read_bytes() == KMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[
+        (60, 127)
+    ][1]
+    raw = metadata(result, "kma_forecasts")
+    assert raw["pages"] == 4 and raw["total_count"] > 2000 and "60,127: " in raw["grid_points"]
+    features = metadata(result, "forecast_features")
+    assert features["forecast_hours"] == 6 + 72 + 8 and features["unreadable_values"] == 0
+    assert features["lead_hours"] == "1 .. 100"  # 그글피 21:00 is 100 hours after 17:00
+
+
+def test_an_unknown_value_is_missing_for_its_hour_and_counted(trained: Path, tmp_path: Path) -> None:
+    """A word the parser does not know costs its hour that value, with a warning and a count, not the issue."""
+    issue = latest_due_issue()
+    lake = Lake(data_dir=str(tmp_path))
+    pages = KMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[(60, 127)]
+    answer = json.loads(pages[0])
+    next(i for i in answer["response"]["body"]["items"]["item"] if i["category"] == "PCP")["fcstValue"] = "비 조금"
+    odd = json.dumps(answer, ensure_ascii=False).encode()
+    for number, body in enumerate([odd, *pages[1:]], start=1):
+        lake.write(forecast_raw_key(issue, (60, 127), number), body)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [forecast_features],
+        resources={"kma": KMAClient(stations="108"), "lake": lake},
+        partition_key=partition_key(issue),
+        instance=instance,
+    )
+
+    assert metadata(result, "forecast_features")["unreadable_values"] == 1
+    (warning,) = [entry for entry in instance.all_logs(result.run_id) if "비 조금" in entry.user_message]
+    assert warning.level == logging.WARNING and "nx=60, ny=127" in warning.user_message
+    assert f"issue {issue:%Y-%m-%d %H:%M} KST" in warning.user_message
+    rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issue))))
+    assert rows["precipitation"].isna().sum() == 1 and rows["temperature"].notna().all()
 
 
 def test_forecast_skill_charts_the_error_by_lead_once_hours_are_observed(trained: Path, tmp_path: Path) -> None:
@@ -114,11 +176,24 @@ def test_forecast_skill_charts_the_error_by_lead_once_hours_are_observed(trained
     assert meta["mae_00h"] >= 0 and "| 0-5 h |" in meta["mae_by_lead"]
 
 
-def test_the_schedule_asks_for_the_issue_of_its_tick() -> None:
-    tick = datetime.fromisoformat("2026-12-01T14:15:00+09:00")
-    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def())
-    request = forecast_issued.evaluate_tick(context).run_requests[0]
-    assert request.partition_key == "2026-12-01-14:00"
+@pytest.mark.parametrize(
+    ("tick", "issue"),
+    [("2026-12-01T14:15:00+09:00", "2026-12-01-14:00"), ("2026-12-01T02:15:00+09:00", "2026-12-01-02:00"),
+     ("2026-12-31T23:15:00+09:00", "2026-12-31-23:00")],
+)  # fmt: skip
+def test_the_schedule_asks_for_the_issue_of_its_tick(tick: str, issue: str) -> None:
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime.fromisoformat(tick), repository_def=defs.get_repository_def()
+    )
+    (request,) = forecast_issued.evaluate_tick(context).run_requests
+    assert (request.partition_key, request.run_key) == (issue, issue)
+
+
+def test_the_schedule_ticks_fifteen_minutes_after_each_base_time_in_seoul() -> None:
+    schedule = defs.resolve_schedule_def("forecast_issued")
+    assert schedule.cron_schedule == "15 2,5,8,11,14,17,20,23 * * *"
+    assert (schedule.execution_timezone, schedule.job_name) == ("Asia/Seoul", "forecast")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
 def test_skill_is_the_mean_absolute_error_per_six_hour_lead_bucket() -> None:
@@ -179,7 +254,61 @@ def test_an_issue_kma_serves_late_lands_once_it_is_served(trained: Path, tmp_pat
     )
 
     assert result.success, failures(result)
-    assert hub.endpoints() == ["getVilageFcst"] * 3
+    assert [query["pageNo"] for query in hub.queries("getVilageFcst")][:3] == ["1", "1", "1"]  # two NO_DATA, then it
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert len(retries) == 2
     assert list((tmp_path / "lake" / "raw" / "forecast").rglob("*.json"))
+
+
+def refused(hub: FakeHub, lake: Path, issue: datetime, body: bytes, **kma: object) -> BaseException:
+    """What `kma_forecasts` raises for the issue when the loopback API Hub answers `body`."""
+    hub.script.append(status(200, body))
+    client = KMAClient(auth_key="test-key", forecast_url=hub.forecast_url, stations="108", **kma)
+    context = dg.build_asset_context(partition_key=partition_key(issue))
+    with pytest.raises((dg.Failure, dg.RetryRequested)) as caught:
+        kma_forecasts(context, kma=client, lake=Lake(data_dir=str(lake)))
+    return caught.value
+
+
+def gateway_error(code: str, message: str) -> bytes:
+    return (
+        f"<OpenAPI_ServiceResponse><cmmMsgHeader><errMsg>SERVICE ERROR</errMsg><returnAuthMsg>{message}"
+        f"</returnAuthMsg><returnReasonCode>{code}</returnReasonCode></cmmMsgHeader></OpenAPI_ServiceResponse>"
+    ).encode()
+
+
+NO_DATA = b'{"response":{"header":{"resultCode":"03","resultMsg":"NO_DATA"}}}'
+
+
+def test_no_data_after_the_wait_is_a_failure_not_retried(hub: FakeHub, tmp_path: Path) -> None:
+    issue = latest_due_issue() - timedelta(hours=6)
+    error = refused(hub, tmp_path, issue, NO_DATA, publication_wait_minutes=60)
+    assert isinstance(error, dg.Failure) and not error.allow_retries
+    assert "has not published" in str(error) and "03" in str(error) and partition_key(issue) in str(error)
+
+
+def test_no_data_for_an_issue_older_than_kma_serves_says_so(hub: FakeHub, tmp_path: Path) -> None:
+    error = refused(hub, tmp_path, latest_due_issue() - timedelta(days=4), NO_DATA)
+    assert isinstance(error, dg.Failure) and not error.allow_retries
+    assert "last three days" in str(error) and "leave it out of the backfill" in str(error)
+
+
+def test_a_spent_quota_is_asked_again_later(hub: FakeHub, tmp_path: Path) -> None:
+    error = refused(
+        hub, tmp_path, latest_due_issue(), gateway_error("22", "LIMITED_NUMBER_OF_SERVICE_REQUESTS_EXCEEDS_ERROR")
+    )
+    assert isinstance(error, dg.RetryRequested)
+    assert (error.seconds_to_wait, error.max_retries) == (QUOTA_RETRY_SECONDS, QUOTA_RETRIES)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [("30", "SERVICE_KEY_IS_NOT_REGISTERED_ERROR"), ("20", "SERVICE_ACCESS_DENIED_ERROR"), ("10", "INVALID_PARAM")],
+)
+def test_other_codes_fail_as_kma_named_them_without_retry_or_key(
+    hub: FakeHub, tmp_path: Path, code: str, message: str
+) -> None:
+    error = refused(hub, tmp_path, latest_due_issue(), gateway_error(code, message))
+    assert isinstance(error, dg.Failure) and not error.allow_retries
+    assert f"result code {code}" in str(error) and message in str(error)
+    assert "three days" not in str(error) and "test-key" not in str(error)

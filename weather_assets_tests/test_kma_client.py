@@ -12,8 +12,8 @@ import pytest
 
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastUnpublished
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.kma_forecast import latest_issue, parse_forecast
-from weather_assets_tests.kma_hub import Action, FakeHub, echo, slow, status
+from weather_assets.domain.kma_forecast import latest_issue, parse_forecast, read_answer
+from weather_assets_tests.kma_hub import Action, FakeHub, answer, echo, slow, status
 
 KEY = "SECRET-KEY-123"
 STATIONS = "108,112"
@@ -302,9 +302,12 @@ def forecaster(hub: FakeHub, **overrides: object) -> KMAClient:
     return online(hub, forecast_url=hub.forecast_url, **overrides)
 
 
-def published_issue() -> datetime:
-    """An issue that is out now and well within the three days KMA serves."""
-    return latest_issue(kst_now()) - timedelta(hours=3)
+def published_issue(base_hour: int | None = None) -> datetime:
+    """An issue that is out now and well within the three days KMA serves; the newest one of `base_hour` if given."""
+    issue = latest_issue(kst_now()) - timedelta(hours=3)
+    while base_hour is not None and issue.hour != base_hour:
+        issue -= timedelta(hours=3)
+    return issue
 
 
 def test_forecast_points_are_the_stations_grid_points() -> None:
@@ -313,8 +316,9 @@ def test_forecast_points_are_the_stations_grid_points() -> None:
 
 
 def test_a_forecast_costs_one_call_per_point_and_matches_offline(hub: FakeHub) -> None:
-    """One getVilageFcst call per grid point, one 1000-row JSON page each; online and offline give the same bytes."""
-    issue = published_issue()
+    """A 05:00 issue fits one 1000-row JSON page: one getVilageFcst call per grid point; online and offline give
+    the same bytes."""
+    issue = published_issue(5)
     client = forecaster(hub)
     raw = client.fetch_forecast(issue, client.forecast_points())
     assert hub.endpoints() == ["getVilageFcst"] * 2
@@ -331,8 +335,52 @@ def test_a_forecast_costs_one_call_per_point_and_matches_offline(hub: FakeHub) -
         "authKey": KEY,
     }
     assert raw == KMAClient(stations=STATIONS).fetch_forecast(issue, [(54, 125), (60, 127)])
-    seoul = parse_forecast(raw[(60, 127)])
-    assert len(seoul) == 72 and (seoul["issued_at"] == issue).all()
+    (page,) = raw[(60, 127)]
+    seoul = parse_forecast(page)
+    assert len(seoul) == 66 + 8 and (seoul["issued_at"] == issue).all()  # hourly to 모레's end, 3-hourly on 글피
+
+
+def test_an_issue_beyond_one_page_is_fetched_page_by_page_until_its_count(hub: FakeHub) -> None:
+    """A 17:00 issue reaches 그글피: 1040 items, so page 2 is asked for and both are kept as received."""
+    issue = published_issue(17)
+    raw = forecaster(hub).fetch_forecast(issue, [(60, 127)])
+    assert [query["pageNo"] for query in hub.queries("getVilageFcst")] == ["1", "2"]
+    pages = raw[(60, 127)]
+    assert pages == KMAClient(stations=STATIONS).fetch_forecast(issue, [(60, 127)])[(60, 127)]
+    assert [len(read_answer(page).items) for page in pages] == [1000, read_answer(pages[0]).total_count - 1000]
+    frame = parse_forecast(pages)
+    assert len(frame) == 6 + 72 + 8 and frame["forecast_at"].max() == issue.replace(hour=21) + timedelta(days=4)
+
+
+def test_more_pages_than_allowed_is_an_error_naming_the_count(hub: FakeHub) -> None:
+    with pytest.raises(KMAError, match=r"totalCount 10\d\d, 2 pages.*max_forecast_pages") as caught:
+        forecaster(hub, max_forecast_pages=1).fetch_forecast(published_issue(17), [(60, 127)])
+    assert "nx=60, ny=127" in str(caught.value) and len(hub.requests) == 1
+
+
+def test_a_page_short_of_the_count_is_an_error_not_a_loop(hub: FakeHub) -> None:
+    """A second page without items (the issue changed under the pages) stops the reading."""
+    empty = b'{"response":{"header":{"resultCode":"00","resultMsg":"NORMAL_SERVICE"},"body":{"totalCount":1040}}}'
+    hub.script.extend([answer, status(200, empty)])
+    with pytest.raises(KMAError, match="page 2 brought 1000 items"):
+        forecaster(hub).fetch_forecast(published_issue(17), [(60, 127)])
+    assert len(hub.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [("22", "LIMITED_NUMBER_OF_SERVICE_REQUESTS_EXCEEDS_ERROR"), ("30", "SERVICE_KEY_IS_NOT_REGISTERED_ERROR")],
+)
+def test_a_gateway_error_keeps_its_code_and_message(hub: FakeHub, code: str, message: str) -> None:
+    body = (
+        f"<OpenAPI_ServiceResponse><cmmMsgHeader><errMsg>SERVICE ERROR</errMsg><returnAuthMsg>{message}"
+        f"</returnAuthMsg><returnReasonCode>{code}</returnReasonCode></cmmMsgHeader></OpenAPI_ServiceResponse>"
+    ).encode()
+    hub.script.append(status(200, body))
+    with pytest.raises(KMAError) as caught:
+        forecaster(hub).fetch_forecast(published_issue(), [(60, 127)])
+    assert caught.value.code == code and message in str(caught.value) and KEY not in str(caught.value)
+    assert not isinstance(caught.value, KMAForecastUnpublished)
 
 
 def test_an_unpublished_issue_raises_unpublished_naming_issue_and_point(hub: FakeHub) -> None:
@@ -355,7 +403,7 @@ def test_an_issue_older_than_kma_serves_is_a_plain_kma_error(hub: FakeHub) -> No
 
 def test_a_forecast_503_then_success_is_retried(hub: FakeHub) -> None:
     hub.script.append(status(503))
-    issue = published_issue()
+    issue = published_issue(5)
     raw = forecaster(hub).fetch_forecast(issue, [(60, 127)])
     assert hub.endpoints() == ["getVilageFcst"] * 2
     assert raw == KMAClient(stations=STATIONS).fetch_forecast(issue, [(60, 127)])

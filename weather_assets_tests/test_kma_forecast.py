@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -18,6 +18,7 @@ from weather_assets.domain.kma_forecast import (
     latest_issue,
     parse_forecast,
     parse_pcp,
+    parse_wsd,
 )
 
 # A real answer of getVilageFcst (issue 2022-11-28 05:00, nx 60, ny 125, one page of 10 rows), as logged by
@@ -130,15 +131,109 @@ def test_every_pcp_form_has_its_documented_value(text: str, mm: float) -> None:
     assert parse_pcp(text) == pytest.approx(mm)
 
 
-@pytest.mark.parametrize("text", ["비", "약간", "mm", "강한 비", "1~"])
+@pytest.mark.parametrize(
+    ("text", "coded", "mm"),
+    [
+        ("약한 비", False, 1.5),
+        ("보통 비", False, 9.0),
+        ("비", False, 9.0),
+        ("강한 비", False, 15.0),
+        ("강한비", False, 15.0),
+        ("1", True, 1.5),
+        ("2", True, 9.0),
+        ("3", True, 15.0),
+        ("0", True, 0.0),
+    ],
+)
+def test_the_extensions_rain_classes_stand_for_their_documented_amounts(text: str, coded: bool, mm: float) -> None:
+    """KMA's classes since 2024-11-28: under 3 mm/h, 3 to under 15, 15 and more: midpoints, and the open one's bound;
+    by name anywhere, by code only in the extension."""
+    assert parse_pcp(text, coded) == pytest.approx(mm)
+
+
+@pytest.mark.parametrize(
+    ("text", "coded", "speed"),
+    [
+        ("약한 바람", False, 2.0),
+        ("약간 강한 바람", False, 6.5),
+        ("강한 바람", False, 9.0),
+        ("3", True, 9.0),
+        ("3", False, 3.0),
+    ],
+)
+def test_wind_classes_stand_for_their_documented_speeds(text: str, coded: bool, speed: float) -> None:
+    """Under 4 m/s, 4 to under 9, 9 and more; "3" is a class only in the extension, else 3 m/s."""
+    assert parse_wsd(text, coded) == pytest.approx(speed)
+
+
+@pytest.mark.parametrize("text", ["약간", "mm", "1~", "많은 눈", "1", "nan"])
 def test_an_unknown_pcp_form_is_an_error_not_dry(text: str) -> None:
     with pytest.raises(ValueError, match="unknown PCP form"):
         parse_pcp(text)
 
 
-def test_an_unknown_pcp_form_inside_an_answer_names_the_item() -> None:
-    with pytest.raises(KMAForecastError, match="unreadable item.*PCP.*unknown PCP form"):
+def test_an_unknown_pcp_form_inside_an_answer_names_the_item_issue_and_point() -> None:
+    with pytest.raises(KMAForecastError, match="unreadable item.*PCP.*unknown PCP form") as caught:
         parse_forecast(REAL_2022.replace("강수없음".encode(), "비 조금".encode()), ISSUE, (60, 125))
+    assert "2022-11-28 05:00" in str(caught.value) and "nx=60, ny=125" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [('"강수없음"', '"비 조금"'), ('"9"', '"nan"'), ('"9"', '"inf"'), ('"4"', '"inf"')]
+)
+def test_an_unreadable_value_is_missing_for_its_hour_and_reported_when_asked(old: str, new: str) -> None:
+    """With a list for them, an unknown text or a non-finite number is NaN (its hour kept) and described once."""
+    unreadable: list[str] = []
+    row = parse_forecast(REAL_2022.replace(old.encode(), new.encode(), 1), ISSUE, (60, 125), unreadable).iloc[0]
+    assert len(unreadable) == 1 and new.strip('"') in unreadable[0] and "2022-11-28 05:00" in unreadable[0]
+    assert row[["temperature", "precipitation", "sky"]].isna().sum() == 1
+    assert row["wind_speed"] == 2.3  # the hour's other values stay
+
+
+def test_kmas_missing_value_is_missing_and_not_unreadable() -> None:
+    unreadable: list[str] = []
+    row = parse_forecast(REAL_2022.replace(b'"9"', b'"-999"', 1), ISSUE, (60, 125), unreadable).iloc[0]
+    assert math.isnan(row["temperature"]) and unreadable == []
+
+
+def item(category: str, fcst: datetime, value: str, issued: datetime = ISSUE) -> str:
+    return (
+        f'{{"baseDate":"{issued:%Y%m%d}","baseTime":"{issued:%H%M}","category":"{category}",'
+        f'"fcstDate":"{fcst:%Y%m%d}","fcstTime":"{fcst:%H%M}","fcstValue":"{value}","nx":60,"ny":125}}'
+    )
+
+
+def answer(*items: str, total: int | None = None) -> bytes:
+    count = f',"totalCount":{total}' if total is not None else ""
+    return (
+        '{"response":{"header":{"resultCode":"00","resultMsg":"NORMAL_SERVICE"},"body":{"items":{"item":['
+        + ",".join(items)
+        + f"]}}{count}}}}}}}"
+    ).encode()
+
+
+def test_extension_codes_are_classes_only_in_the_extension_days() -> None:
+    """A 05:00 issue is hourly to the end of 모레 and 3-hourly on 글피; a 17:00 issue one day longer."""
+    hourly, extension = datetime(2022, 11, 30, 21), datetime(2022, 12, 1, 0)
+    frame = parse_forecast(
+        answer(
+            item("WSD", hourly, "3"),
+            item("PCP", hourly, "6.0mm"),
+            item("WSD", extension, "3"),
+            item("PCP", extension, "2"),
+        )
+    )
+    assert frame["wind_speed"].tolist() == [3.0, 9.0] and frame["precipitation"].tolist() == [6.0, 9.0]
+    assert not kma_forecast.in_extension(datetime(2022, 11, 28, 17), extension)
+    assert kma_forecast.in_extension(datetime(2022, 11, 28, 17), datetime(2022, 12, 2, 0))
+
+
+def test_pages_merge_and_the_count_is_read() -> None:
+    first, second = datetime(2022, 11, 28, 6), datetime(2022, 11, 28, 7)
+    pages = [answer(item("TMP", first, "1"), total=2), answer(item("TMP", second, "2"), total=2)]
+    assert kma_forecast.read_answer(pages[0]).total_count == 2
+    assert kma_forecast.read_answer(answer(item("TMP", first, "1"))).total_count == 1  # no count: the page is all
+    assert parse_forecast(pages)["temperature"].tolist() == [1.0, 2.0]
 
 
 def test_no_data_is_its_own_error_naming_the_issue_and_point() -> None:
@@ -193,6 +288,23 @@ def test_anything_else_is_an_error_quoting_it(body: bytes) -> None:
 )
 def test_latest_issue_is_the_newest_that_is_due(now: datetime, issue: datetime) -> None:
     assert latest_issue(now) == issue
+
+
+@pytest.mark.parametrize(
+    ("now", "wait", "issue"),
+    [
+        (datetime(2026, 11, 26, 14, 30), 50, datetime(2026, 11, 26, 11)),  # 14:00 may still be waited for
+        (datetime(2026, 11, 26, 15, 0), 50, datetime(2026, 11, 26, 14)),
+        (datetime(2026, 11, 26, 8, 20), 0, datetime(2026, 11, 26, 5)),  # 08:00 is out but forecasts from 09:00
+        (datetime(2026, 11, 26, 9, 0), 0, datetime(2026, 11, 26, 8)),
+        (datetime(2026, 11, 26, 2, 30), 50, datetime(2026, 11, 25, 23)),
+    ],
+)
+def test_the_settled_issue_is_never_waited_for_and_forecasts_the_current_hour(
+    now: datetime, wait: int, issue: datetime
+) -> None:
+    assert kma_forecast.settled_issue(now, timedelta(minutes=wait)) == issue
+    assert issue + timedelta(hours=1) <= now.replace(minute=0)
 
 
 def test_issues_between_lists_every_base_time_in_the_span() -> None:

@@ -28,7 +28,8 @@ def answer(body: bytes) -> dict:
 
 
 def test_the_answer_has_kmas_shape_text_values_and_categories() -> None:
-    """Same envelope, keys and text values as KMA's; every hour has KMA's twelve hourly categories."""
+    """Same envelope, keys and text values as KMA's; every hour has KMA's twelve hourly categories. A 05:00 issue
+    is hourly to the end of 모레 (66 hours), then 3-hourly on 글피 (8 hours) with PCP, SNO and WSD as class codes."""
     body = answer(ask(ISSUE, numOfRows="1000", pageNo="1"))
     assert body["header"] == {"resultCode": "00", "resultMsg": "NORMAL_SERVICE"}
     assert set(body["body"]) == {"dataType", "items", "pageNo", "numOfRows", "totalCount"}
@@ -42,11 +43,24 @@ def test_the_answer_has_kmas_shape_text_values_and_categories() -> None:
     per_hour: dict[str, set[str]] = {}
     for item in items:
         per_hour.setdefault(item["fcstDate"] + item["fcstTime"], set()).add(item["category"])
-    assert len(per_hour) == 72 and min(per_hour) == "202407190600"
+    assert len(per_hour) == 74 and (min(per_hour), max(per_hour)) == ("202407190600", "202407222100")
+    assert sorted(per_hour)[65:67] == ["202407212300", "202407220000"]
+    assert [hour[-4:] for hour in sorted(per_hour)[66:]] == [
+        "0000",
+        "0300",
+        "0600",
+        "0900",
+        "1200",
+        "1500",
+        "1800",
+        "2100",
+    ]
     assert all(HOURLY <= categories for categories in per_hour.values())
     extremes = sorted((item["category"], item["fcstTime"]) for item in items if item["category"] in ("TMN", "TMX"))
-    assert extremes == [("TMN", "0600")] * 3 + [("TMX", "1500")] * 3
-    assert all(parse_pcp(item["fcstValue"]) >= 0 for item in items if item["category"] == "PCP")
+    assert extremes == [("TMN", "0600")] * 4 + [("TMX", "1500")] * 4
+    coded = [item for item in items if item["fcstDate"] == "20240722" and item["category"] in ("PCP", "WSD")]
+    assert {item["fcstValue"] for item in coded if item["category"] == "WSD"} <= {"1", "2", "3"}
+    assert all(parse_pcp(item["fcstValue"], item in coded) >= 0 for item in items if item["category"] == "PCP")
     assert all(item["fcstValue"].lstrip("-").isdigit() for item in items if item["category"] in ("TMP", "REH"))
 
 
@@ -58,6 +72,16 @@ def test_pages_are_slices_of_the_whole_answer() -> None:
     assert (second["pageNo"], second["numOfRows"], second["totalCount"]) == (2, 100, len(whole))
     assert len(answer(ask(ISSUE))["body"]["items"]["item"]) == 10  # KMA's default page: 10 rows
     assert answer(ask(ISSUE, numOfRows="1000", pageNo="2"))["header"]["resultCode"] == "03"
+
+
+def test_an_evening_issue_reaching_five_days_takes_two_pages() -> None:
+    """A 17:00 issue: hourly to the end of 글피, then 그글피 3-hourly: more than 1000 items, so a second page."""
+    evening = datetime(2024, 7, 19, 17)
+    first, second = (answer(ask(evening, numOfRows="1000", pageNo=page))["body"] for page in ("1", "2"))
+    assert first["totalCount"] == second["totalCount"] == 1000 + len(second["items"]["item"]) > 1000
+    frame = parse_forecast([ask(evening, numOfRows="1000", pageNo=page) for page in ("1", "2")])
+    assert len(frame) == 6 + 72 + 8 and frame["forecast_at"].max() == datetime(2024, 7, 23, 21)
+    assert frame[["temperature", "precipitation", "wind_speed"]].notna().all().all()
 
 
 def test_the_same_question_gives_the_same_bytes() -> None:
@@ -88,7 +112,7 @@ def test_a_base_time_that_is_no_issue_is_an_invalid_parameter(base_time: str) ->
 def test_a_point_without_a_station_gets_a_weather_of_its_own() -> None:
     """Any point answers, deterministically, and differently from Seoul."""
     far = parse_forecast(ask(ISSUE, (10, 10), numOfRows="1000"))
-    assert len(far) == 72 and far["temperature"].notna().all()
+    assert len(far) == 74 and far["temperature"].notna().all()
     assert ask(ISSUE, (10, 10), numOfRows="1000") == ask(ISSUE, (10, 10), numOfRows="1000")
     assert not far["temperature"].equals(parse_forecast(ask(ISSUE, numOfRows="1000"))["temperature"])
 
@@ -137,6 +161,7 @@ def test_offline_forecast_features_score_like_observations() -> None:
     forecast = pd.concat(parse_forecast(ask(ISSUE, point, numOfRows="1000")) for point in (SEOUL, (54, 125)))
     carried = pd.DataFrame({"station_id": [108, 112], "pm10": [30.0, 55.0], "pressure": [1008.0, 1009.0]})
     frame = kma_forecast.forecast_features(forecast, carried, [108, 112])
-    assert len(frame) == 2 * 72 and set(frame["lead_hours"]) == set(range(1, 73))
+    leads = set(range(1, 67)) | {67 + 3 * step for step in range(8)}
+    assert len(frame) == 2 * 74 and set(frame["lead_hours"]) == leads
     scores = comfort.score(frame)
     assert scores.between(0, 100).all() and scores.nunique() > 10

@@ -42,9 +42,10 @@ class History(BaseModel):
 
 
 class ForecastHour(BaseModel):
-    """One forecast hour of an issue."""
+    """One forecast hour, from the newest issue that forecasts it."""
 
     forecast_datetime: datetime = Field(description="The KST hour forecast.")
+    issued_at: datetime = Field(description="The KST issue time this hour's forecast comes from.")
     lead_hours: int = Field(description="Hours from the issue to this hour.")
     score: float
     label: str
@@ -59,12 +60,12 @@ class ForecastHour(BaseModel):
 
 
 class Forecast(BaseModel):
-    """A station's newest forecast issue, from the current hour on."""
+    """A station's forecast from the current hour on, each hour from the newest issue that forecasts it."""
 
     station_id: int
     station_name: str
     region: str | None
-    issued_at: datetime = Field(description="The KST issue (base) time of the forecast.")
+    issued_at: datetime = Field(description="The newest KST issue (base) time among the hours'.")
     model_name: str
     model_version: str
     hours: list[ForecastHour]
@@ -108,15 +109,20 @@ class WindowHour(BaseModel):
     wind_speed: float | None
     pressure: float | None = Field(description="Carried from the latest observation (KMA's forecast has none).")
     lead_hours: int = Field(description="Hours from the issue to this hour.")
+    issued_at: datetime = Field(description="The KST issue time this hour's forecast comes from.")
 
 
 class WindowPrediction(Prediction):
     """A commute window's forecast in the frontend's shape: its worst hour decides score, label and weather_data."""
 
-    prediction_time: str = Field(description="The first KST hour of the window answered, YYYY-MM-DD HH:MM.")
-    age_seconds: float = Field(description="Seconds from that hour (KST) to now: negative while it is ahead.")
-    issued_at: datetime = Field(description="The KST issue time of the forecast answered (the newest).")
-    hours: list[WindowHour] = Field(description="The window's forecast hours, earliest first.")
+    prediction_time: str = Field(description="The window's start (06:00 or 17:00 KST), YYYY-MM-DD HH:MM.")
+    age_seconds: float = Field(
+        description="Seconds from the window's start (KST) to now: negative while it is ahead, positive during it."
+    )
+    issued_at: datetime = Field(description="The newest KST issue time among the hours' (each hour's newest).")
+    hours: list[WindowHour] = Field(
+        description="The window's hours still to come (all of them before it starts), earliest first."
+    )
 
 
 class HourlyPoint(BaseModel):

@@ -1,6 +1,6 @@
 """What the routes share: the settings, the tables' reads and the on-demand fallback, and the rules that join
 them (serve the newest fresh hour; compute only a missing recent hour; 404 with backfill advice otherwise; a
-commute window from the newest forecast issue, judged by its worst hour)."""
+commute window's hours each from the newest forecast issue that forecasts it, judged by its worst hour)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.api.settings import Settings
 from weather_assets.api.store import Store
 from weather_assets.domain.comfort import label
-from weather_assets.domain.commute import WINDOWS, next_window, worst_hour
+from weather_assets.domain.commute import WINDOWS, next_window, window_start, worst_hour
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.stations import all_stations
@@ -102,8 +102,8 @@ class Service:
         computing.result()  # the computation's own Unavailable, if it failed
 
     async def window(self, kind: str, station_id: int) -> WindowPrediction:
-        """The next `kind` commute window at the station, from the newest issue that forecasts any of its hours;
-        a 503 with Retry-After while no issue does (the pipeline has not scored one yet)."""
+        """The next `kind` commute window at the station, each hour from the newest issue that forecasts it; a 503
+        with Retry-After while no issue forecasts any of them (the pipeline has not scored one yet)."""
         self.check(station_id)
         now = self.clock()
         hours = next_window(kind, now)
@@ -116,7 +116,8 @@ class Service:
         return window_prediction(kind, now, hours, rows)
 
     async def forecast(self, station_id: int) -> Forecast:
-        """The station's newest forecast issue from the current hour on; a 404 when none is stored."""
+        """The station's forecast hours from the current hour on, each from the newest issue that forecasts it;
+        a 404 when none is stored."""
         self.check(station_id)
         hour = self.clock().replace(minute=0, second=0, microsecond=0)
         rows = await self.store.forecast(station_id, hour, hour + FORECAST_HORIZON)
@@ -127,7 +128,7 @@ class Service:
             station_id=station_id,
             station_name=all_stations()[station_id].station_name,
             region=rows[0]["region"],
-            issued_at=rows[0]["issued_at"],
+            issued_at=max(row["issued_at"] for row in rows),
             model_name=name,
             model_version=version,
             hours=[forecast_hour(row) for row in rows],
@@ -136,20 +137,21 @@ class Service:
 
 def window_prediction(kind: str, now: datetime, hours: list[datetime], rows: list[dict[str, Any]]) -> WindowPrediction:
     """The window in the frontend's shape; its worst hour (`commute.worst_hour`) decides the score, label and
-    weather_data."""
+    weather_data. `prediction_time` is the window's start, also during it, when `hours` holds the hours to come."""
     worst = worst_hour(rows)
     word = label(float(worst["comfort_score"]))
+    start = window_start(kind, hours)
     return WindowPrediction(
         title=window_title(kind, hours, now),
         score=round(float(worst["comfort_score"]), 1),
         label=word,
         evaluation=EVALUATIONS[word],
-        prediction_time=hours[0].strftime("%Y-%m-%d %H:%M"),
+        prediction_time=start.strftime("%Y-%m-%d %H:%M"),
         weather_data=WeatherData(**_frontend_weather(worst), region=worst["region"], station_id=worst["station_id"]),
         prediction_type=kind,
         status="success",
-        age_seconds=round((now - hours[0]).total_seconds(), 1),
-        issued_at=worst["issued_at"],
+        age_seconds=round((now - start).total_seconds(), 1),
+        issued_at=max(row["issued_at"] for row in rows),
         hours=[window_hour(row) for row in rows],
     )
 
@@ -162,6 +164,7 @@ def window_hour(row: dict[str, Any]) -> WindowHour:
         label=label(score),
         **_frontend_weather(row),
         lead_hours=row["lead_hours"],
+        issued_at=row["issued_at"],
     )
 
 
@@ -169,6 +172,7 @@ def forecast_hour(row: dict[str, Any]) -> ForecastHour:
     score = float(row["comfort_score"])
     return ForecastHour(
         forecast_datetime=row["forecast_datetime"],
+        issued_at=row["issued_at"],
         lead_hours=row["lead_hours"],
         score=round(score, 2),
         label=label(score),

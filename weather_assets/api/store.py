@@ -58,14 +58,20 @@ def _statements(table: sa.Table) -> dict[str, sa.Select]:
 
 
 def _forecast_statements(table: sa.Table) -> dict[str, sa.Select]:
-    """The newest issue's rows for a station's hours first..last: one statement, so one issue."""
+    """A station's hours first..last, each from the newest issue that forecasts it: one statement (the newest
+    issue per hour, joined back to its row), so a newer issue that starts after an hour never hides it."""
     c = table.c
-    hours = sa.and_(
-        c.station_id == sa.bindparam("station_id"),
-        c.forecast_datetime.between(sa.bindparam("first"), sa.bindparam("last")),
+    station = c.station_id == sa.bindparam("station_id")
+    newest = (
+        sa.select(c.forecast_datetime, sa.func.max(c.issued_at).label("issued_at"))
+        .where(station, c.forecast_datetime.between(sa.bindparam("first"), sa.bindparam("last")))
+        .group_by(c.forecast_datetime)
+        .subquery("newest")
     )
-    newest = sa.select(sa.func.max(c.issued_at)).where(hours).scalar_subquery()
-    return {"issue": sa.select(table).where(hours, c.issued_at == newest).order_by(c.forecast_datetime)}
+    joined = table.join(
+        newest, sa.and_(c.forecast_datetime == newest.c.forecast_datetime, c.issued_at == newest.c.issued_at)
+    )
+    return {"issue": sa.select(table).select_from(joined).where(station).order_by(c.forecast_datetime)}
 
 
 class Store:
@@ -117,5 +123,5 @@ class Store:
         return next(iter(rows[0].values())) if rows else None
 
     async def forecast(self, station_id: int, first: datetime, last: datetime) -> list[dict[str, Any]]:
-        """The station's forecast hours first..last of the newest issue that forecasts any of them, earliest first."""
+        """The station's forecast hours first..last, each from the newest issue that forecasts it, earliest first."""
         return await self._rows("issue", station_id=station_id, first=first, last=last)

@@ -4,7 +4,10 @@ The forecast of hour H issued at B is what `offline_kma.observe` says about H, p
 the lead H - B: smooth noise seeded by (grid point, issue, field) for temperature, humidity and wind, and a
 timing error for precipitation (a rain spell arrives some hours early or late, more hours at longer leads).
 A grid point takes the mean weather of the shipped stations on it; a point without one gets the weather of a
-placeholder station of its own. Values are written as KMA writes them (text, PCP as a class).
+placeholder station of its own. Values are written as KMA writes them (text, PCP as a class), over KMA's reach
+since 2024-11-28: hourly to the end of the third day after a 17-23 issue's day (the second after a 02-14
+issue's), then the next day every three hours with PCP, SNO and WSD as class codes (`kma_forecast.in_extension`).
+A 17-23 issue so holds more than 1000 items, a page's worth: answers are paged as KMA pages them.
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from weather_assets.domain.grid import to_grid
-from weather_assets.domain.kma_forecast import BASE_HOURS, NO_DATA, PUBLICATION_DELAY, STAMP_FORMAT
+from weather_assets.domain.kma_forecast import (
+    BASE_HOURS,
+    NO_DATA,
+    PUBLICATION_DELAY,
+    STAMP_FORMAT,
+    in_extension,
+    too_old,
+)
 from weather_assets.domain.offline_kma import EPOCH, mix, name_seed, observe, smooth_noise, unit, wet_and_rain
 from weather_assets.domain.stations import all_stations
 
-HORIZON_HOURS = 72  # forecast hours per issue ("about three days"; KMA's own reach varies by issue)
-SERVED_DAYS = 3  # older issues are refused, as KMA does ("최근 3일 간의 자료만 제공합니다.")
 _HOUR = timedelta(hours=1)
 _SEEDS = {name: name_seed(name) for name in ("TMP", "REH", "WSD", "PCP")}
 
@@ -68,6 +76,21 @@ def pcp_text(mm: float) -> str:
     return "30.0~50.0mm" if mm < 50.0 else "50.0mm 이상"
 
 
+def forecast_hours(issued_at: datetime) -> list[datetime]:
+    """The hours an issue forecasts, as KMA's guide lays them out: hourly from the base time + 1 h, then the
+    extension's day (`kma_forecast.in_extension`) at 00, 03, ..., 21."""
+    extension = issued_at.replace(hour=0) + timedelta(days=3 if issued_at.hour <= 14 else 4)
+    hourly = [issued_at + _HOUR * lead for lead in range(1, (extension - issued_at) // _HOUR)]
+    return hourly + [extension + 3 * _HOUR * step for step in range(8)]
+
+
+def _coded(values: dict[str, str], rain: float, wind: float) -> dict[str, str]:
+    """An extension hour's values: PCP, SNO and WSD as the guide's class codes instead of amounts."""
+    pcp = "강수없음" if rain < 0.1 else "1" if rain < 3 else "2" if rain < 15 else "3"
+    sno = "적설없음" if values["SNO"] == "적설없음" else "1" if rain < 1 else "2"
+    return {**values, "PCP": pcp, "SNO": sno, "WSD": "1" if wind < 4 else "2" if wind < 9 else "3"}
+
+
 def _hour_values(point: tuple[int, int], issued_at: datetime, hour: datetime) -> dict[str, str]:
     """The forecast categories of one hour, as KMA's text, from the observations plus a lead-grown error."""
     stations = _stations_at(point)
@@ -87,7 +110,7 @@ def _hour_values(point: tuple[int, int], issued_at: datetime, hour: datetime) ->
     snowing = rain > 0 and temperature < 1.0
     pop = min(100, 60 + 10 * math.ceil(rain)) if rain > 0 else 30 if near > 0 else 0
     snow = "적설없음" if not snowing else "1cm 미만" if rain < 1 else f"{rain:.1f}cm" if rain < 5 else "5.0cm 이상"
-    return {
+    values = {
         "TMP": f"{round(temperature):d}",
         "UUU": f"{-wind * math.sin(math.radians(direction)):.1f}",
         "VVV": f"{-wind * math.cos(math.radians(direction)):.1f}",
@@ -101,13 +124,13 @@ def _hour_values(point: tuple[int, int], issued_at: datetime, hour: datetime) ->
         "REH": f"{round(humidity):d}",
         "SNO": snow,
     }
+    return _coded(values, rain, wind) if in_extension(issued_at, hour) else values
 
 
 def _items(point: tuple[int, int], issued_at: datetime) -> list[dict[str, object]]:
     """Every item of one issue at one point, in KMA's order: hour by hour, TMN after 06:00, TMX after 15:00."""
     stamp = issued_at.strftime(STAMP_FORMAT)
-    hours = [issued_at + _HOUR * lead for lead in range(1, HORIZON_HOURS + 1)]
-    forecast = {hour: _hour_values(point, issued_at, hour) for hour in hours}
+    forecast = {hour: _hour_values(point, issued_at, hour) for hour in forecast_hours(issued_at)}
     items: list[dict[str, object]] = []
     for hour, values in forecast.items():
         if hour.hour in (6, 15):  # the day's lowest (06:00) and highest (15:00) of the hours forecast
@@ -142,7 +165,7 @@ def respond(params: Mapping[str, str], now: datetime) -> bytes:
         return _json(_header("10", "INVALID_REQUEST_PARAMETER_ERROR"))
     if issued_at + PUBLICATION_DELAY > now:
         return _json(_header(NO_DATA, "NO_DATA"))
-    if issued_at < now - timedelta(days=SERVED_DAYS):
+    if too_old(issued_at, now):
         return _json(_header("10", "최근 3일 간의 자료만 제공합니다."))
     items = _items(point, issued_at)
     chosen = items[(page - 1) * rows : page * rows]

@@ -19,6 +19,9 @@ from weather_assets.domain.hours import kst_now, partition_key
 
 # How far back the latest observed PM10 and pressure are looked for, before the issue.
 CARRY_HOURS = 6
+# A spent daily quota (code 22): ask again this much later, this many times, before the run fails.
+QUOTA_RETRY_SECONDS = 1800
+QUOTA_RETRIES = 4
 
 
 def _issue(context: dg.AssetExecutionContext) -> datetime:
@@ -29,44 +32,71 @@ def _issue(context: dg.AssetExecutionContext) -> datetime:
 @dg.asset(partitions_def=forecast_issues, group_name="forecast", kinds={"python", "json"})
 def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake) -> dg.MaterializeResult:
     """KMA's short-term forecast (단기예보, getVilageFcst) of the partition's issue, as received under
-    `raw/forecast/`: one JSON answer per grid point of the configured stations.
+    `raw/forecast/`: per grid point of the configured stations, every page of its answer, one JSON object each
+    (`{nx}_{ny}.json`, then `{nx}_{ny}_page2.json`, ...: an issue reaching five days can exceed 1000 rows).
 
     An issue KMA does not serve yet (it does about ten minutes after the base time) is asked for again every
-    `publication_poll_seconds` until `publication_wait_minutes` past that time (resource `kma`); an issue KMA no
-    longer serves (three days back) fails at once and is not retried: that forecast is gone.
+    `publication_poll_seconds` until `publication_wait_minutes` past that time (resource `kma`); a spent daily
+    quota (code 22) is asked for again every half hour, four times. An issue older than the three days KMA serves
+    fails at once and is not retried (that forecast is gone), and so does any other error code, named as KMA
+    answered it.
     """
     issued = _issue(context)
-    points = kma.forecast_points()
     try:
-        answers = kma.fetch_forecast(issued, points)
-    except KMAForecastUnpublished as error:
-        due = issued + kma_forecast.PUBLICATION_DELAY
-        if kst_now() < due + timedelta(minutes=kma.publication_wait_minutes):
-            wait = kma.publication_poll_seconds
-            context.log.info(f"KMA does not serve the {partition_key(issued)} issue yet; asking again in {wait} s")
-            tries = kma.publication_wait_minutes * 60 // max(wait, 1) + 1
-            raise dg.RetryRequested(max_retries=tries, seconds_to_wait=wait) from None
-        raise dg.Failure(
-            f"KMA never published the forecast issued at {partition_key(issued)} KST ({error}); nothing was stored",
-            allow_retries=False,
-        ) from None
+        answers = kma.fetch_forecast(issued, kma.forecast_points())
     except KMAError as error:
         if error.code is None:
             raise  # KMA unreachable: the job's retry policy tries again
-        raise dg.Failure(
-            f"KMA refuses the forecast issued at {partition_key(issued)} KST ({error}); it serves only the last "
-            "three days of issues, so this one cannot be fetched any more: leave it out of the backfill",
-            allow_retries=False,
-        ) from None
-    uris = [lake.write(forecast_raw_key(issued, point), body) for point, body in answers.items()]
+        raise _refused(context, kma, issued, error) from None
+    uris = [
+        lake.write(forecast_raw_key(issued, point, number), body)
+        for point, pages in answers.items()
+        for number, body in enumerate(pages, start=1)
+    ]
+    totals = {point: kma_forecast.read_answer(pages[0]).total_count for point, pages in answers.items()}
     return dg.MaterializeResult(
         metadata={
             "source": kma.source,
             "issued_at": partition_key(issued),
-            "grid_points": dg.MetadataValue.text(", ".join(f"{nx},{ny}" for nx, ny in answers)),
-            "bytes": sum(map(len, answers.values())),
+            "grid_points": dg.MetadataValue.text(
+                "; ".join(f"{nx},{ny}: {totals[nx, ny]} items in {len(answers[nx, ny])} page(s)" for nx, ny in answers)
+            ),
+            "total_count": sum(totals.values()),
+            "pages": len(uris),
+            "bytes": sum(len(body) for pages in answers.values() for body in pages),
             "objects": path_list(uris),
         }
+    )
+
+
+def _refused(context: dg.AssetExecutionContext, kma: KMAClient, issued: datetime, error: KMAError) -> Exception:
+    """What KMA's error code means for the run: a retry now or later, or a failure that retrying cannot fix."""
+    key, now = partition_key(issued), kst_now()
+    if kma_forecast.too_old(issued, now):
+        return dg.Failure(
+            f"KMA no longer serves the forecast issued at {key} KST: it serves only the last three days of "
+            f"issues ({error}), so this one cannot be fetched any more: leave it out of the backfill",
+            allow_retries=False,
+        )
+    if isinstance(error, KMAForecastUnpublished):
+        due = issued + kma_forecast.PUBLICATION_DELAY
+        given_up = due + timedelta(minutes=kma.publication_wait_minutes)
+        if now < given_up:
+            wait = kma.publication_poll_seconds
+            context.log.info(f"KMA does not serve the {key} issue yet; asking again in {wait} s")
+            tries = kma.publication_wait_minutes * 60 // max(wait, 1) + 1
+            return dg.RetryRequested(max_retries=tries, seconds_to_wait=wait)
+        return dg.Failure(
+            f"KMA has not published the forecast issued at {key} KST, due from {due:%H:%M}, by "
+            f"{partition_key(given_up)} ({error}); nothing was stored: materialize the partition again once KMA "
+            "serves it",
+            allow_retries=False,
+        )
+    if error.code == kma_forecast.QUOTA_EXCEEDED:
+        context.log.warning(f"KMA's daily quota is spent ({error}); asking again in {QUOTA_RETRY_SECONDS} s")
+        return dg.RetryRequested(max_retries=QUOTA_RETRIES, seconds_to_wait=QUOTA_RETRY_SECONDS)
+    return dg.Failure(
+        f"KMA refused the forecast issued at {key} KST with result code {error.code}: {error}", allow_retries=False
     )
 
 
@@ -76,19 +106,24 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
     per issue under `forecasts/`.
 
     Temperature, humidity, wind speed and precipitation (PCP's text as millimetres, `kma_forecast.parse_pcp`) are
-    KMA's forecast for the station's grid point. The forecast has no PM10 and no pressure: each station's latest
-    observed values in the `CARRY_HOURS` hours up to the issue are carried to every forecast hour (missing when
-    none was observed); `forecast_inputs` and `carried_inputs` say which is which on every row.
+    KMA's forecast for the station's grid point, read from every stored page of its answer. A value of no known
+    form (a new PCP wording, "nan") is missing for its hour, logged as a warning and counted
+    (`unreadable_values`) instead of failing the issue; the raw answer keeps it. The forecast has no PM10 and no
+    pressure: each station's latest observed values in the `CARRY_HOURS` hours up to the issue are carried to
+    every forecast hour (missing when none was observed); `forecast_inputs` and `carried_inputs` say which is
+    which on every row.
     """
     issued = _issue(context)
-    answers = []
+    answers, unreadable = [], []
     for point in kma.forecast_points():
         try:
-            answers.append(kma_forecast.parse_forecast(lake.read(forecast_raw_key(issued, point))))
+            answers.append(kma_forecast.parse_forecast(_stored_pages(lake, issued, point), issued, point, unreadable))
         except LakeObjectMissingError as missing:
             raise dg.Failure(f"{missing}: materialize kma_forecasts first", allow_retries=False) from None
         except kma_forecast.KMAForecastError as error:
             raise dg.Failure(f"a stored forecast answer cannot be read: {error}", allow_retries=False) from None
+    for problem in unreadable:
+        context.log.warning(f"{problem}: read as missing")
     carried = _latest_observed(lake, issued)
     rows = kma_forecast.forecast_features(pd.concat(answers, ignore_index=True), carried, kma.station_ids())
     buffer = io.BytesIO()
@@ -101,10 +136,25 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
             "forecast_hours": int(rows["observed_at"].nunique()),
             "lead_hours": f"{rows['lead_hours'].min()} .. {rows['lead_hours'].max()}" if len(rows) else "-",
             "stations_with_carried_pm10": int(rows.groupby("station_id")["pm10"].first().notna().sum()),
+            "unreadable_values": len(unreadable),
             "preview": dg.MetadataValue.md(rows.head(10).to_markdown(index=False)),
             "object": dg.MetadataValue.path(uri),
         }
     )
+
+
+def _stored_pages(lake: Lake, issued: datetime, point: tuple[int, int]) -> list[bytes]:
+    """The stored pages of one issue and point: page 1, then the next ones until their items reach its totalCount."""
+    pages = [lake.read(forecast_raw_key(issued, point))]
+    first = kma_forecast.read_answer(pages[0], issued, point)
+    got = len(first.items)
+    while got < first.total_count:
+        pages.append(lake.read(forecast_raw_key(issued, point, len(pages) + 1)))
+        items = kma_forecast.read_answer(pages[-1], issued, point).items
+        if not items:
+            break  # kma_forecasts stores no empty page; a count never reached reads what there is
+        got += len(items)
+    return pages
 
 
 @dg.asset(

@@ -41,7 +41,8 @@ class KMAError(RuntimeError):
 class KMAForecastUnpublished(KMAError):
     """KMA answered NO_DATA (03) for a forecast issue: not published yet, so asking again later may succeed.
 
-    An issue older than KMA serves is refused with another code (10), a plain `KMAError`: waiting does not help.
+    Any other result code (10 for an issue older than KMA serves, 22 for a spent quota, 30 for an unknown key)
+    is a plain `KMAError` with that `code`: the caller decides what waiting can fix.
     """
 
 
@@ -102,6 +103,9 @@ class KMAClient(dg.ConfigurableResource):
     max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
     backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles on each attempt.")
     max_range_days: int = Field(default=31, description="Longest span of one range call (KMA allows 31 days).")
+    max_forecast_pages: int = Field(
+        default=5, description="Most getVilageFcst pages (1000 rows each) read for one issue and grid point."
+    )
     publication_wait_minutes: int = Field(
         default=50,
         description="How long after an hour's observation time KMA may still publish it; a run waits until then.",
@@ -165,35 +169,55 @@ class KMAClient(dg.ConfigurableResource):
         known = all_stations()
         return sorted({to_grid(known[s].latitude, known[s].longitude) for s in self.station_ids()})
 
-    def fetch_forecast(self, issued_at: datetime, points: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """KMA's raw ``getVilageFcst`` JSON of one issue (naive KST base time) per grid point: one call each.
+    def fetch_forecast(
+        self, issued_at: datetime, points: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], list[bytes]]:
+        """KMA's raw ``getVilageFcst`` JSON of one issue (naive KST base time) per grid point: its pages as received.
 
-        One page of 1000 rows holds the first three days or so of an issue (12 categories an hour), which is
-        what a comfort forecast uses. Transient failures are retried as for the hours; an error answer raises
-        `KMAError` naming the issue and the point (`KMAForecastUnpublished` for NO_DATA).
+        Page 1 asks for 1000 rows; while the items got fall short of its ``totalCount`` the next page is asked
+        for, up to `max_forecast_pages` (since 2024-11-28 an issue reaching five days can exceed 1000 rows).
+        Transient failures are retried as for the hours; an error answer raises `KMAError` naming the issue and
+        the point (`KMAForecastUnpublished` for NO_DATA), and so does a count the pages do not reach.
         """
-        base = {"pageNo": "1", "numOfRows": "1000", "dataType": "JSON"}
-        base |= {"base_date": f"{issued_at:%Y%m%d}", "base_time": f"{issued_at:%H%M}"}
-        answers: dict[tuple[int, int], bytes] = {}
         with requests.Session() as session:
-            for nx, ny in points:
-                params = {**base, "nx": str(nx), "ny": str(ny)}
-                if self.auth_key:
-                    body = self._fetch(session, self.forecast_url, FORECAST_ENDPOINT, params)
-                else:
-                    body = OfflineKMA().respond(FORECAST_ENDPOINT, params)
-                answers[(nx, ny)] = self._checked_forecast(body, issued_at, (nx, ny))
-        return answers
+            return {point: self._forecast_pages(session, issued_at, point) for point in points}
 
-    def _checked_forecast(self, body: bytes, issued_at: datetime, point: tuple[int, int]) -> bytes:
-        """The body, if it is a forecast; the check reads a scrubbed copy, so its message quotes no key."""
+    def _forecast_pages(self, session: requests.Session, issued_at: datetime, point: tuple[int, int]) -> list[bytes]:
+        """Every page of one issue at one point, fetched in order until the items reach ``totalCount``."""
+        query = {"numOfRows": str(kma_forecast.PAGE_ROWS), "dataType": "JSON"}
+        query |= {"base_date": f"{issued_at:%Y%m%d}", "base_time": f"{issued_at:%H%M}"}
+        query |= {"nx": str(point[0]), "ny": str(point[1])}
+        pages: list[bytes] = []
+        got, total = 0, 1
+        while got < total:
+            params = {"pageNo": str(len(pages) + 1), **query}
+            if self.auth_key:
+                body = self._fetch(session, self.forecast_url, FORECAST_ENDPOINT, params)
+            else:
+                body = OfflineKMA().respond(FORECAST_ENDPOINT, params)
+            page = self._checked_forecast(body, issued_at, point)
+            total = page.total_count if not pages else total  # the count page 1 announced
+            pages.append(body)
+            got += len(page.items)
+            needed = -(-total // kma_forecast.PAGE_ROWS)
+            if needed > self.max_forecast_pages or (got < total and not page.items):
+                where = f"issue {issued_at:%Y-%m-%d %H:%M} KST, grid point nx={point[0]}, ny={point[1]}"
+                raise KMAError(
+                    f"getVilageFcst ({where}) announced totalCount {total}, {needed} pages of "
+                    f"{kma_forecast.PAGE_ROWS} rows; page {len(pages)} brought {got} items in all, and at most "
+                    f"{self.max_forecast_pages} pages are read (max_forecast_pages)"
+                )
+        return pages
+
+    def _checked_forecast(self, body: bytes, issued_at: datetime, point: tuple[int, int]) -> kma_forecast.Page:
+        """The page of a forecast body; the check reads a scrubbed copy, so its message quotes no key."""
         try:
-            kma_forecast.read_answer(self._scrub(body), issued_at, point)
+            page = kma_forecast.read_answer(self._scrub(body), issued_at, point)
         except kma_forecast.KMAForecastError as error:
             kind = KMAForecastUnpublished if isinstance(error, kma_forecast.KMAForecastNoData) else KMAError
             problem = kind(str(error), error.code)
         else:
-            return body
+            return page
         raise problem  # raised outside the except block: no chained exception carries the body
 
     def _spans(self, hours: Sequence[datetime]) -> Iterator[tuple[datetime, datetime]]:

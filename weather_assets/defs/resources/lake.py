@@ -53,9 +53,11 @@ def features_key(hour: datetime) -> str:
     return f"features/{hour.strftime(TM_FORMAT)}.parquet"
 
 
-def forecast_raw_key(issued_at: datetime, point: tuple[int, int]) -> str:
-    """Key of KMA's raw forecast answer of one issue (naive KST base time) for one grid point."""
-    return f"raw/forecast/{issued_at.strftime(TM_FORMAT)}/{point[0]}_{point[1]}.json"
+def forecast_raw_key(issued_at: datetime, point: tuple[int, int], page: int = 1) -> str:
+    """Key of one page of KMA's raw forecast answer of one issue (naive KST base time) for one grid point:
+    ``{nx}_{ny}.json`` for page 1, ``{nx}_{ny}_page{n}.json`` for a further page n."""
+    suffix = "" if page == 1 else f"_page{page}"
+    return f"raw/forecast/{issued_at.strftime(TM_FORMAT)}/{point[0]}_{point[1]}{suffix}.json"
 
 
 def forecast_features_key(issued_at: datetime) -> str:
