@@ -27,7 +27,7 @@ from weather_assets.api.models import (
 )
 from weather_assets.api.service import Service, age, comfort
 from weather_assets.domain.commute import WINDOWS
-from weather_assets.domain.hours import KST, current_hour, kst_now
+from weather_assets.domain.hours import current_hour
 
 DEFAULT_STATION = 108
 CHART_HOURS = 6
@@ -46,11 +46,9 @@ def _hour(at: datetime | None) -> datetime | None:
     if at is None:
         return None
     try:
-        if at.tzinfo is not None:
-            at = at.astimezone(KST).replace(tzinfo=None)
+        return current_hour(at)
     except OverflowError:
         raise HTTPException(422, "at is outside the calendar once converted to KST") from None
-    return at.replace(minute=0, second=0, microsecond=0)
 
 
 def _prediction(result: Comfort, prediction_type: str) -> Prediction:
@@ -115,16 +113,17 @@ async def history(
     """The stored hours of a station, oldest first (nothing is computed: hours not predicted are absent)."""
     service = _service(request)
     service.check(station_id)
-    last = current_hour()
+    now = service.clock()
+    last = current_hour(now)
     rows = await service.store.history(station_id, last - timedelta(hours=hours - 1), last)
-    return History(station_id=station_id, hours=hours, items=[comfort(row) for row in rows])
+    return History(station_id=station_id, hours=hours, items=[comfort(row, now) for row in rows])
 
 
 @router.get("/comfort/forecast", response_model=Forecast, responses={404: {}})
 async def forecast(request: Request, station_id: StationId = DEFAULT_STATION) -> Forecast:
-    """The station's newest forecast issue, from the current KST hour on, earliest first: per hour the comfort
-    forecast, the measurements and which model inputs came from KMA's forecast or were carried from the latest
-    observation. 404 when none is stored for the station."""
+    """The station's forecast hours from the current KST hour on, earliest first, each from the newest issue that
+    forecasts it: per hour the comfort forecast, the measurements and which model inputs came from KMA's forecast
+    or were carried from the latest observation. 404 when none is stored for the station."""
     return await _service(request).forecast(station_id)
 
 
@@ -134,7 +133,8 @@ async def predict_hourly(
 ) -> Hourly:
     """The frontend's chart: the last 6 stored hours at station 108, oldest first."""
     _check_type(prediction_type)
-    rows = await _service(request).store.latest(DEFAULT_STATION, current_hour(), CHART_HOURS)
+    service = _service(request)
+    rows = await service.store.latest(DEFAULT_STATION, service.hour(), CHART_HOURS)
     points = [
         HourlyPoint(
             time=row["prediction_datetime"].strftime("%H:00"),
@@ -160,8 +160,8 @@ async def predict_window(
 ) -> WindowPrediction:
     """The frontend's call for the next commute window at station 108, forecast: morning 06:00-08:59 KST (today's
     before 09:00, else tomorrow's), evening 17:00-20:59 (today's before 21:00, else tomorrow's); during the
-    window, its hours from the current one on. From the newest forecast issue that covers any of those hours;
-    the worst hour (lowest score) decides score, label and weather_data; `hours` lists every hour answered.
+    window, its hours from the current one on. Each hour from the newest forecast issue that forecasts it; the
+    worst hour (lowest score) decides score, label and weather_data; `hours` lists every hour answered.
     503 with Retry-After while no forecast for the window is stored."""
     if prediction_type not in WINDOWS:  # never "now": /predict/now is declared first
         raise HTTPException(400, f"prediction_type must be one of {list(TITLES)}, not {prediction_type!r}")
@@ -169,9 +169,9 @@ async def predict_window(
 
 
 @router.get("/api/welcome", response_model=Welcome)
-async def welcome() -> Welcome:
+async def welcome(request: Request) -> Welcome:
     """The frontend's greeting for the KST time of day."""
-    now = kst_now()
+    now = _service(request).clock()
     return Welcome(message=_greeting(now.hour), current_time=now.strftime("%Y-%m-%d %H:%M"), hour=now.hour)
 
 
@@ -184,12 +184,13 @@ async def health(request: Request) -> Health | JSONResponse:
     except sa.exc.DBAPIError:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     bound = service.settings.max_staleness
-    fresh = newest is not None and kst_now() - newest <= bound
+    now = service.clock()
+    fresh = newest is not None and now - newest <= bound
     return Health(
         status="ok" if fresh else "stale",
         database="reachable",
         newest_prediction=newest,
-        newest_prediction_age_seconds=age(newest) if newest else None,
+        newest_prediction_age_seconds=age(newest, now) if newest else None,
         max_staleness_seconds=bound.total_seconds(),
         fresh=fresh,
     )

@@ -50,13 +50,17 @@ class Service:
     ) -> None:
         self.settings, self.store, self.on_demand, self.clock = settings, store, on_demand, clock
 
+    def hour(self) -> datetime:
+        """The current KST hour by the service's clock (every rule of the API asks this, never the wall clock)."""
+        return current_hour(self.clock())
+
     def check(self, station_id: int, hour: datetime | None = None) -> None:
         """404 for a station that is not served, an hour in the future or before the first partition."""
         if station_id not in self.settings.stations:
             raise HTTPException(
                 404, f"station {station_id} is not one of the served stations {list(self.settings.stations)}"
             )
-        if hour is not None and hour > current_hour():
+        if hour is not None and hour > self.hour():
             raise HTTPException(404, f"{partition_key(hour)} KST is in the future")
         if hour is not None and hour < self.settings.partitions_start:
             first = partition_key(self.settings.partitions_start)
@@ -67,23 +71,24 @@ class Service:
         self.check(station_id, hour)
         row = await self.store.at(hour, station_id)
         if row is None:
-            if hour not in self.on_demand.window():
+            if hour not in self.on_demand.window(self.hour()):
                 raise HTTPException(404, _not_computed(hour))
             await self._computed(hour, deadline)
             row = await self.store.at(hour, station_id)
             if row is None:
                 raise Unavailable(f"no prediction for station {station_id} at {partition_key(hour)} KST yet")
-        return comfort(row)
+        return comfort(row, self.clock())
 
     async def latest(self, station_id: int) -> Comfort:
         """The newest stored hour when it is fresh enough; else the newest recent hour that can be computed."""
         self.check(station_id)
         deadline = time.monotonic() + self.settings.wait_seconds
-        rows = await self.store.latest(station_id, current_hour())
-        if rows and kst_now() - rows[0]["prediction_datetime"] <= self.settings.max_staleness:
-            return comfort(rows[0])
+        now = self.clock()
+        rows = await self.store.latest(station_id, current_hour(now))
+        if rows and now - rows[0]["prediction_datetime"] <= self.settings.max_staleness:
+            return comfort(rows[0], now)
         refused: Unavailable | None = None
-        for hour in self.on_demand.window():
+        for hour in self.on_demand.window(current_hour(now)):
             if hour < self.settings.partitions_start:
                 break
             try:
@@ -119,7 +124,7 @@ class Service:
         """The station's forecast hours from the current hour on, each from the newest issue that forecasts it;
         a 404 when none is stored."""
         self.check(station_id)
-        hour = self.clock().replace(minute=0, second=0, microsecond=0)
+        hour = self.hour()
         rows = await self.store.forecast(station_id, hour, hour + FORECAST_HORIZON)
         if not rows:
             raise HTTPException(404, f"no forecast for station {station_id} from {partition_key(hour)} KST is stored")
@@ -213,11 +218,12 @@ def _retrieved(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
-def age(hour: datetime) -> float:
-    return round((kst_now() - hour).total_seconds(), 1)
+def age(hour: datetime, now: datetime) -> float:
+    """Seconds from a stored hour's start to `now` (the service's clock)."""
+    return round((now - hour).total_seconds(), 1)
 
 
-def comfort(row: dict[str, Any]) -> Comfort:
+def comfort(row: dict[str, Any], now: datetime) -> Comfort:
     name, _, version = str(row["model_name"]).partition("/")
     score = float(row["comfort_score"])
     return Comfort(
@@ -230,5 +236,5 @@ def comfort(row: dict[str, Any]) -> Comfort:
         **_measurements(row),
         model_name=name,
         model_version=version,
-        age_seconds=age(row["prediction_datetime"]),
+        age_seconds=age(row["prediction_datetime"], now),
     )

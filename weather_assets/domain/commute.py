@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from weather_assets.domain.hours import current_hour
+
 HOUR = timedelta(hours=1)
 # The commute windows: KST hours [start, end). The frontend's titles name them.
 WINDOWS = {"morning": (6, 9), "evening": (17, 21)}
@@ -23,7 +25,7 @@ def next_window(kind: str, now: datetime) -> list[datetime]:
     on: the hours behind are history, and the worst of them must not condemn the rest of the commute.
     """
     start, end = WINDOWS[kind]
-    hour = now.replace(minute=0, second=0, microsecond=0)
+    hour = current_hour(now)
     day = hour.replace(hour=0) + (timedelta(days=1) if hour.hour >= end else timedelta())
     first = max(day + start * HOUR, hour)
     return [first + n * HOUR for n in range((day + end * HOUR - first) // HOUR)]
