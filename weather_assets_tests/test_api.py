@@ -30,7 +30,7 @@ from weather_assets.api.locks import Locks
 from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
-from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
+from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, status
 from weather_assets_tests.test_api_forecast import seed_forecasts
 
 STATIONS = "108,112"
@@ -388,6 +388,42 @@ def test_runs_started_per_minute_are_capped_for_the_deployment(webserver_without
     assert ["too many" in answer.json()["detail"] for answer in answers] == [False, False, True, True]
     assert all(0 < int(answer.headers["Retry-After"]) <= 60 for answer in answers[2:])
     assert [len(graphql_runs(webserver_without_daemon, hour)) for hour in hours] == [1, 1, 0, 0]
+
+
+def test_the_apis_run_retries_no_step_so_a_kma_error_ends_it_at_once(hub: FakeHub, tmp_path: Path) -> None:
+    """KMA refuses the hour (HTTP 400, which its client does not retry): the job's step retry policy would ask
+    again 30, 60 and 120 s later; the API's run asks once and fails, so the request's 503 finds the run ended."""
+    hub.default = status(400, b"bad request")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (tmp_path / "weather").mkdir()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
+    predictions_table(TABLE).create(engine)  # the pipeline's table, without the hour
+    engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env |= {
+        "WEATHER_DATA_DIR": str(tmp_path / "weather"),
+        "DAGSTER_HOME": str(home),
+        "WEATHER_STATIONS": STATIONS,
+        "KMA_AUTH_KEY": "test-key",
+        "KMA_API_URL": hub.base_url,
+        "WEATHER_API_WAIT_SECONDS": "60",
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "weather_assets.api:app", "--port", str(port)]
+    with serving(command, env, f"http://127.0.0.1:{port}/openapi.json", tmp_path / "uvicorn.log"):
+        refused = requests.get(
+            f"http://127.0.0.1:{port}/comfort", params={"at": current_hour().isoformat()}, timeout=90
+        )
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records(dg.RunsFilter(tags={"weather/served_by": "api"}))
+        run = record.dagster_run
+        retried = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY).records
+
+    assert refused.status_code == 503 and "could not be computed" in refused.json()["detail"]
+    assert (run.job_name, run.status) == ("ingest_and_predict", dg.DagsterRunStatus.FAILURE)
+    assert retried == [] and hub.endpoints().count("kma_sfctm2.php") == 1
 
 
 def test_cors_allows_the_configured_origins_only() -> None:
