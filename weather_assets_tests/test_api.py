@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
 from weather_assets.api.locks import Locks
-from weather_assets.domain.hours import current_hour, partition_key
+from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, status
@@ -198,17 +198,54 @@ def test_two_hundred_requests_for_older_missing_hours_start_no_run(served: Serve
 
 
 def test_health_names_the_newest_hour_and_its_age_from_that_hour(served: Served) -> None:
+    before = kst_now()
     body = requests.get(f"{served.url}/health", timeout=60).json()
+    after = kst_now()
 
     newest = max(served.newest(108), served.newest(112))
     assert body["newest_prediction"] == newest.isoformat()
-    age = (datetime.fromisoformat(body["newest_prediction"]) - newest).total_seconds() + body[
-        "newest_prediction_age_seconds"
-    ]
-    assert 0 < age < 5 * 3600
+    age = body["newest_prediction_age_seconds"]
+    assert (before - newest).total_seconds() - 0.1 <= age <= (after - newest).total_seconds() + 0.1  # rounded
     assert body["max_staleness_seconds"] == 3600
-    assert body["fresh"] == (body["newest_prediction_age_seconds"] <= 3600)
+    assert body["fresh"] == (age <= 3600)
     assert body["status"] == ("ok" if body["fresh"] else "stale")
+
+
+def store_hours(db_url: str, station_id: int, hours: list[datetime]) -> None:
+    """Prediction rows for the station's hours, as the pipeline writes them, written now."""
+    table = predictions_table(TABLE)
+    engine = sa.create_engine(db_url)
+    written = kst_now()
+    row = {"comfort_score": 70.0, "region": "Seoul", "station_id": station_id, "model_name": "comfort-model"}
+    measurements = {"temperature": 20.0, "humidity": 50.0, "precipitation": 0.0, "pm10": 30.0}
+    try:
+        with engine.begin() as connection:
+            table.create(connection, checkfirst=True)
+            connection.execute(
+                table.insert(),
+                [
+                    {**row, **measurements, "prediction_datetime": hour, "created_at": written, "updated_at": written}
+                    for hour in hours
+                ],
+            )
+    finally:
+        engine.dispose()
+
+
+def test_health_of_a_table_whose_one_hour_is_old_but_just_written_is_stale(db_url: str, tmp_path: Path) -> None:
+    """The age is the hour's, not the write's: an hour 10 hours old written a moment ago is not fresh."""
+    old = current_hour() - timedelta(hours=10)
+    store_hours(db_url, 108, [old])
+
+    with TestClient(create_app(Settings(db_url=db_url, data_dir=str(tmp_path)))) as client:
+        before = kst_now()
+        body = client.get("/health").json()
+        after = kst_now()
+
+    assert body["newest_prediction"] == old.isoformat()
+    age = body["newest_prediction_age_seconds"]
+    assert (before - old).total_seconds() - 0.1 <= age <= (after - old).total_seconds() + 0.1
+    assert (body["fresh"], body["status"]) == (False, "stale")
 
 
 def test_history_is_oldest_first(served: Served) -> None:
@@ -251,19 +288,21 @@ def test_predict_now_answers_in_the_frontends_shape(served: Served) -> None:
     assert body["weather_data"]["station_id"] == 108 and (rainfall is None or rainfall >= 0)  # None: no usable figure
 
 
-def test_the_frontends_chart_is_the_last_six_stored_hours_oldest_first(served: Served) -> None:
-    answer = requests.get(f"{served.url}/predict/hourly/now", timeout=60)
-    unknown = requests.get(f"{served.url}/predict/hourly/lunch", timeout=60)
+def test_the_frontends_chart_is_the_last_six_stored_hours_oldest_first(db_url: str, tmp_path: Path) -> None:
+    newest = current_hour() - timedelta(hours=2)
+    store_hours(db_url, 108, [newest - timedelta(hours=h) for h in range(9)])
+    store_hours(db_url, 112, [current_hour()])  # another station's newer hour is not on the chart
+
+    with TestClient(create_app(Settings(db_url=db_url, data_dir=str(tmp_path)))) as client:
+        answer = client.get("/predict/hourly/now")
+        unknown = client.get("/predict/hourly/lunch")
 
     body = answer.json()
     assert answer.status_code == 200 and body["status"] == "success"
-    assert 3 <= body["count"] <= 6 and body["count"] == len(body["hourly"])
-    assert all(set(point) == {"time", "temperature", "pm10", "humidity", "rainfall"} for point in body["hourly"])
-    newest = served.newest(108)
-    assert body["hourly"][-1]["time"] == newest.strftime("%H:00")
-    times = [point["time"] for point in body["hourly"]]
-    expected = [(newest - timedelta(hours=h)).strftime("%H:00") for h in range(body["count"] - 1, -1, -1)]
-    assert times == expected or body["count"] < 6  # consecutive stored hours, oldest first
+    assert body["count"] == 6
+    times = [(newest - timedelta(hours=h)).strftime("%H:00") for h in range(5, -1, -1)]
+    assert [point["time"] for point in body["hourly"]] == times
+    assert body["hourly"][0] == {"time": times[0], "temperature": 20.0, "pm10": 30.0, "humidity": 50.0, "rainfall": 0.0}
     assert unknown.status_code == 400 and "lunch" in unknown.json()["detail"]
 
 
