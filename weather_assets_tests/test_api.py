@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
+from weather_assets.api.dagster_runs import SERVED_BY, InProcessRuns
 from weather_assets.api.locks import Locks
+from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
@@ -465,6 +468,30 @@ def test_the_apis_run_retries_no_step_so_a_kma_error_ends_it_at_once(hub: FakeHu
     assert retried == [] and hub.endpoints().count("kma_sfctm2.php") == 1
 
 
+def test_a_run_that_succeeded_without_writing_the_hour_backs_off_every_worker(tmp_path: Path) -> None:
+    """Another worker's run for the hour succeeded but the hour is not stored: this worker starts nothing."""
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'weather.db'}", data_dir=str(tmp_path / "api"))
+    engine = sa.create_engine(settings.db_url)
+    runs = InProcessRuns(settings)
+    hour = current_hour()
+    tags = {**SERVED_BY, "dagster/partition": partition_key(hour)}
+    status = dg.DagsterRunStatus.SUCCESS
+    runs.instance.add_run(
+        dg.DagsterRun(job_name="ingest_and_predict", run_id=str(uuid.uuid4()), status=status, tags=tags)
+    )
+    on_demand = OnDemand(settings, engine, runs)
+    try:
+        with pytest.raises(Unavailable, match="lately") as refused:
+            on_demand.ensure(hour).result()
+        started = runs.recent(0)
+    finally:
+        on_demand.close()
+        engine.dispose()
+        runs.instance.dispose()
+
+    assert refused.value.retry_after > 60 and len(started) == 1
+
+
 def test_cors_allows_the_configured_origins_only() -> None:
     settings = Settings(
         db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops",
@@ -485,6 +512,22 @@ def test_database_down_gives_503_without_a_stack_trace() -> None:
             assert answer.status_code == 503, path
             assert "Traceback" not in answer.text and "pw" not in answer.text
         assert client.get("/comfort").headers["Retry-After"]
+
+
+def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down() -> None:
+    """SQLAlchemy's pool timeout (every connection busy) is not a driver error; it gets the same answer."""
+    settings = Settings(db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops")
+    app = create_app(settings)
+
+    def exhausted() -> None:
+        raise sa.exc.TimeoutError("QueuePool limit of size 10 overflow 0 reached, connection timed out")
+
+    app.add_api_route("/exhausted", exhausted)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/exhausted")
+
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert answer.json() == {"detail": "the predictions database is unavailable"}
 
 
 def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
