@@ -11,9 +11,11 @@ runs, each way twice:
 - in process: `execute_in_process` on an in-memory instance, which leaves only Dagster's event bookkeeping
   (one materialization event per partition) besides this project's own code.
 
-Prints station-hours per second for both and their ratio, and a launched one-hour run's time. Targets on
-this 2-core machine: the 30-day backfill within 60 s, single-run throughput at least 10x the per-hour runs,
-and a launched one-hour run within 5 s.
+Prints station-hours per second for both and their ratio, and a launched one-hour run's time. Then, as launched,
+after training the champion (a launched `train` run), a few one-hour runs of `ingest_and_predict`: raw answers,
+features and predictions in one run, the job the hourly schedule and the read API launch. Targets on this 2-core
+machine: the 30-day backfill within 60 s, single-run throughput at least 10x the per-hour runs, and a launched
+one-hour run within 5 s.
 """
 
 from __future__ import annotations
@@ -44,22 +46,34 @@ def tags_for(first: datetime, last: datetime) -> dict[str, str]:
     return {"dagster/partition": partition_key(first)} if first == last else range_tags(first, last)
 
 
-def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], float]:
+def launch(instance: dg.DagsterInstance, job: str, tags: dict[str, str]) -> float:
     """One run launched the way the UI and the daemon launch runs; returns its creation-to-end seconds."""
+    command = [str(Path(sys.executable).with_name("dagster")), "job", "launch", "-m", "weather_assets.definitions"]
+    command += ["-j", job, "--tags", json.dumps(tags)]
+    subprocess.run(
+        command, check=True, capture_output=True, env={**os.environ, "DAGSTER_HOME": instance.root_directory}
+    )
+    (record,) = instance.get_run_records(limit=1)
+    while not (record := instance.get_run_record_by_id(record.dagster_run.run_id)).dagster_run.is_finished:
+        time.sleep(0.1)
+    assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, f"{job} run {tags} failed"
+    return record.end_time - record.create_timestamp.timestamp()
 
-    def run(first: datetime, last: datetime) -> float:
-        command = [str(Path(sys.executable).with_name("dagster")), "job", "launch", "-m", "weather_assets.definitions"]
-        command += ["-j", "ingest", "--tags", json.dumps(tags_for(first, last))]
-        subprocess.run(
-            command, check=True, capture_output=True, env={**os.environ, "DAGSTER_HOME": instance.root_directory}
-        )
-        (record,) = instance.get_run_records(limit=1)
-        while not (record := instance.get_run_record_by_id(record.dagster_run.run_id)).dagster_run.is_finished:
-            time.sleep(0.1)
-        assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, f"run {first}..{last} failed"
-        return record.end_time - record.create_timestamp.timestamp()
 
-    return run
+def launched(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], float]:
+    """Launched `ingest` runs."""
+    return lambda first, last: launch(instance, "ingest", tags_for(first, last))
+
+
+def report_ingest_and_predict(instance: dg.DagsterInstance, first: datetime, count: int) -> None:
+    """Launched one-hour `ingest_and_predict` runs of the hours from `first` on, once a champion is trained."""
+    launch(instance, "train", {})
+    hours = [first + timedelta(hours=offset) for offset in range(count)]
+    seconds = [launch(instance, "ingest_and_predict", tags_for(hour, hour)) for hour in hours]
+    print(
+        f"  one-hour ingest_and_predict runs (the schedule's and the API's job): {count} runs, "
+        f"{sum(seconds) / count:.2f} s a run (min {min(seconds):.2f}, max {max(seconds):.2f}; target: 5 s)"
+    )
 
 
 def in_process(instance: dg.DagsterInstance) -> Callable[[datetime, datetime], float]:
@@ -99,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--hourly-runs", type=int, default=24)
+    parser.add_argument("--predict-runs", type=int, default=5, help="launched one-hour ingest_and_predict runs")
     args = parser.parse_args()
     for label, runner, persistent in (("as launched", launched, True), ("in process", in_process, False)):
         with tempfile.TemporaryDirectory() as root:
@@ -114,6 +129,8 @@ def main() -> None:
             instance = dg.DagsterInstance.from_config(root) if persistent else None
             with instance or dg.DagsterInstance.ephemeral() as active:
                 report(label, args.days, args.hourly_runs, *measure(runner(active), args.days, args.hourly_runs))
+                if persistent:  # hours after those `measure` ingested
+                    report_ingest_and_predict(active, END + timedelta(hours=args.hourly_runs), args.predict_runs)
 
 
 if __name__ == "__main__":

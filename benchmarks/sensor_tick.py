@@ -45,9 +45,9 @@ def tick_seconds(bucket: str, existing: int, ticks: int) -> float:
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, range(existing)))
     lake = Lake(url=f"s3://{bucket}/lake")
-    cursor = json.dumps(scan(lake, None, max_records=existing).cursor)
     seconds = []
     with dg.instance_for_test() as instance:
+        cursor = json.dumps(scan(lake, None, instance, max_records=existing).cursor)
         for n in range(ticks):
             put(existing + n)
             with dg.build_sensor_context(cursor=cursor, resources={"lake": lake}, instance=instance) as context:

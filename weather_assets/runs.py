@@ -1,5 +1,5 @@
-"""Materializations started in this process, and what they report: the one way the main command, the read API's
-in-process fallback, the benchmarks and the tests run the code location's assets.
+"""Materializations started in this process, and what they report: the one way the main command, the benchmarks
+and the tests run the code location's assets (the read API's in-process runs use its logging settings, `QUIET`).
 """
 
 from __future__ import annotations
@@ -43,26 +43,6 @@ def materialize(
         instance=instance,
         partition_key=partition_key,
         tags=dict(tags or {}),
-        run_config={**QUIET, **(run_config or {})},
-        raise_on_error=False,
-    )
-
-
-def execute_job(
-    name: str,
-    instance: dg.DagsterInstance,
-    *,
-    partition_key: str,
-    tags: Mapping[str, str],
-    run_config: Mapping[str, Any] | None = None,
-) -> dg.ExecuteInProcessResult:
-    """One partition of a job of the code location, run in this process as the UI would launch it (its retry
-    policies included), for callers that start the same job elsewhere through the webserver.
-    """
-    return defs.resolve_job_def(name).execute_in_process(
-        partition_key=partition_key,
-        instance=instance,
-        tags=dict(tags),
         run_config={**QUIET, **(run_config or {})},
         raise_on_error=False,
     )

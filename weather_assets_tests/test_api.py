@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,11 +27,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
+from weather_assets.api.dagster_runs import SERVED_BY, InProcessRuns
 from weather_assets.api.locks import Locks
-from weather_assets.domain.hours import current_hour, partition_key
+from weather_assets.api.on_demand import OnDemand, Unavailable
+from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
-from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
+from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, status
 from weather_assets_tests.test_api_forecast import seed_forecasts
 
 STATIONS = "108,112"
@@ -198,17 +201,54 @@ def test_two_hundred_requests_for_older_missing_hours_start_no_run(served: Serve
 
 
 def test_health_names_the_newest_hour_and_its_age_from_that_hour(served: Served) -> None:
+    before = kst_now()
     body = requests.get(f"{served.url}/health", timeout=60).json()
+    after = kst_now()
 
     newest = max(served.newest(108), served.newest(112))
     assert body["newest_prediction"] == newest.isoformat()
-    age = (datetime.fromisoformat(body["newest_prediction"]) - newest).total_seconds() + body[
-        "newest_prediction_age_seconds"
-    ]
-    assert 0 < age < 5 * 3600
+    age = body["newest_prediction_age_seconds"]
+    assert (before - newest).total_seconds() - 0.1 <= age <= (after - newest).total_seconds() + 0.1  # rounded
     assert body["max_staleness_seconds"] == 3600
-    assert body["fresh"] == (body["newest_prediction_age_seconds"] <= 3600)
+    assert body["fresh"] == (age <= 3600)
     assert body["status"] == ("ok" if body["fresh"] else "stale")
+
+
+def store_hours(db_url: str, station_id: int, hours: list[datetime]) -> None:
+    """Prediction rows for the station's hours, as the pipeline writes them, written now."""
+    table = predictions_table(TABLE)
+    engine = sa.create_engine(db_url)
+    written = kst_now()
+    row = {"comfort_score": 70.0, "region": "Seoul", "station_id": station_id, "model_name": "comfort-model"}
+    measurements = {"temperature": 20.0, "humidity": 50.0, "precipitation": 0.0, "pm10": 30.0}
+    try:
+        with engine.begin() as connection:
+            table.create(connection, checkfirst=True)
+            connection.execute(
+                table.insert(),
+                [
+                    {**row, **measurements, "prediction_datetime": hour, "created_at": written, "updated_at": written}
+                    for hour in hours
+                ],
+            )
+    finally:
+        engine.dispose()
+
+
+def test_health_of_a_table_whose_one_hour_is_old_but_just_written_is_stale(db_url: str, tmp_path: Path) -> None:
+    """The age is the hour's, not the write's: an hour 10 hours old written a moment ago is not fresh."""
+    old = current_hour() - timedelta(hours=10)
+    store_hours(db_url, 108, [old])
+
+    with TestClient(create_app(Settings(db_url=db_url, data_dir=str(tmp_path)))) as client:
+        before = kst_now()
+        body = client.get("/health").json()
+        after = kst_now()
+
+    assert body["newest_prediction"] == old.isoformat()
+    age = body["newest_prediction_age_seconds"]
+    assert (before - old).total_seconds() - 0.1 <= age <= (after - old).total_seconds() + 0.1
+    assert (body["fresh"], body["status"]) == (False, "stale")
 
 
 def test_history_is_oldest_first(served: Served) -> None:
@@ -251,19 +291,21 @@ def test_predict_now_answers_in_the_frontends_shape(served: Served) -> None:
     assert body["weather_data"]["station_id"] == 108 and (rainfall is None or rainfall >= 0)  # None: no usable figure
 
 
-def test_the_frontends_chart_is_the_last_six_stored_hours_oldest_first(served: Served) -> None:
-    answer = requests.get(f"{served.url}/predict/hourly/now", timeout=60)
-    unknown = requests.get(f"{served.url}/predict/hourly/lunch", timeout=60)
+def test_the_frontends_chart_is_the_last_six_stored_hours_oldest_first(db_url: str, tmp_path: Path) -> None:
+    newest = current_hour() - timedelta(hours=2)
+    store_hours(db_url, 108, [newest - timedelta(hours=h) for h in range(9)])
+    store_hours(db_url, 112, [current_hour()])  # another station's newer hour is not on the chart
+
+    with TestClient(create_app(Settings(db_url=db_url, data_dir=str(tmp_path)))) as client:
+        answer = client.get("/predict/hourly/now")
+        unknown = client.get("/predict/hourly/lunch")
 
     body = answer.json()
     assert answer.status_code == 200 and body["status"] == "success"
-    assert 3 <= body["count"] <= 6 and body["count"] == len(body["hourly"])
-    assert all(set(point) == {"time", "temperature", "pm10", "humidity", "rainfall"} for point in body["hourly"])
-    newest = served.newest(108)
-    assert body["hourly"][-1]["time"] == newest.strftime("%H:00")
-    times = [point["time"] for point in body["hourly"]]
-    expected = [(newest - timedelta(hours=h)).strftime("%H:00") for h in range(body["count"] - 1, -1, -1)]
-    assert times == expected or body["count"] < 6  # consecutive stored hours, oldest first
+    assert body["count"] == 6
+    times = [(newest - timedelta(hours=h)).strftime("%H:00") for h in range(5, -1, -1)]
+    assert [point["time"] for point in body["hourly"]] == times
+    assert body["hourly"][0] == {"time": times[0], "temperature": 20.0, "pm10": 30.0, "humidity": 50.0, "rainfall": 0.0}
     assert unknown.status_code == 400 and "lunch" in unknown.json()["detail"]
 
 
@@ -390,6 +432,66 @@ def test_runs_started_per_minute_are_capped_for_the_deployment(webserver_without
     assert [len(graphql_runs(webserver_without_daemon, hour)) for hour in hours] == [1, 1, 0, 0]
 
 
+def test_the_apis_run_retries_no_step_so_a_kma_error_ends_it_at_once(hub: FakeHub, tmp_path: Path) -> None:
+    """KMA refuses the hour (HTTP 400, which its client does not retry): the job's step retry policy would ask
+    again 30, 60 and 120 s later; the API's run asks once and fails, so the request's 503 finds the run ended."""
+    hub.default = status(400, b"bad request")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (tmp_path / "weather").mkdir()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
+    predictions_table(TABLE).create(engine)  # the pipeline's table, without the hour
+    engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env |= {
+        "WEATHER_DATA_DIR": str(tmp_path / "weather"),
+        "DAGSTER_HOME": str(home),
+        "WEATHER_STATIONS": STATIONS,
+        "KMA_AUTH_KEY": "test-key",
+        "KMA_API_URL": hub.base_url,
+        "WEATHER_API_WAIT_SECONDS": "60",
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "weather_assets.api:app", "--port", str(port)]
+    with serving(command, env, f"http://127.0.0.1:{port}/openapi.json", tmp_path / "uvicorn.log"):
+        refused = requests.get(
+            f"http://127.0.0.1:{port}/comfort", params={"at": current_hour().isoformat()}, timeout=90
+        )
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record,) = instance.get_run_records(dg.RunsFilter(tags={"weather/served_by": "api"}))
+        run = record.dagster_run
+        retried = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY).records
+
+    assert refused.status_code == 503 and "could not be computed" in refused.json()["detail"]
+    assert (run.job_name, run.status) == ("ingest_and_predict", dg.DagsterRunStatus.FAILURE)
+    assert retried == [] and hub.endpoints().count("kma_sfctm2.php") == 1
+
+
+def test_a_run_that_succeeded_without_writing_the_hour_backs_off_every_worker(tmp_path: Path) -> None:
+    """Another worker's run for the hour succeeded but the hour is not stored: this worker starts nothing."""
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'weather.db'}", data_dir=str(tmp_path / "api"))
+    engine = sa.create_engine(settings.db_url)
+    runs = InProcessRuns(settings)
+    hour = current_hour()
+    tags = {**SERVED_BY, "dagster/partition": partition_key(hour)}
+    status = dg.DagsterRunStatus.SUCCESS
+    runs.instance.add_run(
+        dg.DagsterRun(job_name="ingest_and_predict", run_id=str(uuid.uuid4()), status=status, tags=tags)
+    )
+    on_demand = OnDemand(settings, engine, runs)
+    try:
+        with pytest.raises(Unavailable, match="lately") as refused:
+            on_demand.ensure(hour).result()
+        started = runs.recent(0)
+    finally:
+        on_demand.close()
+        engine.dispose()
+        runs.instance.dispose()
+
+    assert refused.value.retry_after > 60 and len(started) == 1
+
+
 def test_cors_allows_the_configured_origins_only() -> None:
     settings = Settings(
         db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops",
@@ -410,6 +512,22 @@ def test_database_down_gives_503_without_a_stack_trace() -> None:
             assert answer.status_code == 503, path
             assert "Traceback" not in answer.text and "pw" not in answer.text
         assert client.get("/comfort").headers["Retry-After"]
+
+
+def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down() -> None:
+    """SQLAlchemy's pool timeout (every connection busy) is not a driver error; it gets the same answer."""
+    settings = Settings(db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops")
+    app = create_app(settings)
+
+    def exhausted() -> None:
+        raise sa.exc.TimeoutError("QueuePool limit of size 10 overflow 0 reached, connection timed out")
+
+    app.add_api_route("/exhausted", exhausted)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/exhausted")
+
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert answer.json() == {"detail": "the predictions database is unavailable"}
 
 
 def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:

@@ -1,18 +1,22 @@
 """The feature-file sensor against moto's S3 server (and a local folder): it follows the lake's arrivals log.
 
-New, unchanged and replaced writes, old hours included; records that are not arrivals; a tick's listing bounded
-by what is new; and a 72-hour backfill of last month predicted through the sensor's run request.
+New, unchanged and replaced writes, old hours included; records that are not arrivals; records of runs that
+predicted their hours themselves, or failed to; a tick's listing bounded by what is new; and a 72-hour backfill of
+last month predicted through the sensor's run request.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
@@ -31,14 +35,22 @@ from weather_assets.domain.predictions_table import TABLE, predictions_table
 FIRST = datetime(2026, 11, 26, 6)
 
 
-def tick(lake: Lake, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def tick(lake: Lake, cursor: str | None, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], str]:
     """One evaluation of the real sensor: its run requests and its new cursor."""
-    with (
-        dg.instance_for_test() as instance,
-        dg.build_sensor_context(cursor=cursor, resources={"lake": lake}, instance=instance) as context,
-    ):
+    with dg.build_sensor_context(cursor=cursor, resources={"lake": lake}, instance=instance) as context:
         result = new_feature_files(context)
     return list(result.run_requests or []), result.cursor
+
+
+def writing_run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus) -> dg.DagsterRun:
+    """The instance's record of an `ingest_and_predict` run that writes (and predicts) hours."""
+    return instance.add_run(dg.DagsterRun(job_name="ingest_and_predict", run_id=str(uuid.uuid4()), status=status))
 
 
 def write_hours(lake: Lake, hours: list[datetime], run_id: str, predicted_in_run: bool = False) -> None:
@@ -56,66 +68,100 @@ def partitions(requests: list[dg.RunRequest]) -> list[str]:
     )
 
 
-def test_new_writes_then_nothing_then_a_replaced_file(s3_bucket: str) -> None:
+def test_new_writes_then_nothing_then_a_replaced_file(s3_bucket: str, instance: dg.DagsterInstance) -> None:
     lake = Lake(url=f"s3://{s3_bucket}/lake")
     for offset in range(3):
         write_hours(lake, [FIRST + timedelta(hours=offset)], f"run-{offset}")
 
-    requests, cursor = tick(lake, None)
+    requests, cursor = tick(lake, None, instance)
     assert partitions(requests) == ["2026-11-26-06:00", "2026-11-26-07:00", "2026-11-26-08:00"]
     assert len({r.run_key for r in requests}) == 3
 
-    requests, cursor = tick(lake, cursor)
+    requests, cursor = tick(lake, cursor, instance)
     assert requests == []
 
     write_hours(lake, [FIRST + timedelta(hours=1)], "run-rerun")  # hour 07:00 written again
-    requests, cursor = tick(lake, cursor)
+    requests, cursor = tick(lake, cursor, instance)
     assert partitions(requests) == ["2026-11-26-07:00"]
 
-    requests, _ = tick(lake, cursor)
+    requests, _ = tick(lake, cursor, instance)
     assert requests == []
 
 
-def test_an_old_hour_written_long_after_newer_ones_is_requested(s3_bucket: str) -> None:
+def test_an_old_hour_written_long_after_newer_ones_is_requested(s3_bucket: str, instance: dg.DagsterInstance) -> None:
     lake = Lake(url=f"s3://{s3_bucket}/lake")
     write_hours(lake, [FIRST], "run-now")
-    _, cursor = tick(lake, None)
+    _, cursor = tick(lake, None, instance)
 
     last_month = [datetime(2026, 10, 3, 0) + timedelta(hours=h) for h in range(72)]
     write_hours(lake, last_month, "run-backfill")
-    requests, _ = tick(lake, cursor)
+    requests, _ = tick(lake, cursor, instance)
 
     assert partitions(requests) == ["2026-10-03-00:00..2026-10-05-23:00"]  # one range run, as a backfill
     assert requests[0].tags["dagster/asset_partition_range_end"] == "2026-10-05-23:00"
 
 
-def test_hours_predicted_by_the_run_that_wrote_them_request_nothing_and_gaps_split_ranges(s3_bucket: str) -> None:
+def test_hours_predicted_by_the_run_that_wrote_them_request_nothing_and_gaps_split_ranges(
+    s3_bucket: str, instance: dg.DagsterInstance
+) -> None:
     lake = Lake(url=f"s3://{s3_bucket}/lake")
-    write_hours(lake, [FIRST], "run-hourly", predicted_in_run=True)
+    hourly = writing_run(instance, dg.DagsterRunStatus.SUCCESS)
+    write_hours(lake, [FIRST], hourly.run_id, predicted_in_run=True)
     write_hours(lake, [FIRST - timedelta(hours=h) for h in (10, 11, 13)], "run-gaps")
 
-    result = scan(lake, None)
+    result = scan(lake, None, instance)
 
     assert [(partition_key(r.first), partition_key(r.last)) for r in result.requests] == [
         ("2026-11-25-17:00", "2026-11-25-17:00"),
         ("2026-11-25-19:00", "2026-11-25-20:00"),
     ]
-    assert len(result.predicted_in_run) == 1
+    assert len(result.predicted_in_run) == 1 and result.unpredicted == [] and result.waiting == []
 
 
-def test_records_that_are_not_arrivals_are_skipped(s3_bucket: str) -> None:
+def test_hours_whose_predicting_run_failed_are_requested_once_it_ended(
+    s3_bucket: str, instance: dg.DagsterInstance
+) -> None:
+    """A combined run whose predictions step fails: while it runs the record waits; once it failed, it is requested."""
+    lake = Lake(url=f"s3://{s3_bucket}/lake")
+    hourly = writing_run(instance, dg.DagsterRunStatus.STARTED)
+    write_hours(lake, [FIRST], hourly.run_id, predicted_in_run=True)
+
+    requests, cursor = tick(lake, None, instance)
+    assert requests == [] and len(json.loads(cursor)["waiting"]) == 1
+
+    instance.report_run_failed(hourly)
+    requests, cursor = tick(lake, cursor, instance)
+    assert partitions(requests) == ["2026-11-26-06:00"]
+
+    assert tick(lake, cursor, instance)[0] == []
+    assert json.loads(cursor)["waiting"] == []
+
+
+def test_hours_of_a_predicting_run_the_instance_does_not_know_are_requested(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    lake = Lake(data_dir=str(tmp_path))
+    write_hours(lake, [FIRST], "run-of-another-instance", predicted_in_run=True)
+
+    result = scan(lake, None, instance)
+
+    assert [partition_key(r.first) for r in result.requests] == ["2026-11-26-06:00"]
+    assert len(result.unpredicted) == 1
+
+
+def test_records_that_are_not_arrivals_are_skipped(s3_bucket: str, instance: dg.DagsterInstance) -> None:
     lake = Lake(url=f"s3://{s3_bucket}/lake")
     write_hours(lake, [FIRST], "run-1")
     lake.write("arrivals/notes.txt", b"not a record")
     lake.write(arrival_key(datetime.now(UTC), "broken"), b"{not json")
 
-    result = scan(lake, None)
+    result = scan(lake, None, instance)
 
     assert [partition_key(r.first) for r in result.requests] == ["2026-11-26-06:00"]
     assert len(result.skipped) == 2 and "arrivals/notes.txt" in result.skipped
 
 
-def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str) -> None:
+def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str, instance: dg.DagsterInstance) -> None:
     """5,000 records a minute apart: once caught up, a tick lists the new records and the skew window only."""
     lake = Lake(url=f"s3://{s3_bucket}/lake")
     s3 = boto3.client("s3")
@@ -128,78 +174,105 @@ def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str) -> None:
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, range(5000)))
-    caught_up = scan(lake, None, max_records=10_000)
+    caught_up = scan(lake, None, instance, max_records=10_000)
     assert caught_up.listed == 5000 and len(caught_up.requests) == 5000
 
     write_hours(lake, [FIRST + timedelta(hours=1)], "run-new-1")
     write_hours(lake, [FIRST + timedelta(hours=2)], "run-new-2")
-    result = scan(lake, caught_up.cursor)
+    result = scan(lake, caught_up.cursor, instance)
 
     assert [partition_key(r.first) for r in result.requests] == ["2026-11-26-07:00", "2026-11-26-08:00"]
     assert result.listed <= SKEW / timedelta(minutes=1) + 1 + 2
     assert len(json.dumps(result.cursor)) < 10_000  # the cursor stays small too
 
 
-def test_a_tick_handles_at_most_max_records_and_the_next_one_goes_on(tmp_path: Path) -> None:
+def test_a_stray_object_in_the_log_does_not_widen_later_listings(tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    """An object under arrivals/ that is no record is skipped once; the next tick still lists from the cursor."""
+    lake = Lake(data_dir=str(tmp_path))
+    written = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def put(n: int) -> None:
+        lake.write(
+            arrival_key(written + timedelta(minutes=n), f"run-{n}"), Arrival(f"run-{n}", [FIRST], False).to_json()
+        )
+
+    for n in range(100):
+        put(n)
+    lake.write("arrivals/notes.txt", b"not a record")  # sorts after every record key
+    first = scan(lake, None, instance)
+    assert first.listed == 101 and first.skipped == ["arrivals/notes.txt"]
+
+    put(100)
+    second = scan(lake, first.cursor, instance)
+
+    assert [r.key for r in second.requests] == [arrival_key(written + timedelta(minutes=100), "run-100")]
+    assert second.listed <= SKEW / timedelta(minutes=1) + 1 + 1 + 1  # the window, the new record, the stray one
+    assert len(second.cursor["seen"]) <= SKEW / timedelta(minutes=1) + 1 + 1 + 1  # type: ignore[arg-type]
+
+
+def test_a_tick_handles_at_most_max_records_and_the_next_one_goes_on(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     lake = Lake(data_dir=str(tmp_path))
     for offset in range(5):
         write_hours(lake, [FIRST + timedelta(hours=offset)], f"run-{offset}")
 
-    first = scan(lake, None, max_records=3)
-    second = scan(lake, first.cursor, max_records=3)
+    first = scan(lake, None, instance, max_records=3)
+    second = scan(lake, first.cursor, instance, max_records=3)
 
     assert len(first.requests) == 3 and len(second.requests) == 2
     assert {r.first for r in first.requests + second.requests} == {FIRST + timedelta(hours=h) for h in range(5)}
 
 
-def test_local_folder_lake_detects_new_and_replaced_files(tmp_path: Path) -> None:
+def test_local_folder_lake_detects_new_and_replaced_files(tmp_path: Path, instance: dg.DagsterInstance) -> None:
     lake = Lake(data_dir=str(tmp_path))
     write_hours(lake, [FIRST], "run-1")
-    requests, cursor = tick(lake, None)
+    requests, cursor = tick(lake, None, instance)
     assert partitions(requests) == ["2026-11-26-06:00"]
 
     write_hours(lake, [FIRST + timedelta(hours=1)], "run-2")
     write_hours(lake, [FIRST], "run-3")  # replaced by a rerun
-    requests, cursor = tick(lake, cursor)
+    requests, cursor = tick(lake, cursor, instance)
 
     assert partitions(requests) == ["2026-11-26-06:00", "2026-11-26-07:00"]
-    assert tick(lake, cursor)[0] == []
+    assert tick(lake, cursor, instance)[0] == []
 
 
-def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(tmp_path: Path) -> None:
+def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
     """The ingest job's single-run backfill writes one record; the sensor's one range run predicts every hour."""
     data_dir = str(tmp_path / "weather")
     lake, registry = Lake(data_dir=data_dir), ModelRegistry(data_dir=data_dir)
     kma = KMAClient(stations="108,112")
     first = current_hour().replace(day=1, hour=0) - timedelta(days=20)  # in last month
     last = first + timedelta(hours=71)
-    with dg.instance_for_test() as instance:
-        _, cursor = tick(lake, None)
-        backfill = dg.materialize(
-            [kma_observations, weather_features],
-            resources={"kma": kma, "lake": lake},
-            tags=range_tags(first, last),
-            instance=instance,
-        )
-        assert backfill.success
-        trained = dg.materialize(
-            [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
-        )
-        assert trained.success
+    _, cursor = tick(lake, None, instance)
+    backfill = dg.materialize(
+        [kma_observations, weather_features],
+        resources={"kma": kma, "lake": lake},
+        tags=range_tags(first, last),
+        instance=instance,
+    )
+    assert backfill.success
+    trained = dg.materialize(
+        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
+    )
+    assert trained.success
 
-        requests, _ = tick(lake, cursor)
-        assert len(requests) == 1
-        (request,) = requests
-        predicted = dg.materialize(
-            [weather_predictions],
-            resources={
-                "lake": lake,
-                "model_registry": registry,
-                "predictions_io_manager": PredictionsIOManager(data_dir=data_dir),
-            },
-            tags=dict(request.tags),
-            instance=instance,
-        )
+    requests, _ = tick(lake, cursor, instance)
+    assert len(requests) == 1
+    (request,) = requests
+    predicted = dg.materialize(
+        [weather_predictions],
+        resources={
+            "lake": lake,
+            "model_registry": registry,
+            "predictions_io_manager": PredictionsIOManager(data_dir=data_dir),
+        },
+        tags=dict(request.tags),
+        instance=instance,
+    )
     assert predicted.success
 
     table = predictions_table(TABLE)

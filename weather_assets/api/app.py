@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(_StartupCORS)
     app.add_exception_handler(Unavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(sa.exc.DBAPIError, _database_down)  # type: ignore[arg-type]
+    app.add_exception_handler(sa.exc.TimeoutError, _database_down)  # type: ignore[arg-type]  # pool exhausted
     app.include_router(router)
     return app
 
@@ -83,6 +84,6 @@ async def _unavailable(_request: Request, error: Unavailable) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(error.retry_after)})
 
 
-async def _database_down(_request: Request, _error: sa.exc.DBAPIError) -> JSONResponse:
+async def _database_down(_request: Request, _error: sa.exc.DBAPIError | sa.exc.TimeoutError) -> JSONResponse:
     body = {"detail": "the predictions database is unavailable"}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "30"})

@@ -24,8 +24,13 @@ from weather_assets.environment import dagster_home
 
 JOB = "ingest_and_predict"
 SERVED_BY = {"weather/served_by": "api"}
-# The API's runs fail at once for an hour KMA has not published: a request waits for no publication.
-RUN_CONFIG = {"ops": {"kma_observations": {"config": {"wait_for_publication": False}}}}
+# The API's runs fail at once for an hour KMA has not published (a request waits for no publication), and retry
+# no step: the job's retry policy waits minutes between attempts, which suits the schedule, not a request. So a
+# run lasts what the KMA client's own timeouts and retries allow.
+RUN_CONFIG = {
+    "ops": {"kma_observations": {"config": {"wait_for_publication": False}}},
+    "execution": {"config": {"retries": {"disabled": {}}}},
+}
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 GRAPHQL_TIMEOUT = 10  # seconds for one call to the webserver
 
@@ -174,15 +179,15 @@ class InProcessRuns:
         return runs[0].run_id
 
     def _run(self, partition: str, request: str) -> None:
-        from weather_assets import runs  # Dagster's code location loads in the worker that first computes
+        """The run, as the webserver would launch it: `dg.execute_job` applies the executor's run config (no step
+        retries), which `execute_in_process` ignores."""
+        import dagster as dg
 
-        runs.execute_job(
-            JOB,
-            self.instance,
-            partition_key=partition,
-            tags={**SERVED_BY, "weather/api_request": request},
-            run_config=RUN_CONFIG,
-        )
+        from weather_assets.runs import QUIET  # Dagster's code location loads in the worker that first computes
+
+        tags = {**SERVED_BY, "weather/api_request": request, "dagster/partition": partition}
+        with dg.execute_job(dg.reconstructable(api_job), self.instance, {**QUIET, **RUN_CONFIG}, tags):
+            pass
 
     def status(self, run_id: str) -> str:
         thread = self._threads.get(run_id)
@@ -192,10 +197,21 @@ class InProcessRuns:
         return run.status.value if run else "FAILURE"
 
     def abandon(self, run_id: str) -> None:
-        """An in-process run cannot be stopped: wait for its end (its own timeouts bound it), holding the slot."""
+        """An in-process run cannot be stopped: wait for its end (its own timeouts bound it), holding the slot, for
+        at most another ``run_timeout_seconds``; then the wait, and so the slot, is given up."""
         thread = self._threads.pop(run_id, None)
-        if thread is not None:
-            thread.join()
+        if thread is None:
+            return
+        thread.join(self.settings.run_timeout_seconds)
+        if thread.is_alive():
+            raise RuntimeError(f"in-process run {run_id} still going; its slot is released, the run goes on")
+
+
+def api_job() -> Any:
+    """The job the API runs in process, for `dg.reconstructable`."""
+    from weather_assets.definitions import defs
+
+    return defs.resolve_job_def(JOB)
 
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:

@@ -6,7 +6,8 @@
   across all workers (lock slots); at most ``max_runs_per_minute`` runs started per minute per deployment,
   counted from the runs Dagster has recorded (the count and the start happen under one shared lock).
 - A failed hour is remembered for ``failure_backoff``: by each worker, and through Dagster's run records by
-  every other worker and replica. Requests in that window start nothing.
+  every other worker and replica (a run that failed, was canceled, or succeeded without writing the hour).
+  Requests in that window start nothing.
 - Every wait is bounded: a request waits ``wait_seconds`` at most; a run that has not ended within
   ``run_timeout_seconds`` (queued behind a stopped daemon, say) is abandoned, counted as failed, and its
   thread and locks are released.
@@ -55,7 +56,8 @@ class OnDemand:
         self.locks = Locks(engine, Path(settings.data_dir) / "locks")
         self.table = predictions_table(TABLE)
         self._inflight: dict[datetime, Future[None]] = {}
-        self._failed: dict[datetime, float] = {}  # hour -> epoch seconds it failed at
+        self._failed: dict[datetime, float] = {}  # hour -> epoch seconds it failed at; hours of the window only
+        self._run_ids: dict[datetime, str] = {}  # hour -> the run its computation follows, for the log
         self._guard = threading.Lock()
         # one thread per hour that can be computed, twice over for the hour boundary: a thread is never missing
         self._pool = ThreadPoolExecutor(2 * max(1, settings.on_demand_hours), thread_name_prefix="on-demand")
@@ -91,8 +93,11 @@ class OnDemand:
         raise Unavailable(f"{partition_key(hour)} KST could not be computed lately; retry later", remaining)
 
     def _remember_failure(self, hour: datetime, at: float | None = None) -> None:
+        oldest = self.window()[-1]
         with self._guard:
             self._failed[hour] = at or time.time()
+            for gone in [failed for failed in self._failed if failed < oldest]:  # never asked for again
+                del self._failed[gone]
 
     def _compute(self, hour: datetime) -> None:
         try:
@@ -100,11 +105,13 @@ class OnDemand:
         except Unavailable:
             raise
         except Exception as error:  # Dagster or the database away: remembered, so requests do not hammer them
-            log.exception("computing %s failed", partition_key(hour))
+            log.exception("computing %s failed (run %s)", partition_key(hour), self._run_ids.get(hour, "not started"))
             self._remember_failure(hour)
             raise Unavailable(
                 f"{partition_key(hour)} KST could not be computed; retry later", self._backoff()
             ) from error
+        finally:
+            self._run_ids.pop(hour, None)
 
     def _compute_once(self, hour: datetime) -> None:
         key = partition_key(hour)
@@ -116,14 +123,18 @@ class OnDemand:
             self._follow_or_start(hour, key)
             if not self._has_hour(hour):
                 self._remember_failure(hour)
-                log.error("run for %s succeeded but wrote no prediction for it", key)
+                log.error("run %s for %s succeeded but wrote no prediction for it", self._run_ids.get(hour), key)
                 raise Unavailable(f"{key} KST could not be computed; retry later", self._backoff())
 
     def _follow_or_start(self, hour: datetime, key: str) -> None:
-        """Follows the API's live run for the hour (another worker's, abandoned), else starts one within bounds."""
+        """Follows the API's live run for the hour (another worker's, abandoned), else starts one within bounds.
+
+        Called while the hour is not stored: the API's last run for it failed, was canceled, or (succeeded)
+        wrote nothing; if it ended within the back-off, the hour is in back-off here too.
+        """
         last = self.runs.last_for(key)
         now = time.time()
-        if last is not None and last.status in ("FAILURE", "CANCELED"):
+        if last is not None and last.status in TERMINAL:
             ended = last.updated or last.created
             if now - ended < self._backoff():
                 self._remember_failure(hour, ended)
@@ -153,6 +164,7 @@ class OnDemand:
         return run_id
 
     def _await(self, hour: datetime, key: str, run_id: str, deadline: float) -> None:
+        self._run_ids[hour] = run_id
         while (status := self.runs.status(run_id)) not in TERMINAL:
             if time.time() >= deadline:
                 log.error("run %s for %s did not end within its timeout (%s); abandoning it", run_id, key, status)

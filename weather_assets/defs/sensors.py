@@ -8,8 +8,10 @@ handled (S3's ``StartAfter``), which covers records whose writers' clocks were a
 those it has handled (the cursor keeps their keys for that window).
 
 Contiguous hours of one record become one run (a range run, as a single-run backfill), keyed by the record,
-so a write is predicted once. Records of runs that predict the same hours themselves (the hourly schedule's
-`ingest_and_predict` runs) request nothing.
+so a write is predicted once. A record of a run that predicts the same hours itself (the hourly schedule's and
+the API's `ingest_and_predict` runs) requests nothing once that run succeeded; if it failed, was canceled or is
+unknown to the instance, its hours are requested as any other record's; while it is still going, the record
+waits in the cursor and is read again (by its key, not listed) on the next ticks.
 """
 
 from __future__ import annotations
@@ -23,11 +25,19 @@ import dagster as dg
 
 from weather_assets.defs.jobs import predict_job
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, arrival_time
+from weather_assets.defs.resources.lake import (
+    ARRIVALS_PREFIX,
+    Arrival,
+    Lake,
+    LakeObjectMissingError,
+    arrival_key,
+    arrival_time,
+)
 from weather_assets.domain.hours import partition_key
 
 SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
 MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order
+UNPREDICTED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}  # writing runs that predicted nothing
 
 
 @dataclass(frozen=True)
@@ -48,10 +58,14 @@ class Request:
 
 @dataclass
 class Scan:
-    """What one tick found: runs to request, records predicted by their own run, unreadable keys, the cursor."""
+    """What one tick found: runs to request, records predicted by their own run, records whose run failed to
+    predict them (requested), records whose run is still going (kept in the cursor), unreadable keys, the cursor.
+    """
 
     requests: list[Request] = field(default_factory=list)
     predicted_in_run: list[str] = field(default_factory=list)
+    unpredicted: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     listed: int = 0
     cursor: dict[str, object] = field(default_factory=dict)
@@ -70,16 +84,21 @@ def spans(hours: Sequence[datetime]) -> Iterator[tuple[datetime, datetime]]:
         yield start, previous  # type: ignore[misc]
 
 
-def scan(lake: Lake, cursor: dict[str, object] | None, max_records: int = MAX_RECORDS) -> Scan:
+def scan(
+    lake: Lake, cursor: dict[str, object] | None, instance: dg.DagsterInstance, max_records: int = MAX_RECORDS
+) -> Scan:
     """One tick's work: list the arrivals from the cursor's window on, read the new ones, advance the cursor.
 
-    The cursor holds the newest record handled and the keys handled within ``SKEW`` of it. On the first tick
-    (no cursor) every record is listed once.
+    The cursor holds the newest arrival record handled, the keys handled within ``SKEW`` of it, and the records
+    waiting for their writing run (looked up in `instance`). On the first tick (no cursor) every record is listed
+    once. Only keys named like arrival records move the window: a stray object under `arrivals/` is skipped once.
     """
     cursor = cursor or {}
     newest = str(cursor.get("newest", ""))
     seen: set[str] = set(cursor.get("seen", []))  # type: ignore[arg-type]
     result, handled = Scan(), 0
+    for key in cursor.get("waiting", []):  # type: ignore[attr-defined]
+        _handle(lake, str(key), instance, result)
     for obj in lake.list(ARRIVALS_PREFIX, _window_start(newest)):
         result.listed += 1
         if obj.key in seen:
@@ -88,19 +107,35 @@ def scan(lake: Lake, cursor: dict[str, object] | None, max_records: int = MAX_RE
             break
         handled += 1
         seen.add(obj.key)
-        newest = max(newest, obj.key)
-        try:
-            arrival = Arrival.from_json(lake.read(obj.key))
-        except (ValueError, KeyError, TypeError):
-            result.skipped.append(obj.key)
-            continue
-        if arrival.predicted_in_run:
-            result.predicted_in_run.append(obj.key)
-            continue
-        result.requests.extend(Request(obj.key, first, last) for first, last in spans(arrival.hours))
+        if arrival_time(obj.key) is not None:
+            newest = max(newest, obj.key)
+        _handle(lake, obj.key, instance, result)
     window = _window_start(newest)
-    result.cursor = {"newest": newest, "seen": sorted(key for key in seen if key > window)}
+    result.cursor = {
+        "newest": newest,
+        "seen": sorted(key for key in seen if key > window),
+        "waiting": sorted(result.waiting),
+    }
     return result
+
+
+def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan) -> None:
+    """Reads the record `key` into `result`: its requests, or why it has none (yet)."""
+    try:
+        arrival = Arrival.from_json(lake.read(key))
+    except (ValueError, KeyError, TypeError, LakeObjectMissingError):
+        result.skipped.append(key)
+        return
+    if arrival.predicted_in_run:
+        run = instance.get_run_by_id(arrival.run_id)
+        if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:
+            result.predicted_in_run.append(key)
+            return
+        if run is not None and run.status not in UNPREDICTED:
+            result.waiting.append(key)
+            return
+        result.unpredicted.append(key)
+    result.requests.extend(Request(key, first, last) for first, last in spans(arrival.hours))
 
 
 def _window_start(newest: str) -> str:
@@ -117,12 +152,15 @@ def _window_start(newest: str) -> str:
 )
 def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult:
     """Follows the lake's `arrivals/` log and predicts the hours of every new or replaced feature file."""
-    result = scan(lake, json.loads(context.cursor) if context.cursor else None)
+    result = scan(lake, json.loads(context.cursor) if context.cursor else None, context.instance)
     for key in result.skipped:
         context.log.warning(f"skipped {key}: not an arrival record (expected JSON with run_id, hours)")
+    for key in result.unpredicted:
+        context.log.warning(f"{key}: the run that wrote it did not predict its hours (failed or unknown); requested")
     context.log.info(
         f"listed {result.listed} arrival records, requested {len(result.requests)} runs; "
-        f"{len(result.predicted_in_run)} were predicted by the runs that wrote them"
+        f"{len(result.predicted_in_run)} were predicted by the runs that wrote them, "
+        f"{len(result.waiting)} wait for their runs to end"
     )
     return dg.SensorResult(
         run_requests=[request.run_request() for request in result.requests], cursor=json.dumps(result.cursor)

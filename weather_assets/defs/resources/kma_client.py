@@ -111,7 +111,7 @@ class KMAClient(dg.ConfigurableResource):
         description="How long after an hour's observation time KMA may still publish it; a run waits until then.",
     )
     publication_poll_seconds: int = Field(
-        default=30, description="While waiting for KMA to publish an hour, how often to ask again (seconds)."
+        default=10, description="While waiting for KMA to publish an hour, how often to ask again (seconds)."
     )
 
     @property
