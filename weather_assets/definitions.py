@@ -23,7 +23,7 @@ from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
-from weather_assets.defs.schedules import forecast_issued, ingest_hourly, skill_daily, train_daily
+from weather_assets.defs.schedules import forecast_issued, forecast_skill_daily, ingest_hourly, train_daily
 from weather_assets.defs.sensors import new_feature_files
 from weather_assets.environment import Env
 
@@ -76,7 +76,7 @@ defs = dg.Definitions(
         forecast_skill,
     ],
     jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job, forecast_job, forecast_skill_job],
-    schedules=[ingest_hourly, train_daily, forecast_issued, skill_daily],
+    schedules=[ingest_hourly, train_daily, forecast_issued, forecast_skill_daily],
     sensors=[new_feature_files],
     resources=build_resources(),
     # Every run executes its steps in the run's own process. The stages form a chain, so a process per step

@@ -8,7 +8,6 @@ published the current hour yet, as at minute 5 of every hour.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, status
+from weather_assets_tests.scratch import unconfigured_environment
 from weather_assets_tests.test_api_forecast import seed_forecasts
 
 STATIONS = "108,112"
@@ -114,7 +114,7 @@ def served(
             db_url=db_url,
         )
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+        env = unconfigured_environment()
         env |= {
             "WEATHER_DATA_DIR": str(data_dir),
             "DAGSTER_HOME": str(home),
@@ -358,7 +358,7 @@ def webserver_without_daemon(tmp_path: Path) -> Iterator[str]:
         "telemetry:\n  enabled: false\n"
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: QueuedRunCoordinator\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env = unconfigured_environment()
     env |= {"DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(tmp_path / "weather")}
     port = free_port()
     command = [str(Path(sys.executable).with_name("dagster-webserver")), "-h", "127.0.0.1", "-p", str(port)]
@@ -443,7 +443,7 @@ def test_the_apis_run_retries_no_step_so_a_kma_error_ends_it_at_once(hub: FakeHu
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
     predictions_table(TABLE).create(engine)  # the pipeline's table, without the hour
     engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env = unconfigured_environment()
     env |= {
         "WEATHER_DATA_DIR": str(tmp_path / "weather"),
         "DAGSTER_HOME": str(home),
@@ -538,7 +538,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     prepare(data_dir, now - timedelta(days=4), now, predicted=[now - timedelta(hours=h) for h in range(3)])
     seed_forecasts(f"sqlite:///{data_dir / 'weather.db'}", now, [now + timedelta(hours=h) for h in range(1, 49)])
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env = unconfigured_environment()
     env |= {
         "WEATHER_DATA_DIR": str(data_dir),
         "WEATHER_STATIONS": STATIONS,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.runs import failures, metadata
 from weather_assets_tests.conftest import prepare
 from weather_assets_tests.kma_hub import FakeHub, status
+from weather_assets_tests.scratch import unconfigured_environment
 
 STATIONS = "108,159"
 
@@ -216,7 +216,7 @@ def test_skill_is_the_mean_absolute_error_per_six_hour_lead_bucket() -> None:
 def test_the_whole_chain_through_the_dagster_cli_into_mariadb(trained: Path, mysql_database: str) -> None:
     """`dagster asset materialize` of one issue, as an operator would from a terminal, into MariaDB."""
     issue = latest_due_issue()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEATHER_", "KMA_", "MLFLOW_", "DAGSTER_"))}
+    env = unconfigured_environment()
     env |= {"WEATHER_DATA_DIR": str(trained), "WEATHER_STATIONS": STATIONS, "WEATHER_DB_URL": mysql_database}
     env |= {"DAGSTER_HOME": str(trained)}
     command = [

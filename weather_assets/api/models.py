@@ -15,7 +15,18 @@ EVALUATIONS = {
 TITLES = {"now": "Comfort now", "morning": "Morning commute", "evening": "Evening commute"}
 
 
-class Comfort(BaseModel):
+class Measurements(BaseModel):
+    """The six measurements a comfort score is computed from (`weather_assets.domain.features.MEASUREMENTS`)."""
+
+    temperature: float | None
+    humidity: float | None
+    precipitation: float | None
+    pm10: float | None
+    wind_speed: float | None
+    pressure: float | None
+
+
+class Comfort(Measurements):
     """One station-hour's comfort, as stored."""
 
     station_id: int
@@ -24,12 +35,6 @@ class Comfort(BaseModel):
     prediction_datetime: datetime = Field(description="The KST hour (observation time) this comfort is for.")
     score: float
     label: str
-    temperature: float | None
-    humidity: float | None
-    precipitation: float | None
-    pm10: float | None
-    wind_speed: float | None
-    pressure: float | None
     model_name: str
     model_version: str
     age_seconds: float = Field(description="Seconds from the hour (KST) to now: how old the observation is.")
@@ -41,7 +46,7 @@ class History(BaseModel):
     items: list[Comfort]
 
 
-class ForecastHour(BaseModel):
+class ForecastHour(Measurements):
     """One forecast hour, from the newest issue that forecasts it."""
 
     forecast_datetime: datetime = Field(description="The KST hour forecast.")
@@ -49,12 +54,6 @@ class ForecastHour(BaseModel):
     lead_hours: int = Field(description="Hours from the issue to this hour.")
     score: float
     label: str
-    temperature: float | None
-    humidity: float | None
-    precipitation: float | None
-    pm10: float | None
-    wind_speed: float | None
-    pressure: float | None
     forecast_inputs: list[str] = Field(description="Model inputs taken from KMA's forecast.")
     carried_inputs: list[str] = Field(description="Model inputs carried from the station's latest observation.")
 

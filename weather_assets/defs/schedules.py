@@ -55,14 +55,15 @@ FORECAST_DELAY = timedelta(minutes=15)  # KMA serves an issue about ten minutes 
 def forecast_issued(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Fifteen minutes after each forecast base time (02, 05, ..., 23 KST), the issue's comfort forecasts.
 
-    The partition is the tick's own issue; while KMA does not serve it yet, the run asks again every minute.
+    The partition is the tick's own issue; while KMA does not serve it yet, the run asks again every
+    WEATHER_KMA_POLL_SECONDS (10 s by default).
     """
     tick = context.scheduled_execution_time.astimezone(KST).replace(second=0, microsecond=0, tzinfo=None)
     issue = partition_key(tick - FORECAST_DELAY)
     return dg.RunRequest(run_key=issue, partition_key=issue)
 
 
-skill_daily = dg.ScheduleDefinition(
+forecast_skill_daily = dg.ScheduleDefinition(
     name="forecast_skill_daily",
     job=forecast_skill_job,
     cron_schedule="50 4 * * *",
