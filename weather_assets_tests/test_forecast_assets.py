@@ -312,3 +312,22 @@ def test_other_codes_fail_as_kma_named_them_without_retry_or_key(
     assert isinstance(error, dg.Failure) and not error.allow_retries
     assert f"result code {code}" in str(error) and message in str(error)
     assert "three days" not in str(error) and "test-key" not in str(error)
+
+
+def test_an_issue_longer_than_the_pages_read_fails_without_retry(hub: FakeHub, tmp_path: Path) -> None:
+    """A 17:00 issue takes two pages; with one allowed, asking again cannot help, so the run is not retried."""
+    issue = latest_due_issue() - timedelta(hours=3)
+    while issue.hour != 17:
+        issue -= timedelta(hours=3)
+    client = KMAClient(auth_key="test-key", forecast_url=hub.forecast_url, stations="108", max_forecast_pages=1)
+    retried = dg.define_asset_job("retried", [kma_forecasts], op_retry_policy=dg.RetryPolicy(max_retries=2))
+    job = dg.Definitions(
+        assets=[kma_forecasts], jobs=[retried], resources={"kma": client, "lake": Lake(data_dir=str(tmp_path))}
+    ).resolve_job_def("retried")
+
+    result = job.execute_in_process(partition_key=partition_key(issue), raise_on_error=False)
+
+    failure = next(event for event in result.all_events if event.is_step_failure).step_failure_data
+    assert "max_forecast_pages" in failure.error.message and "test-key" not in failure.error.message
+    assert not any(event.is_step_up_for_retry for event in result.all_events)  # the policy would have retried
+    assert not (tmp_path / "lake").exists()  # nothing of the issue was written

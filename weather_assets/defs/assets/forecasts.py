@@ -9,7 +9,7 @@ import pandas as pd
 from weather_assets.defs.assets.metadata import path_list, table_schema
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import forecast_issues, kst_window
-from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastUnpublished
+from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.domain import kma_forecast
@@ -39,11 +39,15 @@ def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake)
     `publication_poll_seconds` until `publication_wait_minutes` past that time (resource `kma`); a spent daily
     quota (code 22) is asked for again every half hour, four times. An issue older than the three days KMA serves
     fails at once and is not retried (that forecast is gone), and so does any other error code, named as KMA
-    answered it.
+    answered it, and an issue longer than `max_forecast_pages` pages.
     """
     issued = _issue(context)
     try:
         answers = kma.fetch_forecast(issued, kma.forecast_points())
+    except KMAForecastTooLong as error:
+        raise dg.Failure(
+            f"{error}: set a higher max_forecast_pages on the kma resource to read it", allow_retries=False
+        ) from None
     except KMAError as error:
         if error.code is None:
             raise  # KMA unreachable: the job's retry policy tries again

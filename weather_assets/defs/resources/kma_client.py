@@ -46,6 +46,10 @@ class KMAForecastUnpublished(KMAError):
     """
 
 
+class KMAForecastTooLong(KMAError):
+    """An issue at one grid point announces more pages than `max_forecast_pages`: asking again cannot help."""
+
+
 class _RedactKeyFilter(logging.Filter):
     """Blanks ``authKey=...`` in urllib3's debug lines, which print every request's URL."""
 
@@ -200,12 +204,17 @@ class KMAClient(dg.ConfigurableResource):
             pages.append(body)
             got += len(page.items)
             needed = -(-total // kma_forecast.PAGE_ROWS)
-            if needed > self.max_forecast_pages or (got < total and not page.items):
-                where = f"issue {issued_at:%Y-%m-%d %H:%M} KST, grid point nx={point[0]}, ny={point[1]}"
-                raise KMAError(
+            where = f"issue {issued_at:%Y-%m-%d %H:%M} KST, grid point nx={point[0]}, ny={point[1]}"
+            if needed > self.max_forecast_pages:
+                raise KMAForecastTooLong(
                     f"getVilageFcst ({where}) announced totalCount {total}, {needed} pages of "
-                    f"{kma_forecast.PAGE_ROWS} rows; page {len(pages)} brought {got} items in all, and at most "
-                    f"{self.max_forecast_pages} pages are read (max_forecast_pages)"
+                    f"{kma_forecast.PAGE_ROWS} rows, and at most {self.max_forecast_pages} pages are read "
+                    "(max_forecast_pages)"
+                )
+            if got < total and not page.items:  # the issue may have changed under the pages: worth a retry
+                raise KMAError(
+                    f"getVilageFcst ({where}) announced totalCount {total}, and page {len(pages)} brought {got} "
+                    "items in all"
                 )
         return pages
 
