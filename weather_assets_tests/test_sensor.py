@@ -28,7 +28,7 @@ from weather_assets.defs.resources.lake import Arrival, Lake, arrival_key, featu
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
-from weather_assets.defs.sensors import SKEW, new_feature_files, scan
+from weather_assets.defs.sensors import MAX_WAIT, SKEW, new_feature_files, scan
 from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 
@@ -135,6 +135,21 @@ def test_hours_whose_predicting_run_failed_are_requested_once_it_ended(
 
     assert tick(lake, cursor, instance)[0] == []
     assert json.loads(cursor)["waiting"] == []
+
+
+def test_a_record_whose_run_never_ends_waits_at_most_max_wait(tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    """A combined run left "started" (its process died with run monitoring off) does not hold its hours for ever."""
+    lake = Lake(data_dir=str(tmp_path))
+    lost = writing_run(instance, dg.DagsterRunStatus.STARTED)
+    write_hours(lake, [FIRST], lost.run_id, predicted_in_run=True)
+    written = datetime.now(UTC)
+
+    waiting = scan(lake, None, instance, now=written + MAX_WAIT - timedelta(minutes=1))
+    assert waiting.requests == [] and len(waiting.waiting) == 1
+
+    later = scan(lake, waiting.cursor, instance, now=written + MAX_WAIT + timedelta(minutes=1))
+    assert [partition_key(r.first) for r in later.requests] == ["2026-11-26-06:00"]
+    assert later.waiting == [] and len(later.unpredicted) == 1
 
 
 def test_hours_of_a_predicting_run_the_instance_does_not_know_are_requested(

@@ -11,7 +11,7 @@ Contiguous hours of one record become one run (a range run, as a single-run back
 so a write is predicted once. A record of a run that predicts the same hours itself (the hourly schedule's and
 the API's `ingest_and_predict` runs) requests nothing once that run succeeded; if it failed, was canceled or is
 unknown to the instance, its hours are requested as any other record's; while it is still going, the record
-waits in the cursor and is read again (by its key, not listed) on the next ticks.
+waits in the cursor and is read again (by its key, not listed) on the next ticks, for at most `MAX_WAIT`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -38,6 +38,9 @@ from weather_assets.domain.hours import partition_key
 SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
 MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order
 UNPREDICTED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}  # writing runs that predicted nothing
+# How long a record waits for its writing run to end. A combined run waits at most an hour for KMA; one still
+# "started" much later lost its process (run monitoring off), so its hours are requested rather than waited for.
+MAX_WAIT = timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,11 @@ def spans(hours: Sequence[datetime]) -> Iterator[tuple[datetime, datetime]]:
 
 
 def scan(
-    lake: Lake, cursor: dict[str, object] | None, instance: dg.DagsterInstance, max_records: int = MAX_RECORDS
+    lake: Lake,
+    cursor: dict[str, object] | None,
+    instance: dg.DagsterInstance,
+    max_records: int = MAX_RECORDS,
+    now: datetime | None = None,
 ) -> Scan:
     """One tick's work: list the arrivals from the cursor's window on, read the new ones, advance the cursor.
 
@@ -93,12 +100,12 @@ def scan(
     waiting for their writing run (looked up in `instance`). On the first tick (no cursor) every record is listed
     once. Only keys named like arrival records move the window: a stray object under `arrivals/` is skipped once.
     """
-    cursor = cursor or {}
+    cursor, now = cursor or {}, now or datetime.now(UTC)
     newest = str(cursor.get("newest", ""))
     seen: set[str] = set(cursor.get("seen", []))  # type: ignore[arg-type]
     result, handled = Scan(), 0
     for key in cursor.get("waiting", []):  # type: ignore[attr-defined]
-        _handle(lake, str(key), instance, result)
+        _handle(lake, str(key), instance, result, now)
     for obj in lake.list(ARRIVALS_PREFIX, _window_start(newest)):
         result.listed += 1
         if obj.key in seen:
@@ -109,7 +116,7 @@ def scan(
         seen.add(obj.key)
         if arrival_time(obj.key) is not None:
             newest = max(newest, obj.key)
-        _handle(lake, obj.key, instance, result)
+        _handle(lake, obj.key, instance, result, now)
     window = _window_start(newest)
     result.cursor = {
         "newest": newest,
@@ -119,7 +126,7 @@ def scan(
     return result
 
 
-def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan) -> None:
+def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan, now: datetime) -> None:
     """Reads the record `key` into `result`: its requests, or why it has none (yet)."""
     try:
         arrival = Arrival.from_json(lake.read(key))
@@ -131,7 +138,8 @@ def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan) ->
         if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:
             result.predicted_in_run.append(key)
             return
-        if run is not None and run.status not in UNPREDICTED:
+        written = arrival_time(key)
+        if run is not None and run.status not in UNPREDICTED and written is not None and now - written < MAX_WAIT:
             result.waiting.append(key)
             return
         result.unpredicted.append(key)
