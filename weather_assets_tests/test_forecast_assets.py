@@ -173,6 +173,7 @@ def test_forecast_skill_charts_the_error_by_lead_once_hours_are_observed(trained
     meta = metadata(skill, "forecast_skill")
     observed_hours = int((last - first) / timedelta(hours=1)) + 1
     assert meta["dagster/row_count"] == 2 * observed_hours  # two stations, one issue
+    assert meta["unobserved_forecast_rows"] == 2  # the current hour is forecast, not yet predicted: counted, not judged
     assert meta["mae_00h"] >= 0 and "| 0-5 h |" in meta["mae_by_lead"]
 
 

@@ -11,6 +11,7 @@ from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour
+from weather_assets.domain.kma_forecast import REACH
 
 BUCKET_HOURS = 6
 
@@ -48,17 +49,19 @@ def forecast_skill(
 ) -> dg.MaterializeResult:
     """Forecast skill over the last `days`: for every forecast hour that has since been observed, the comfort
     forecast against the comfort the champion computed from the observation (`weather_predictions`), as the mean
-    absolute error per 6-hour lead bucket. The chart shows how fast the forecast loses its edge.
+    absolute error per 6-hour lead bucket. The chart shows how fast the forecast loses its edge; forecast rows
+    of hours no prediction exists for (not ingested, or not predicted yet) are counted, not judged.
     """
     end = current_hour() + timedelta(hours=1)
     start = end - timedelta(days=config.days)
-    forecasts = predictions_io_manager.rows(start - timedelta(days=3), end, spec=FORECASTS)
+    forecasts = predictions_io_manager.rows(start - REACH, end, spec=FORECASTS)
     forecasts = forecasts[(forecasts["forecast_datetime"] >= start) & (forecasts["forecast_datetime"] < end)]
     observed = predictions_io_manager.rows(start, end)
     skill = skill_by_lead(forecasts, observed)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": int(skill["samples"].sum()) if len(skill) else 0,
+            "unobserved_forecast_rows": len(forecasts) - (int(skill["samples"].sum()) if len(skill) else 0),
             "mae_by_lead": _chart(skill),
             **{f"mae_{row.lead_bucket:02d}h": round(float(row.mae), 3) for row in skill.itertuples()},
         }
