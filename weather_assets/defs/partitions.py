@@ -25,15 +25,19 @@ def hourly_partitions(start: str = PARTITIONS_START) -> dg.HourlyPartitionsDefin
 hourly = hourly_partitions(partitions_start())
 
 
+def base_times_cron(minute: int = 0) -> str:
+    """A cron at `minute` past each forecast base time (02, 05, ..., 23): the issues' partitions and schedule."""
+    return f"{minute} {','.join(str(hour) for hour in BASE_HOURS)} * * *"
+
+
 def forecast_issue_partitions(start: str = PARTITIONS_START) -> dg.TimeWindowPartitionsDefinition:
     """KMA's short-term forecast issues (base times 02, 05, ..., 23 KST), keyed by the issue's KST time.
 
     ``end_offset=1``: the newest issue is a partition as soon as its base time passes; KMA serves it about ten
     minutes later.
     """
-    cron = f"0 {','.join(str(hour) for hour in BASE_HOURS)} * * *"
     return dg.TimeWindowPartitionsDefinition(
-        cron_schedule=cron, start=start, timezone=TIMEZONE, fmt=KEY_FORMAT, end_offset=1
+        cron_schedule=base_times_cron(), start=start, timezone=TIMEZONE, fmt=KEY_FORMAT, end_offset=1
     )
 
 

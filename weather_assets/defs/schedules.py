@@ -7,8 +7,8 @@ from datetime import timedelta
 import dagster as dg
 
 from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, train_job
+from weather_assets.defs.partitions import base_times_cron
 from weather_assets.domain.hours import KST, TIMEZONE, current_hour, partition_key
-from weather_assets.domain.kma_forecast import BASE_HOURS
 from weather_assets.environment import ingest_minute
 
 # KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
@@ -48,7 +48,7 @@ FORECAST_DELAY = timedelta(minutes=15)  # KMA serves an issue about ten minutes 
 @dg.schedule(
     name="forecast_issued",
     job=forecast_job,
-    cron_schedule=f"15 {','.join(str(hour) for hour in BASE_HOURS)} * * *",
+    cron_schedule=base_times_cron(FORECAST_DELAY // timedelta(minutes=1)),
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -226,19 +226,24 @@ def duplicate_lines(body: bytes) -> int:
     return len(keys) - len(set(keys))
 
 
+def _data_lines(body: bytes) -> Iterator[tuple[int, str]]:
+    """The data lines of a checked block, decoded and stripped, with their 1-based line numbers in the body."""
+    check_block(body)
+    for number, raw in enumerate(_body_lines(body), start=1):
+        line = decode(raw).strip()
+        if line and not line.startswith("#"):
+            yield number, line
+
+
 def parse_asos(body: bytes) -> Parsed:
     """Rows of an ASOS block: ``station_id, observed_at`` and the columns of `ASOS_COLUMNS`.
 
     A data line that cannot be read (too few fields, a bad TM or station, a non-number) is skipped and
     reported with its 1-based line number in the body; a body that yields no row at all raises.
     """
-    check_block(body)
     rows: list[tuple[object, ...]] = []
     skipped: list[tuple[int, str]] = []
-    for number, raw in enumerate(_body_lines(body), start=1):
-        line = decode(raw).strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line in _data_lines(body):
         parts = line.split()
         try:
             if len(parts) < kma_fields.MIN_ASOS_FIELDS:
@@ -260,13 +265,9 @@ def parse_pm10(body: bytes) -> Parsed:
     are NaN. FLAG and MQC stay in the raw object for replay: KMA's help text does not define their codes,
     so they do not filter readings. An empty block (no dust sensor at the station) gives an empty frame.
     """
-    check_block(body)
     rows: list[tuple[object, ...]] = []
     skipped: list[tuple[int, str]] = []
-    for number, raw in enumerate(_body_lines(body), start=1):
-        line = decode(raw).strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line in _data_lines(body):
         parts = [part.strip() for part in line.split(",")]
         try:
             if len(parts) < 3:
