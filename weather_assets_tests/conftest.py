@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -44,6 +45,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for message, category in QUIETED:
             item.add_marker(pytest.mark.filterwarnings(f"ignore:{message}:{category.__module__}.{category.__name__}"))
+
+
+def dagster_materialize(env: dict[str, str], *selection_and_partitions: str) -> subprocess.CompletedProcess[str]:
+    """`dagster asset materialize -m weather_assets.definitions ...` in a fresh process, as an operator types it."""
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    command = [dagster, "asset", "materialize", "-m", "weather_assets.definitions", *selection_and_partitions]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 def missing_tool(reason: str) -> None:

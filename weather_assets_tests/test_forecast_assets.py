@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +34,7 @@ from weather_assets.domain import kma_forecast
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.runs import failures, metadata
-from weather_assets_tests.conftest import prepare
+from weather_assets_tests.conftest import dagster_materialize, prepare
 from weather_assets_tests.kma_hub import FakeHub, status
 from weather_assets_tests.scratch import unconfigured_environment
 
@@ -220,15 +218,8 @@ def test_the_whole_chain_through_the_dagster_cli_into_mariadb(trained: Path, mys
     env = unconfigured_environment()
     env |= {"WEATHER_DATA_DIR": str(trained), "WEATHER_STATIONS": STATIONS, "WEATHER_DB_URL": mysql_database}
     env |= {"DAGSTER_HOME": str(trained)}
-    command = [
-        str(Path(sys.executable).with_name("dagster")),
-        "asset",
-        "materialize",
-        "-m",
-        "weather_assets.definitions",
-    ]
-    command += ["--select", "kma_forecasts,forecast_features,weather_forecasts", "--partition", partition_key(issue)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    selection = "kma_forecasts,forecast_features,weather_forecasts"
+    done = dagster_materialize(env, "--select", selection, "--partition", partition_key(issue))
     assert done.returncode == 0, done.stderr[-3000:]
 
     with sa.create_engine(mysql_database).connect() as connection:

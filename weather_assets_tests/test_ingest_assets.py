@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from weather_assets.domain import features, kma_fields, kma_format
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.offline_kma import OfflineKMA, observe, wet_and_rain
 from weather_assets.runs import metadata
-from weather_assets_tests.conftest import STATIONS, ingest
+from weather_assets_tests.conftest import STATIONS, dagster_materialize, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
 from weather_assets_tests.scratch import unconfigured_environment
 
@@ -337,16 +335,8 @@ def test_a_winter_days_precipitation_is_each_hours_rain_through_the_dagster_cli(
     hours = hours_of(day)
     env = unconfigured_environment()
     env |= {"WEATHER_DATA_DIR": str(tmp_path), "WEATHER_STATIONS": "108", "DAGSTER_HOME": str(tmp_path)}
-    command = [
-        str(Path(sys.executable).with_name("dagster")),
-        "asset",
-        "materialize",
-        "-m",
-        "weather_assets.definitions",
-    ]
-    command += ["--select", "kma_observations,weather_features"]
-    command += ["--partition-range", f"{partition_key(hours[0])}...{partition_key(hours[-1])}"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    partitions = f"{partition_key(hours[0])}...{partition_key(hours[-1])}"
+    done = dagster_materialize(env, "--select", "kma_observations,weather_features", "--partition-range", partitions)
     assert done.returncode == 0, done.stderr[-3000:]
 
     lake = Lake(data_dir=str(tmp_path))
