@@ -1,5 +1,5 @@
-"""Materializations started in this process, and what they report: the one way the main command, the benchmarks
-and the tests run the code location's assets (the read API's in-process runs use its logging settings, `QUIET`).
+"""Materializations and job runs started in this process, and what they report: the one way the main command, the
+read API's in-process fallback and the benchmarks run the code location's assets.
 """
 
 from __future__ import annotations
@@ -46,6 +46,24 @@ def materialize(
         run_config={**QUIET, **(run_config or {})},
         raise_on_error=False,
     )
+
+
+def job_of(name: str) -> dg.JobDefinition:
+    """A job of the code location by name (what `execute_job` rebuilds the job with)."""
+    return defs.resolve_job_def(name)
+
+
+def execute_job(
+    name: str, instance: dg.DagsterInstance, *, tags: Mapping[str, str], run_config: Mapping[str, Any]
+) -> None:
+    """One run of a job of the code location in this process, as the UI would launch it.
+
+    Through `dg.execute_job` on the reconstructable job, because `execute_in_process` ignores the executor's run
+    config (the read API turns step retries off with it). The outcome is in the instance's run record.
+    """
+    job = dg.build_reconstructable_job(__name__, job_of.__name__, reconstructable_args=(name,))
+    with dg.execute_job(job, instance, run_config={**QUIET, **run_config}, tags=dict(tags)):
+        pass
 
 
 def failures(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -179,15 +179,11 @@ class InProcessRuns:
         return runs[0].run_id
 
     def _run(self, partition: str, request: str) -> None:
-        """The run, as the webserver would launch it: `dg.execute_job` applies the executor's run config (no step
-        retries), which `execute_in_process` ignores."""
-        import dagster as dg
-
-        from weather_assets.runs import QUIET  # Dagster's code location loads in the worker that first computes
+        """The run, as the webserver would launch it (its executor's run config honoured: no step retries)."""
+        from weather_assets import runs  # Dagster's code location loads in the worker that first computes
 
         tags = {**SERVED_BY, "weather/api_request": request, "dagster/partition": partition}
-        with dg.execute_job(dg.reconstructable(api_job), self.instance, {**QUIET, **RUN_CONFIG}, tags):
-            pass
+        runs.execute_job(JOB, self.instance, tags=tags, run_config=RUN_CONFIG)
 
     def status(self, run_id: str) -> str:
         thread = self._threads.get(run_id)
@@ -205,13 +201,6 @@ class InProcessRuns:
         thread.join(self.settings.run_timeout_seconds)
         if thread.is_alive():
             raise RuntimeError(f"in-process run {run_id} still going; its slot is released, the run goes on")
-
-
-def api_job() -> Any:
-    """The job the API runs in process, for `dg.reconstructable`."""
-    from weather_assets.definitions import defs
-
-    return defs.resolve_job_def(JOB)
 
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
