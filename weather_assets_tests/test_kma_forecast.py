@@ -116,6 +116,7 @@ def test_daily_extremes_are_ignored_and_a_missing_hour_category_is_nan() -> None
     [
         ("강수없음", 0.0),
         ("-", 0.0),
+        ("null", 0.0),
         ("0", 0.0),
         ("1mm 미만", 0.5),
         ("1.0mm 미만", 0.5),
@@ -194,6 +195,24 @@ def test_kmas_missing_value_is_missing_and_not_unreadable() -> None:
     unreadable: list[str] = []
     row = parse_forecast(REAL_2022.replace(b'"9"', b'"-999"', 1), ISSUE, (60, 125), unreadable).iloc[0]
     assert math.isnan(row["temperature"]) and unreadable == []
+
+
+@pytest.mark.parametrize("value", [b"null", b'"null"', b'"0"'])
+def test_pcps_null_and_zero_are_no_rain_as_the_guide_says(value: bytes) -> None:
+    """The guide's "-, null, 0값은 '강수없음'": a JSON null, the text "null" and "0" are 0.0 mm, not unknown."""
+    unreadable: list[str] = []
+    row = parse_forecast(REAL_2022.replace('"강수없음"'.encode(), value), ISSUE, (60, 125), unreadable).iloc[0]
+    assert row["precipitation"] == 0.0 and unreadable == []
+
+
+def test_a_null_temperature_is_unreadable_not_zero() -> None:
+    """The guide's null rule is PCP's (and SNO's): a null TMP is missing and reported, never 0 °C."""
+    body = REAL_2022.replace(b'"fcstValue":"9"', b'"fcstValue":null', 1)
+    unreadable: list[str] = []
+    row = parse_forecast(body, ISSUE, (60, 125), unreadable).iloc[0]
+    assert math.isnan(row["temperature"]) and len(unreadable) == 1 and "'TMP'" in unreadable[0]
+    with pytest.raises(KMAForecastError, match="unreadable item.*TMP"):
+        parse_forecast(body)
 
 
 def item(category: str, fcst: datetime, value: str, issued: datetime = ISSUE) -> str:

@@ -1,7 +1,8 @@
 """The text values of KMA's short-term forecast as numbers: PCP's classes, WSD, and the extension's class codes.
 
 From KMA's VilageFcstInfoService_2.0 guide (Open API 활용가이드, 2024-11-28 edition, as public clients copy it):
-PCP is a class of the hour's precipitation ("강수없음", "1mm 미만", "6.9mm", "30.0~50.0mm", "50.0mm 이상"); values
+PCP is a class of the hour's precipitation ("강수없음", "1mm 미만", "6.9mm", "30.0~50.0mm", "50.0mm 이상"), and
+"-, null, 0값은 '강수없음'" (a JSON null reaches here as the text "null", `kma_forecast.parse_forecast`); values
 of +900 and more or -900 and less are missing. In the 3-hourly days added on 2024-11-28 (`kma_forecast.
 in_extension`) PCP, SNO and WSD are qualitative classes, given as codes: PCP 1 약한 비 (under 3 mm an hour),
 2 보통 비 (3 to under 15), 3 강한 비 (15 and more); WSD 1 약한 바람 (under 4 m/s), 2 약간 강한 바람 (4 to under
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-_NONE = {"강수없음", "-", "0", "0.0", ""}  # KMA's guide: "-, null, 0값은 '강수없음'"
+_NONE = {"강수없음", "-", "null", "0", "0.0", ""}  # KMA's guide: "-, null, 0값은 '강수없음'"
 _MISSING_AT = 900.0  # KMA's guide: values of +900 and more, -900 and less, are missing
 _AMOUNT = r"(\d+(?:\.\d+)?)\s*mm"
 _BELOW = re.compile(rf"{_AMOUNT}\s*미만")
@@ -34,7 +35,7 @@ _WIND_NAMES = {"약한바람": "1", "약간강한바람": "2", "강한바람": "
 def parse_pcp(text: str, coded: bool = False) -> float:
     """Millimetres of a PCP class (the hour's precipitation), one rule per form of KMA's guide.
 
-    - "강수없음" (also "-", "0", empty, which the guide says mean the same): 0.0.
+    - "강수없음" (also "-", "null", "0", empty, which the guide says mean the same): 0.0.
     - "X.Ymm" (1.0 to 29.9 mm, exact): X.Y.
     - "Xmm 미만" ("1mm 미만", also written "1.0mm 미만": 0.1 to under 1.0 mm): X / 2, the class's middle
       (0.5): any rain counts, and the comfort rule's rain penalty starts at any amount above 0.

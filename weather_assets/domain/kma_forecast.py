@@ -7,9 +7,11 @@ hourly to the end of 모레 (two days after the issue's day) for the 02-14 issue
 the 17-23 ones, then one more day every three hours (the "extension": 글피, respectively 그글피), where PCP, SNO
 and WSD are qualitative class codes instead of amounts. So one issue
 at one point can exceed a 1000-row page: answers are paged (``pageNo``, ``numOfRows``, ``totalCount``).
-``fcstValue`` is always text, read by `forecast_values`. A result code other than ``00`` is an error; ``03``
-(NO_DATA) is what an issue not yet published gets, ``10`` with "최근 3일 간의 자료만 제공합니다." one older than
-the three days KMA serves (an answer logged by a public client), ``22`` the gateway's exhausted daily quota.
+``fcstValue`` is text, read by `forecast_values`, or a JSON null, read as the text "null" (the guide's
+"-, null, 0값은 '강수없음'": none for PCP, unreadable for a category without that rule). A result code other
+than ``00`` is an error; ``03`` (NO_DATA) is what an issue not yet published gets, ``10`` with "최근 3일 간의
+자료만 제공합니다." one older than the three days KMA serves (an answer logged by a public client), ``22`` the
+gateway's exhausted daily quota.
 Errors of the gateway come as XML (``<OpenAPI_ServiceResponse>``) whatever ``dataType`` asked for.
 """
 
@@ -175,7 +177,8 @@ def parse_forecast(
     bodies = [pages] if isinstance(pages, bytes) else pages
     for item in (item for body in bodies for item in read_answer(body, issued_at, point).items):
         try:
-            category, value = str(item["category"]), str(item["fcstValue"])
+            category, text = str(item["category"]), item["fcstValue"]
+            value = "null" if text is None else str(text)  # not "None": the guide's null is PCP's 강수없음
             key = (
                 datetime.strptime(f"{item['baseDate']}{item['baseTime']}", STAMP_FORMAT),
                 datetime.strptime(f"{item['fcstDate']}{item['fcstTime']}", STAMP_FORMAT),

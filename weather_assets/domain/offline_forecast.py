@@ -76,6 +76,16 @@ def pcp_text(mm: float) -> str:
     return "30.0~50.0mm" if mm < 50.0 else "50.0mm 이상"
 
 
+def sno_text(cm: float) -> str:
+    """KMA's SNO class of an amount, as KMA writes it now: "0.5cm 미만" (0.1 to under 0.5 cm), "X.Ycm" (0.5 to
+    4.9), "5.0cm 이상". Older guides and answers have "1cm 미만" (0.1 to under 1.0) as the lowest class."""
+    if cm < 0.1:
+        return "적설없음"
+    if cm < 0.5:
+        return "0.5cm 미만"
+    return f"{cm:.1f}cm" if cm < 5.0 else "5.0cm 이상"
+
+
 def forecast_hours(issued_at: datetime) -> list[datetime]:
     """The hours an issue forecasts, as KMA's guide lays them out: hourly from the base time + 1 h, then the
     extension's day (`kma_forecast.in_extension`) at 00, 03, ..., 21."""
@@ -109,7 +119,6 @@ def _hour_values(point: tuple[int, int], issued_at: datetime, hour: datetime) ->
     direction = int(unit(issue_key, int(lead)) * 36) * 10
     snowing = rain > 0 and temperature < 1.0
     pop = min(100, 60 + 10 * math.ceil(rain)) if rain > 0 else 30 if near > 0 else 0
-    snow = "적설없음" if not snowing else "1cm 미만" if rain < 1 else f"{rain:.1f}cm" if rain < 5 else "5.0cm 이상"
     values = {
         "TMP": f"{round(temperature):d}",
         "UUU": f"{-wind * math.sin(math.radians(direction)):.1f}",
@@ -122,7 +131,7 @@ def _hour_values(point: tuple[int, int], issued_at: datetime, hour: datetime) ->
         "WAV": "0",
         "PCP": pcp_text(rain),
         "REH": f"{round(humidity):d}",
-        "SNO": snow,
+        "SNO": sno_text(rain if snowing else 0.0),  # about a centimetre of snow per millimetre of water
     }
     return _coded(values, rain, wind) if in_extension(issued_at, hour) else values
 
