@@ -44,28 +44,34 @@ def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
     return [current - timedelta(hours=offset) for offset in range(count, 0, -1)]
 
 
+def rounded(values: pd.Series, decimals: int = 1) -> pd.Series:
+    """`values` rounded for print, never as -0.0 (a mean of -0.04 to one decimal): adding 0.0 makes it 0.0."""
+    return values.round(decimals) + 0.0
+
+
 def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
     """Per-station summary of the hours' feature files, read back from the lake, and the lake's root."""
     with dg.build_resources({"lake": defs.resources["lake"]}) as resources:
         frame = resources.lake.read_features(hours)
         root = resources.lake.root
-    summary = (
-        frame.groupby(["station_id", "station_name", "region"])
-        .agg(
-            hours=("observed_at", "size"),
-            temp_min=("temperature", "min"),
-            temp_mean=("temperature", "mean"),
-            temp_max=("temperature", "max"),
-            humidity=("humidity", "mean"),
-            rain_mm=("precipitation", "sum"),
-            pm10=("pm10", "mean"),
-            wind_max=("wind_speed", "max"),
-            pressure=("pressure", "mean"),
-        )
-        .round(1)
-        .reset_index()
+    return station_summary(frame), root
+
+
+def station_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per station of feature rows: their hours, and their measurements' extremes, means and rain, to 0.1."""
+    figures = frame.groupby(["station_id", "station_name", "region"]).agg(
+        hours=("observed_at", "size"),
+        temp_min=("temperature", "min"),
+        temp_mean=("temperature", "mean"),
+        temp_max=("temperature", "max"),
+        humidity=("humidity", "mean"),
+        rain_mm=("precipitation", "sum"),
+        pm10=("pm10", "mean"),
+        wind_max=("wind_speed", "max"),
+        pressure=("pressure", "mean"),
     )
-    return summary, root
+    measured = figures.columns.drop("hours")
+    return figures.assign(**{column: rounded(figures[column]) for column in measured}).reset_index()
 
 
 def latest_scores(hour: datetime) -> pd.DataFrame:
@@ -78,12 +84,12 @@ def latest_scores(hour: datetime) -> pd.DataFrame:
             "station_id": rows["station_id"],
             "station": rows["station_id"].map(names),
             "region": rows["region"],
-            "comfort": rows["comfort_score"].round(1),
+            "comfort": rounded(rows["comfort_score"]),
             "label": rows["comfort_score"].map(comfort.label),
             "temperature": rows["temperature"],
             "humidity": rows["humidity"],
             "rain_mm": rows["precipitation"],
-            "pm10": rows["pm10"].round(0),
+            "pm10": rounded(rows["pm10"], 0),
             "wind": rows["wind_speed"],
             "model": rows["model_name"],
         }

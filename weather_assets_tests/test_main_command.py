@@ -8,9 +8,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from weather_assets.cli import latest_hours
+from weather_assets.cli import latest_hours, rounded, station_summary
 from weather_assets.domain.hours import KST
 from weather_assets_tests.conftest import free_port
 from weather_assets_tests.scratch import unconfigured_environment
@@ -20,6 +21,30 @@ def test_latest_hours_end_with_the_last_complete_kst_hour() -> None:
     now = datetime.fromisoformat("2026-11-26T00:10:00+00:00")  # 09:10 KST
     assert latest_hours(3, now) == [datetime(2026, 11, 26, 6), datetime(2026, 11, 26, 7), datetime(2026, 11, 26, 8)]
     assert latest_hours(1, now.astimezone(KST))[-1] == datetime(2026, 11, 26, 8)
+
+
+def test_no_printed_figure_is_negative_zero() -> None:
+    """A mean of -0.04 to one decimal, or a PM10 of -0.4 to none, would print as -0.0."""
+    hours = pd.date_range("2026-01-10 00:00", periods=2, freq="h")
+    frame = pd.DataFrame(
+        {
+            "station_id": [108, 108],
+            "station_name": ["Seoul"] * 2,
+            "region": ["Seoul"] * 2,
+            "observed_at": hours,
+            "temperature": [-0.1, 0.02],
+            "humidity": [-0.02, -0.04],
+            "precipitation": [0.0, -0.0],
+            "pm10": [-0.03, 0.0],
+            "wind_speed": [-0.04, -0.01],
+            "pressure": [1010.0, 1012.0],
+        }
+    )
+    row = station_summary(frame).iloc[0]
+    assert (row["hours"], row["temp_min"], row["pressure"]) == (2, -0.1, 1011.0)
+    near_zero = row.drop(["station_id", "station_name", "region", "hours", "temp_min", "pressure"])
+    assert [str(value) for value in near_zero] == ["0.0"] * 6  # temp mean and max, humidity, rain, pm10, wind
+    assert rounded(pd.Series([-0.4, 0.04, float("nan")]), 0).astype(str).tolist() == ["0.0", "0.0", "nan"]
 
 
 def main_command(
