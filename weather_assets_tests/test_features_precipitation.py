@@ -1,14 +1,16 @@
-"""An hour's precipitation from RN_DAY and IR (`features.precipitation`): table tests on constructed and real lines."""
+"""An hour's precipitation from RN_DAY and IR (`features.precipitation`) on constructed lines and real ones (the
+real excerpts of `data/kma_real/` run whole in `test_kma_real`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
 
-from weather_assets.domain import features
-from weather_assets_tests.test_kma_format import HELP, block, hourly_rain, rain_line
+from weather_assets.domain import features, kma_format
+from weather_assets_tests.test_kma_format import HELP, asos_line, block
 
 DAY = datetime(2024, 1, 15)
 
@@ -24,70 +26,117 @@ def same(got: list[float], want: list[float]) -> bool:
     )
 
 
+def rain_line(hour: datetime, rn: str, rn_day: str, ir: str, station: int = 108) -> str:
+    """A 46-field line of `station` at `hour` with the given RN (16), RN_DAY (17) and IR (45) tokens."""
+    fields = asos_line().split()
+    fields[0], fields[1], fields[15], fields[16], fields[44] = kma_format.tm(hour), str(station), rn, rn_day, ir
+    return " ".join(fields)
+
+
+def built(*lines: str, before: Sequence[str] = ()) -> features.Features:
+    """`features.build` of station 108's lines, one raw object per hour, with `before` as the hours before them."""
+    hours = sorted({kma_format.parse_tm(line.split()[0]) for line in lines})
+    raw = {
+        hour: (block(*HELP, *(line for line in lines if line.startswith(kma_format.tm(hour)))), block())
+        for hour in hours
+    }
+    return features.build(raw, [108], before=[block(*HELP, line) for line in before])
+
+
+def hourly_rain(*lines: str, before: Sequence[str] = ()) -> list[float]:
+    """The precipitation column `features.build` makes of the lines."""
+    return built(*lines, before=before).frame["precipitation"].tolist()
+
+
 @pytest.mark.parametrize(
     ("ir", "want"),
     [
-        ("3", 0.0),  # no precipitation, and the day had none yet (01:00 starts it)
-        ("1", math.nan),  # precipitation reported, but no amount
+        ("3", 0.0),  # a dry hour: nothing yet today (01:00 starts the day)
+        ("1", math.nan),  # a wet hour without a day total
         ("2", math.nan),
-        ("4", math.nan),  # KMA's missing
-        ("-", math.nan),  # no code at all
-        ("-9", math.nan),  # a missing code where a code belongs
-        ("7", math.nan),  # not a code of table 1819
+        ("4", math.nan),
+        ("-", 0.0),  # no code: the -9.0 alone says nothing fell yet
+        ("-9", 0.0),
+        ("7", 0.0),  # not a code of table 1819: says nothing
     ],
 )
-def test_a_missing_rn_day_is_zero_only_on_a_dry_line_of_a_day_without_rain(ir: str, want: float) -> None:
-    """01:00 with RN_DAY -9.0: 0.0 so far only when IR says 3; with any other IR the day total is unknown, and so
-    is the next hour's amount."""
-    rain = hourly_rain(rain_line(at(1), "-9.0", "-9.0", ir), rain_line(at(2), "-9.0", "0.5", "1"))
+def test_a_missing_rn_day_is_nothing_yet_today_except_on_a_wet_line(ir: str, want: float) -> None:
+    """01:00 with RN_DAY -9.0 is 0.0 so far, unless IR says the hour was wet: then its total, and so the next
+    hour's amount, is unknown."""
+    rain = hourly_rain(rain_line(at(1), "-9.0", "-9.0", ir), rain_line(at(2), "-9.0", "0.5", "4"))
     assert same(rain, [want, 0.5 if want == 0.0 else math.nan])
 
 
-def test_a_dry_hour_without_rn_day_carries_the_days_total_forward() -> None:
-    """05:00 wrote 4.0 mm so far; 06:00 is dry (IR 3) with RN_DAY missing; 07:00 writes 5.0: 1.0 mm fell at 07:00,
-    not 5.0. Two dry hours in a row carry it as well."""
-    four = rain_line(at(4), "-9.0", "3.0", "1")
+def test_ir_4_and_ir_1_lines_carry_valid_amounts() -> None:
+    """Real answers write IR 4 on every wet hour but 09:00 and 21:00 (IR 1): RN_DAY's difference is the hour's
+    amount on all of them, and a trace (RN_DAY 0.0) is 0.0 mm."""
     rain = hourly_rain(
-        rain_line(at(5), "-9.0", "4.0", "1"),
-        rain_line(at(6), "-9.0", "-9.0", "3"),
-        rain_line(at(7), "-9.0", "5.0", "1"),
-        rain_line(at(8), "-9.0", "-9.0", "3"),
-        rain_line(at(9), "-9.0", "-9.0", "3"),
-        rain_line(at(10), "-9.0", "5.5", "1"),
-        before=[four],
+        rain_line(at(7), "0.0", "0.0", "4"),
+        rain_line(at(8), "0.3", "0.3", "4"),
+        rain_line(at(9), "0.7", "1.0", "1"),
+        rain_line(at(10), "2.5", "3.5", "4"),
+        before=[rain_line(at(6), "-9.0", "-9.0", "3")],
     )
-    assert rain == [1.0, 0.0, 1.0, 0.0, 0.0, 0.5]
+    assert rain == [0.0, 0.3, 0.7, 2.5]
 
 
-def test_the_carried_total_comes_from_the_days_earlier_hours_and_is_unknown_without_them() -> None:
-    """One hour built alone (the hourly schedule) needs the day's earlier hours, as `weather_features` reads them."""
-    earlier = [rain_line(at(5), "-9.0", "4.0", "1"), rain_line(at(6), "-9.0", "-9.0", "3")]
-    seven = rain_line(at(7), "-9.0", "5.0", "1")
-    assert hourly_rain(seven, before=earlier) == [1.0]
-    assert math.isnan(hourly_rain(seven, before=earlier[1:])[0])  # 06:00 alone: the total it carries is unknown
-    dry_morning = [rain_line(at(h), "-9.0", "-9.0", "3") for h in range(1, 7)]
-    assert hourly_rain(seven, before=dry_morning) == [5.0]  # nothing fell from 01:00 to 06:00
-
-
-def test_a_carried_total_does_not_cross_a_gap_or_the_day_start() -> None:
-    """An hour that was never ingested breaks the carry; 01:00 starts the day at 0.0 whatever the day before had."""
-    assert math.isnan(
-        hourly_rain(rain_line(at(7), "-9.0", "5.0", "1"), before=[rain_line(at(5), "-9.0", "4.0", "1")])[0]
+def test_a_winter_three_hour_rn_is_split_into_its_hours_by_rn_day() -> None:
+    """Winter: RN is written only at 03:00, as the last three hours' 3.0 mm; RN_DAY accumulates 0.5, 1.5, 3.0."""
+    rain = hourly_rain(
+        rain_line(at(1), "-9.0", "0.5", "4"),
+        rain_line(at(2), "-9.0", "1.5", "4"),
+        rain_line(at(3), "3.0", "3.0", "4"),
+        rain_line(at(4), "-9.0", "3.0", "3"),
     )
-    late = rain_line(at(23), "-9.0", "8.0", "1")
-    next_day = [rain_line(at(h), "-9.0", "-9.0", "3") for h in (24, 25)] + [rain_line(at(26), "-9.0", "0.3", "1")]
-    assert hourly_rain(*next_day, before=[late]) == [0.0, 0.0, 0.3]
+    assert rain == [0.5, 1.0, 1.5, 0.0]
+
+
+def test_midnight_closes_the_previous_day_and_one_starts_the_next() -> None:
+    """The real sequence of 2024-07-02 23:00 to 07-03 01:00 at Seoul: 63.5, 65.1 (00:00 closes the day), 0.8."""
+    rain = hourly_rain(
+        rain_line(at(24), "1.6", "65.1", "4"),
+        rain_line(at(25), "0.8", "0.8", "4"),
+        before=[rain_line(at(23), "0.3", "63.5", "4")],
+    )
+    assert rain == [1.6, 0.8]
+
+
+def test_only_the_previous_hour_is_needed_and_a_wet_hour_without_it_is_unknown_and_counted() -> None:
+    """One hour built alone (the hourly schedule) reads the hour before; without it a wet hour has no amount (NaN,
+    counted as previous_hour_unread), while an IR 3 hour is dry whatever the day's total."""
+    seven = rain_line(at(7), "-9.0", "5.0", "4")
+    assert hourly_rain(seven, before=[rain_line(at(6), "-9.0", "4.0", "3")]) == [1.0]
+    alone = built(seven)
+    assert math.isnan(alone.frame["precipitation"][0])
+    assert alone.precipitation_unknown == {at(7): {"previous_hour_unread": 1}}
+    dry = built(rain_line(at(7), "-9.0", "5.0", "3"))
+    assert dry.frame["precipitation"].tolist() == [0.0] and dry.precipitation_unknown == {}
+
+
+def test_a_day_total_that_goes_down_is_no_usable_figure_and_is_counted() -> None:
+    went_down = built(rain_line(at(6), "-9.0", "3.5", "4"), before=[rain_line(at(5), "2.0", "4.0", "4")])
+    assert math.isnan(went_down.frame["precipitation"][0])
+    assert went_down.precipitation_unknown == {at(6): {"day_total_fell": 1}}
+
+
+def test_a_wet_line_without_a_day_total_is_unknown_and_so_is_the_next_hour() -> None:
+    result = built(rain_line(at(5), "-9.0", "-9.0", "4"), rain_line(at(6), "-9.0", "4.0", "4"))
+    assert result.frame["precipitation"].isna().all()
+    assert result.precipitation_unknown == {at(5): {"wet_without_total": 1}, at(6): {"previous_hour_unread": 1}}
 
 
 def test_ir_3_against_a_rising_rn_day_takes_the_difference_and_counts_the_conflict() -> None:
     """IR 3 says no precipitation, RN_DAY says 1.0 mm fell: the measured amount is kept, and the run counts it."""
-    lines = [rain_line(at(4), "-9.0", "3.0", "1"), rain_line(at(5), "-9.0", "4.0", "3")]
-    raw = {hour: (block(*HELP, line), block()) for hour, line in zip((at(4), at(5)), lines, strict=True)}
-    built = features.build(raw, [108])
-    assert built.frame["precipitation"].tolist()[1] == 1.0
-    assert built.precipitation_conflicts == {at(5): 1}
-    quiet = features.build({at(5): (block(*HELP, rain_line(at(5), "-9.0", "3.0", "3")), block())}, [108])
+    result = built(rain_line(at(5), "-9.0", "4.0", "3"), before=[rain_line(at(4), "-9.0", "3.0", "4")])
+    assert result.frame["precipitation"].tolist() == [1.0]
+    assert result.precipitation_conflicts == {at(5): 1}
+    quiet = built(rain_line(at(5), "-9.0", "3.0", "3"), before=[rain_line(at(4), "-9.0", "3.0", "4")])
     assert quiet.frame["precipitation"].tolist() == [0.0] and quiet.precipitation_conflicts == {}
+
+
+def test_ir_is_kept_in_the_features() -> None:
+    result = built(rain_line(at(1), "-9.0", "-9.0", "3"), rain_line(at(2), "0.2", "0.2", "4"))
+    assert result.frame["ir"].tolist() == [3.0, 4.0]
 
 
 # Seoul (108), 2015-12-11 01:00 to 11:00: real kma_sfctm2.php lines of a dry winter morning, copied verbatim from a

@@ -145,12 +145,17 @@ def test_an_unknown_value_is_missing_for_its_hour_and_counted(trained: Path, tmp
         instance=instance,
     )
 
-    assert metadata(result, "forecast_features")["unreadable_values"] == 1
+    features = metadata(result, "forecast_features")
+    assert features["unreadable_values"] == 1
     (warning,) = [entry for entry in instance.all_logs(result.run_id) if "비 조금" in entry.user_message]
     assert warning.level == logging.WARNING and "nx=60, ny=127" in warning.user_message
     assert f"issue {issue:%Y-%m-%d %H:%M} KST" in warning.user_message
     rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issue))))
     assert rows["precipitation"].isna().sum() == 1 and rows["temperature"].notna().all()
+    rain = rows["precipitation"].dropna()  # the missing hour counts for neither figure
+    assert features["precipitation_mm_total"] == pytest.approx(rain.sum(), abs=0.05)
+    assert isinstance(features["precipitation_mm_total"], float) and str(features["precipitation_mm_total"])[0] != "-"
+    assert features["wet_station_hours"] == len(rain[rain > 0])
 
 
 def test_forecast_skill_charts_the_error_by_lead_once_hours_are_observed(trained: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Arrival, Lake, features_key, raw_key
 from weather_assets.domain import features, kma_fields, kma_format
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.offline_kma import OfflineKMA, observe, wet_and_rain
+from weather_assets.domain.offline_kma import OfflineKMA, wet_and_rain
 from weather_assets.runs import metadata
 from weather_assets_tests.conftest import STATIONS, dagster_materialize, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
@@ -203,7 +203,7 @@ def test_bad_station_setting_fails_with_the_setting_named(tmp_path: Path, statio
 
 
 def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
-    """Features are the parsed raw lines: PS is pressure, IR decides a dry hour, PM10 is the hour's mean."""
+    """Features are the parsed raw lines: PS is pressure, IR is kept, PM10 is the hour's mean."""
     assert ingest(local_resources(tmp_path, stations="108"), HOUR).success
     lake = Lake(data_dir=str(tmp_path))
     line = next(iter(kma_format.split_block(lake.read(raw_key("asos", HOUR))).lines)).split()
@@ -214,8 +214,9 @@ def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
     assert row["pressure"] == float(fields["PS"]) != float(fields["PA"])
     temperature = float(fields["TA"])
     assert row["temperature"] == pytest.approx(math.nan if temperature <= -99 else temperature, nan_ok=True)
-    # IR 3: a dry hour; otherwise the hour before (not ingested here) would be needed: no usable figure
+    # The hour before is not ingested here: IR 3 says the hour was dry; a wet hour's amount is unknown without it
     assert row["precipitation"] == pytest.approx(0.0 if fields["IR"] == "3" else math.nan, nan_ok=True)
+    assert row["ir"] == float(fields["IR"])
     assert row["pm10"] == pytest.approx(readings.mean())
     assert len(readings) == 12
 
@@ -326,12 +327,7 @@ def test_a_winter_days_precipitation_is_each_hours_rain_through_the_dagster_cli(
     def hours_of(day: datetime) -> list[datetime]:
         return [day + timedelta(hours=h) for h in range(1, 25)]
 
-    day = next(
-        d
-        for d in days
-        if all(observe(108, h)["IR"] != 4 for h in hours_of(d))
-        and any(wet_and_rain(108, h)[1] > 0 for h in hours_of(d) if h.hour % 3)
-    )
+    day = next(d for d in days if any(wet_and_rain(108, h)[1] > 0 for h in hours_of(d) if h.hour % 3))
     hours = hours_of(day)
     env = unconfigured_environment()
     env |= {"WEATHER_DATA_DIR": str(tmp_path), "WEATHER_STATIONS": "108", "DAGSTER_HOME": str(tmp_path)}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -440,12 +439,12 @@ def test_render_asos_writes_46_fields_per_line() -> None:
 
 
 def test_render_then_parse_round_trips_values() -> None:
-    """Written values read back; None reads as NaN, and so does RN's missing code (written for 0.0 mm too)."""
+    """Written values read back; None reads as NaN, and RN's 0.0 (a trace, as KMA writes one) as 0.0."""
     frame = kma_format.parse_asos(kma_format.render_asos(RENDER_ROWS)).frame.set_index("station_id")
     expected = {
         108: (31.2, 58.0, 12.5, 3.4, 1007.9),
         112: (math.nan, math.nan, math.nan, math.nan, math.nan),
-        119: (-9.5, 100.0, math.nan, 0.0, 1006.3),
+        119: (-9.5, 100.0, 0.0, 0.0, 1006.3),
     }
     for station, values in expected.items():
         row = frame.loc[station]
@@ -498,66 +497,6 @@ def test_regrouping_keeps_a_stations_repeated_lines_in_the_answers_order() -> No
     answer = kma_format.split_block(block(*HELP, L112_09, second, first))
     (stored,) = kma_format.regroup_by_hour([answer], [datetime(2024, 1, 15, 9)], [108, 112]).values()
     assert kma_format.split_block(stored).lines == (second.encode(), first.encode(), L112_09.encode())
-
-
-def rain_line(hour: datetime, rn: str, rn_day: str, ir: str, station: int = 108) -> str:
-    """A 46-field line of `station` at `hour` with the given RN (16), RN_DAY (17) and IR (45) tokens."""
-    fields = asos_line().split()
-    fields[0], fields[1], fields[15], fields[16], fields[44] = kma_format.tm(hour), str(station), rn, rn_day, ir
-    return " ".join(fields)
-
-
-def hourly_rain(*lines: str, before: Sequence[str] = ()) -> list[float]:
-    """The precipitation column `features.build` makes of the lines, with `before` as the day's earlier hours."""
-    hours = sorted({kma_format.parse_tm(line.split()[0]) for line in lines})
-    raw = {
-        hour: (block(*HELP, *(line for line in lines if line.startswith(kma_format.tm(hour)))), block())
-        for hour in hours
-    }
-    built = features.build(raw, [108], before=[block(*HELP, line) for line in before])
-    return built.frame["precipitation"].tolist()
-
-
-def test_ir_3_is_a_dry_hour_and_ir_4_a_missing_one_whatever_rn_says() -> None:
-    """KMA's IR (code 1819): 3 no precipitation, 4 missing. RN's -9.0 alone decides nothing."""
-    hour = datetime(2024, 1, 15, 1)
-    assert hourly_rain(rain_line(hour, "-9.0", "-9.0", "3")) == [0.0]
-    assert math.isnan(hourly_rain(rain_line(hour, "-9.0", "-9.0", "4"))[0])
-    assert math.isnan(hourly_rain(rain_line(hour, "1.5", "1.5", "4"))[0])
-
-
-def test_a_winter_morning_with_rain_across_a_three_hour_rn_is_split_into_its_hours() -> None:
-    """Winter: RN is written only at 03:00, as the last three hours' 3.0 mm; RN_DAY accumulates 0.5, 1.5, 3.0."""
-    day = datetime(2024, 1, 15)
-    rain = hourly_rain(
-        rain_line(day + timedelta(hours=1), "-9.0", "0.5", "1"),
-        rain_line(day + timedelta(hours=2), "-9.0", "1.5", "1"),
-        rain_line(day + timedelta(hours=3), "3.0", "3.0", "1"),
-        rain_line(day + timedelta(hours=4), "-9.0", "3.0", "3"),
-    )
-    assert rain == [0.5, 1.0, 1.5, 0.0]
-    assert sum(rain) == 3.0  # the day so far: RN_DAY
-
-
-def test_midnight_closes_the_previous_day_and_the_first_hour_needs_the_hour_before() -> None:
-    """00:00 reports the day that ended (its RN_DAY minus 23:00's); without the hour before, no usable figure.
-
-    The midnight rule is an unverified assumption (no real 23:00/00:00/01:00 sequence found): README, "The data"."""
-    midnight = datetime(2024, 1, 16)
-    late = rain_line(midnight - timedelta(hours=1), "-9.0", "2.0", "1")
-    rain_at_midnight = rain_line(midnight, "1.2", "2.4", "1")
-    assert hourly_rain(rain_at_midnight, before=[late]) == [0.4]
-    assert math.isnan(hourly_rain(rain_at_midnight)[0])  # the 23:00 hour was never ingested
-    eleven = rain_line(midnight - timedelta(hours=2), "-9.0", "1.1", "1")
-    assert hourly_rain(late, rain_at_midnight, before=[eleven]) == [0.9, 0.4]
-
-
-def test_a_day_total_that_goes_down_is_no_usable_figure() -> None:
-    day = datetime(2024, 7, 10)
-    rain = hourly_rain(
-        rain_line(day + timedelta(hours=5), "2.0", "4.0", "1"), rain_line(day + timedelta(hours=6), "-9.0", "3.5", "1")
-    )
-    assert rain[0] != rain[0] and rain[1] != rain[1]  # the first lacks 04:00; the second went down
 
 
 # Real kma_sfctm2.php data lines of Seoul (108), copied verbatim from public sources that quote KMA's answers

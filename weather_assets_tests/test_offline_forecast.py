@@ -10,7 +10,8 @@ import pytest
 
 from weather_assets.domain import comfort, kma_forecast
 from weather_assets.domain.kma_forecast import KMAForecastNoData, issues_between, parse_forecast, parse_pcp
-from weather_assets.domain.offline_kma import OfflineKMA, observe
+from weather_assets.domain.offline_forecast import sno_text
+from weather_assets.domain.offline_kma import OfflineKMA, observe, wet_and_rain
 
 NOW = datetime(2024, 7, 20, 0, 30)
 ISSUE = datetime(2024, 7, 19, 5)
@@ -62,6 +63,15 @@ def test_the_answer_has_kmas_shape_text_values_and_categories() -> None:
     assert {item["fcstValue"] for item in coded if item["category"] == "WSD"} <= {"1", "2", "3"}
     assert all(parse_pcp(item["fcstValue"], item in coded) >= 0 for item in items if item["category"] == "PCP")
     assert all(item["fcstValue"].lstrip("-").isdigit() for item in items if item["category"] in ("TMP", "REH"))
+
+
+@pytest.mark.parametrize(
+    ("cm", "text"),
+    [(0.0, "적설없음"), (0.1, "0.5cm 미만"), (0.4, "0.5cm 미만"), (0.5, "0.5cm"), (4.9, "4.9cm"), (5.0, "5.0cm 이상")],
+)
+def test_snow_is_written_in_kmas_current_classes(cm: float, text: str) -> None:
+    """The lowest class is "0.5cm 미만" as KMA writes it now, not the older "1cm 미만"."""
+    assert sno_text(cm) == text
 
 
 def test_pages_are_slices_of_the_whole_answer() -> None:
@@ -144,7 +154,7 @@ def test_forecasts_track_observe_and_err_more_at_longer_leads() -> None:
 def test_rain_is_forecast_where_it_falls_more_often_at_short_leads() -> None:
     """A rainy July span: wet and dry hours agree with the observations more often at short leads."""
     frame = forecasts_against_observations(datetime(2024, 7, 10, 2), datetime(2024, 7, 16, 23))
-    rained = [observe(108, hour.to_pydatetime())["IR"] == 1 for hour in frame["forecast_at"]]
+    rained = [wet_and_rain(108, hour.to_pydatetime())[1] >= 0.1 for hour in frame["forecast_at"]]  # measurable
     agree = (frame["precipitation"] > 0) == pd.Series(rained, index=frame.index)
     assert any(rained)
     assert agree[frame["lead"] < 6].mean() > agree[frame["lead"] > 48].mean()

@@ -14,6 +14,7 @@ import pytest
 from weather_assets.domain import features, kma_format
 from weather_assets.domain.offline_kma import OfflineKMA, observe
 from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
+from weather_assets_tests import kma_real
 
 HOUR = datetime(2024, 7, 10, 14)
 
@@ -149,31 +150,33 @@ def test_humidity_wind_and_pressure_are_physical(sample: Sample) -> None:
 
 
 def test_some_hours_rain_and_most_are_dry(sample: Sample) -> None:
-    """Rain is an occasional event: present, but far from every hour; an hour's amount is rarely unknown."""
-    rain, _ = features.precipitation(sample.asos, sample.asos.iloc[:0])
+    """Rain is an occasional event: present, but far from every hour; every hour's amount is known (a window's
+    first hour lacks the hour before, and is dry by IR 3 or missing)."""
+    rain = features.precipitation(sample.asos, sample.asos.iloc[:0]).amount
     assert (rain > 0).sum() >= 20
     assert (rain == 0).mean() > 0.6
-    assert 0 < rain.isna().mean() < 0.05  # missing readings (IR 4), and the hour after one, and each window's first
+    firsts = sample.asos["observed_at"].isin([first for first, _ in WINDOWS])
+    assert rain[~firsts].notna().all()
 
 
 def test_winter_rn_is_a_three_hour_figure_at_three_hourly_observations_and_rn_day_accumulates(sample: Sample) -> None:
-    """What KMA's help text says RN is in winter, and what RN_DAY is, as the generator writes them."""
+    """What KMA's help text says RN is in winter, and what RN_DAY is, as the generator writes them: the hours' amounts
+    add up to each 3-hourly RN and to the day's RN_DAY."""
     winter = sample.asos[sample.asos["observed_at"].dt.month == 1]
     assert winter.loc[winter["observed_at"].dt.hour % 3 != 0, "rn"].isna().all()
-    rain = features.precipitation(sample.asos, sample.asos.iloc[:0])[0][winter.index]
-    three_hourly = winter[(winter["observed_at"].dt.hour % 3 == 0) & (winter["ir"] == 1)]
+    rain = features.precipitation(sample.asos, sample.asos.iloc[:0]).amount[winter.index]
+    three_hourly = winter[winter["rn"].notna()]
     assert len(three_hourly) >= 3
     by_key = pd.Series(rain.to_numpy(), index=pd.MultiIndex.from_frame(winter[["station_id", "observed_at"]]))
     for row in three_hourly.itertuples():
         last_three = [by_key.get((row.station_id, row.observed_at - timedelta(hours=h))) for h in range(3)]
-        if all(value == value for value in last_three):  # all known
+        if all(value == value for value in last_three):  # all in the sample
             assert row.rn == pytest.approx(sum(last_three), abs=0.11)
     days = winter.assign(day=(winter["observed_at"] - timedelta(hours=1)).dt.date, rain=rain)
     totals = days.groupby(["station_id", "day"]).agg(rain=("rain", "sum"), last=("rn_day", "last"), n=("rain", "count"))
-    complete = totals[totals["n"] == 24].dropna()
-    assert (complete["rain"] > 0).any()
+    complete = totals[totals["n"] == 24]
     wet = complete[complete["rain"] > 0]
-    assert wet["rain"].to_numpy() == pytest.approx(wet["last"].to_numpy(), abs=0.001)  # the day sums to RN_DAY
+    assert len(wet) and wet["rain"].to_numpy() == pytest.approx(wet["last"].to_numpy(), abs=0.001)
 
 
 def test_pm10_is_positive_with_some_bad_hours(sample: Sample) -> None:
@@ -212,19 +215,13 @@ def test_a_missing_temperature_is_written_as_minus_99() -> None:
     assert kma_format.parse_asos(body).frame["temperature"].isna().all()
 
 
-def test_ir_agrees_with_what_the_lines_rn_and_rn_day_say(sample: Sample) -> None:
-    """WMO code table 1819 (KMA's IR): 1 when the line's figure reports precipitation, 3 when its period had none,
-    4 when missing. RN > 0 is never IR 3, IR 1 always has a figure that rose, and the features see no conflict."""
-    asos = sample.asos.sort_values(["station_id", "observed_at"])
-    so_far = asos["rn_day"].where(asos["ir"] != 4).fillna(0.0).where(asos["ir"] != 4)  # the generator's -9.0 is 0.0
-    follows = asos.groupby("station_id")["observed_at"].diff() == timedelta(hours=1)
-    before = so_far.groupby(asos["station_id"]).shift().where(follows).mask(asos["observed_at"].dt.hour == 1, 0.0)
-    rose = so_far > before  # False where either is unknown
-    ir_1, ir_3, ir_4 = (asos[asos["ir"] == code] for code in (1, 3, 4))
-    assert not ((asos["rn"] > 0) & (asos["ir"] != 1)).any()
-    assert ir_3["rn"].isna().all() and not rose[ir_3.index].any()
-    between = asos["observed_at"].dt.month.eq(1) & asos["observed_at"].dt.hour.mod(3).ne(0)
-    risen = rose | before.isna()  # after a missing reading, what fell since cannot be told
-    assert (ir_1["rn"].gt(0) | (between[ir_1.index] & risen[ir_1.index])).all()
-    assert len(ir_4) and ir_4["rn"].isna().all() and ir_4["rn_day"].isna().all()
-    assert not features.precipitation(sample.asos, sample.asos.iloc[:0])[1].any()
+def test_the_generator_writes_precipitation_as_kmas_real_answers_do(sample: Sample) -> None:
+    """The real excerpts (`data/kma_real/`) and the generator's 30 days show the same cases of RN, RN_DAY and IR (IR 3
+    dry, 1 wet at 09:00 and 21:00, 4 wet otherwise; RN hourly in summer and 3-hourly in winter; RN_DAY from -9.0 to a
+    running total with traces as 0.0, through the midnights), and neither breaks the rules the real answers keep."""
+    real = pd.concat([kma_real.parsed(path) for path in kma_real.EXCERPTS], ignore_index=True)
+    assert kma_real.shape_violations(real) == []
+    assert kma_real.shape_violations(sample.asos) == []
+    assert kma_real.shapes(sample.asos) == kma_real.shapes(real)
+    assert len(kma_real.shapes(real)) == 9
+    assert not features.precipitation(sample.asos, sample.asos.iloc[:0]).conflict.any()

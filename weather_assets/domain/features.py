@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -17,25 +18,30 @@ from weather_assets.domain.hours import partition_key
 from weather_assets.domain.stations import all_stations
 
 MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
-COLUMNS = ("station_id", "station_name", "region", "observed_at", *MEASUREMENTS)
+# `ir` is KMA's IR code of the hour (3 dry; 1, 2, 4 wet): how KMA reported its precipitation, kept beside it.
+COLUMNS = ("station_id", "station_name", "region", "observed_at", *MEASUREMENTS, "ir")
 DTYPES = {
     "station_id": "int64",
     "station_name": "string",
     "region": "string",
     "observed_at": "datetime64[ns]",
     **{name: "float64" for name in MEASUREMENTS},
+    "ir": "float64",
 }
+_ADDED_COLUMNS = ("ir",)  # feature files written before these columns existed read them as missing
 
 
 @dataclass
 class Features:
-    """Feature rows of some hours, the configured stations KMA did not report, and the lines skipped."""
+    """Feature rows of some hours, the configured stations KMA did not report, and the lines skipped; per hour, the
+    stations whose IR 3 met a rising RN_DAY and those whose precipitation is unknown, by reason (`precipitation`)."""
 
     frame: pd.DataFrame
     missing_stations: dict[datetime, list[int]]
     skipped_lines: dict[datetime, list[str]]
     duplicate_lines: dict[datetime, int] = field(default_factory=dict)
     precipitation_conflicts: dict[datetime, int] = field(default_factory=dict)
+    precipitation_unknown: dict[datetime, dict[str, int]] = field(default_factory=dict)
 
 
 def build(
@@ -45,10 +51,10 @@ def build(
 
     The hour's PM10 is `kma_format.hourly_pm10`, the mean of its valid 5-minute readings; a station
     without a dust sensor gets NaN. A station reported twice in an hour keeps one line (`resolve_duplicates`),
-    and the lines dropped are counted per hour. `before` holds the raw ASOS objects of the first hour's day before
-    it (01:00 on), as far as ingested: the first hour's precipitation needs the day's total so far
-    (`precipitation`). Hours where IR 3 met a rising RN_DAY are counted per hour. Raises `KMAFormatError`, naming
-    the hour, when an hour has no readable line.
+    and the lines dropped are counted per hour. `before` holds raw ASOS objects of hours before
+    the first: the first hour's precipitation needs the previous hour's day total (`precipitation`), so the hour before
+    is enough. Stations whose IR 3 met a rising RN_DAY, and those whose precipitation is unknown, are counted per
+    hour. Raises `KMAFormatError`, naming the hour, when an hour has no readable line.
     """
     asos_rows: list[tuple[object, ...]] = []
     pm10_rows: list[tuple[object, ...]] = []
@@ -66,10 +72,11 @@ def build(
         pm10_rows += readings.rows
     frame = pd.DataFrame(asos_rows, columns=list(kma_fields.ASOS_ROW))
     frame, duplicates = resolve_duplicates(frame[frame["station_id"].isin(stations)])
-    earlier = _earlier_rows(before, stations)
-    rain, conflicts = precipitation(frame, earlier)
-    conflicted = frame.loc[conflicts, "observed_at"].value_counts()
-    frame = frame.assign(precipitation=rain)
+    rain = precipitation(frame, _earlier_rows(before, stations))
+    hours = frame["observed_at"]
+    conflicted = hours[rain.conflict].value_counts()
+    unknown = pd.crosstab(hours[rain.unknown.notna()], rain.unknown.dropna())
+    frame = frame.assign(precipitation=rain.amount)
     pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_fields.PM10_ROW)))
     frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
@@ -86,11 +93,12 @@ def build(
         skipped,
         duplicates,
         {hour.to_pydatetime(): int(n) for hour, n in conflicted.items()},
+        {hour.to_pydatetime(): {r: int(n) for r, n in counts.items() if n} for hour, counts in unknown.iterrows()},
     )
 
 
 def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFrame:
-    """The rows of the day's hours before the first, for its day total; an unreadable hour adds none."""
+    """The rows of hours before the first, for its precipitation; an unreadable hour adds none."""
     rows: list[tuple[object, ...]] = []
     for body in before:
         try:
@@ -101,58 +109,59 @@ def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFr
     return resolve_duplicates(frame[frame["station_id"].isin(stations)])[0]
 
 
-def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The precipitation of each station-hour, in mm, meaning the same hour in every season, and whether the row's
-    IR 3 conflicted with a rising RN_DAY.
+class Rain(NamedTuple):
+    """Each station-hour's precipitation (mm), whether its IR 3 met a rising RN_DAY, and why an amount is unknown."""
 
-    KMA's help text for kma_sfctm2.php: RN (field 16) "강수량 (mm) : 여름철에는 1시간강수량, 겨울철에는 3시간강수량"
-    (summer: the last hour; winter: the last three hours), so RN alone is not an hour's amount, and the help text
-    does not say when summer starts; RN_DAY (17) "위 관측시간까지의 일강수량" (the day's amount up to the
-    observation time); IR (45) "강수자료 유무 (Code 1819) .. 3(무강수), 4(결측)". Hence:
+    amount: pd.Series
+    conflict: pd.Series
+    unknown: pd.Series  # one of UNKNOWN_REASONS where `amount` is NaN for a reason of the data, else NA
 
-    - The hour's amount is its day total minus the previous hour's (`_day_totals`). The day starts after 00:00: at
-      01:00 the amount is the day total itself, and the 00:00 observation closes the previous day. That midnight
-      rule is an assumption no real 23:00/00:00/01:00 sequence has confirmed yet; were KMA to reset RN_DAY at
-      00:00, the 00:00 hour would get a day total that went down (no usable figure, NaN) instead of its rain.
-    - IR 3 (no precipitation): 0.0, unless RN_DAY rose that hour: then the two disagree, RN_DAY's difference is
-      taken (a measured amount outweighs a code) and the row is flagged so the run can count it.
-    - IR 4 (missing): NaN. No usable figure (the previous hour not ingested, or its total unknown; a day total that
-      went down): NaN.
-    RN stays in `raw/` for replay; it is not used, since its period changes with a season KMA does not date.
+
+# Why an hour's precipitation is unknown (the materialization's `precipitation_unknown` counts them).
+UNKNOWN_REASONS = ("previous_hour_unread", "day_total_fell", "wet_without_total")
+
+
+def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> Rain:
+    """The precipitation of each station-hour, in mm, meaning the same hour in every season.
+
+    RN is the last hour's amount in summer and the last three hours' in winter (then written only at 00, 03, ...,
+    21), so RN alone is not an hour's amount. RN_DAY is the day's running total, from 01:00 to the 00:00 line that
+    closes the day, and real answers (README, "The data") show it valid on every wet hour whatever IR says. Hence:
+
+    - The amount is the hour's day total minus the previous hour's (at 01:00, the day total itself). The day total
+      is RN_DAY; its -9.0 means nothing fell yet today (0.0), except on a wet line (IR 1, 2 or 4): a wet hour
+      without a total, unknown (`wet_without_total`).
+    - IR is no veto: it only stands in where RN_DAY cannot answer. An IR 3 (dry) hour whose previous hour cannot be
+      read is 0.0; any other such hour is unknown (`previous_hour_unread`). An IR 3 hour whose RN_DAY rose keeps
+      RN_DAY's difference and is flagged (`conflict`) so the run can count it.
+    - A day total that went down within the day gives no usable figure (`day_total_fell`).
+    `earlier` holds lines of the hours before `rows` (at least the one before the first): only the previous hour's
+    line is read. RN stays in `raw/` for replay.
     """
     key = ["station_id", "observed_at"]
-    columns = [*key, "rn_day", "ir"]
-    lines = pd.concat([rows[columns], earlier[columns]]) if len(earlier) else rows[columns]
-    lines = lines.drop_duplicates(key, keep="first").sort_values(key, kind="stable")
-    known = pd.Series(_day_totals(lines).to_numpy(), index=pd.MultiIndex.from_frame(lines[key]))
+    lines = pd.concat([rows[[*key, "rn_day", "ir"]], earlier[[*key, "rn_day", "ir"]]]) if len(earlier) else rows
+    lines = lines.drop_duplicates(key, keep="first")
+    totals = pd.Series(day_total(lines).to_numpy(), index=pd.MultiIndex.from_frame(lines[key]))
     previous_hour = pd.MultiIndex.from_arrays([rows["station_id"], rows["observed_at"] - pd.Timedelta(hours=1)])
-    total = known.reindex(pd.MultiIndex.from_frame(rows[key])).to_numpy()
-    base = pd.Series(known.reindex(previous_hour).to_numpy(), index=rows.index, dtype="float64")
-    base[rows["observed_at"].dt.hour == 1] = 0.0
+    total = day_total(rows)
+    base = pd.Series(totals.reindex(previous_hour).to_numpy(), index=rows.index, dtype="float64")
+    first_hour = rows["observed_at"].dt.hour == 1
+    base[first_hour] = 0.0
     rise = (total - base).round(1)
-    rise[rise < 0] = math.nan
-    dry = rows["ir"] == kma_fields.IR_NONE
-    conflict = dry & (rise > 0)
-    amount = rise.mask(dry & ~conflict, 0.0).mask(rows["ir"] == kma_fields.IR_MISSING)
-    return amount.astype("float64"), conflict
+    dry = rows["ir"] == kma_fields.IR_DRY
+    unknown = pd.Series(pd.NA, index=rows.index, dtype="string")
+    unknown[base.isna() & ~dry] = "previous_hour_unread"  # not read, or itself without a total
+    unknown[total.isna()] = "wet_without_total"
+    unknown[rise < 0] = "day_total_fell"
+    amount = rise.mask(rise < 0).mask(base.isna() & dry, 0.0)  # IR 3 answers for the hour RN_DAY cannot
+    return Rain(amount.astype("float64"), dry & (rise > 0), unknown)
 
 
-def _day_totals(lines: pd.DataFrame) -> pd.Series:
-    """Each line's day total so far (lines sorted by station, then hour), NaN where it cannot be known.
-
-    RN_DAY as written, but not on an IR 4 line. A missing RN_DAY on an IR 3 line (no precipitation) carries the
-    day's last known total forward through the hours that follow one another: 0.0 from the day's first hour
-    (01:00), 4.0 after an hour that wrote 4.0. Any other missing RN_DAY (IR 1 or 2, an unknown code or `-`), or
-    an IR 3 line whose hour before is unknown or was not ingested, is NaN: never a silent 0.0.
-    """
-    ir = lines["ir"]
-    total = lines["rn_day"].astype("float64").mask(ir == kma_fields.IR_MISSING)
-    carried = (ir == kma_fields.IR_NONE) & total.isna()
-    first_hour = lines["observed_at"].dt.hour == 1
-    follows = lines.groupby("station_id")["observed_at"].diff() == pd.Timedelta(hours=1)
-    starts = ~carried | first_hour | ~follows  # each run of carried lines hangs on the line that starts it
-    start_value = total.mask(carried & first_hour, 0.0)
-    return start_value.groupby(starts.cumsum()).transform("first")
+def day_total(lines: pd.DataFrame) -> pd.Series:
+    """Each line's day total so far: RN_DAY, its -9.0 (NaN here) being 0.0 (nothing yet today) except on a wet
+    line (IR 1, 2, 4), where it is unknown."""
+    rn_day = lines["rn_day"].astype("float64")
+    return rn_day.mask(rn_day.isna() & ~lines["ir"].isin(kma_fields.IR_WET), 0.0)
 
 
 def resolve_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[datetime, int]]:
@@ -198,4 +207,5 @@ def from_parquet_files(files: Iterable[bytes]) -> pd.DataFrame:
     tables = [pq.read_table(pa.BufferReader(data)) for data in files]
     if not tables:
         return pd.DataFrame(columns=list(COLUMNS)).astype(DTYPES)
-    return pa.concat_tables(tables, promote_options="default").to_pandas().astype(DTYPES)
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+    return frame.assign(**{c: math.nan for c in _ADDED_COLUMNS if c not in frame.columns}).astype(DTYPES)

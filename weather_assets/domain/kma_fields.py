@@ -63,8 +63,9 @@ ASOS_FIELDS: tuple[str, ...] = (
     "IX",
 )
 # The fields this product reads, and the column each becomes. PS (sea level) is the pressure: unlike PA (station
-# level) it is comparable across stations at different heights. RN, RN_DAY and IR make the hour's precipitation
-# (`features.precipitation`); they are kept as KMA wrote them (a missing code is NaN).
+# level) it is comparable across stations at different heights. RN_DAY and IR make the hour's precipitation
+# (`features.precipitation`); RN, RN_DAY and IR are kept as KMA wrote them (a missing code is NaN), IR also in the
+# feature table, where it says how KMA reported the hour.
 ASOS_COLUMNS: dict[str, str] = {
     "TA": "temperature",
     "HM": "humidity",
@@ -78,9 +79,13 @@ ASOS_INDEX = {name: i for i, name in enumerate(ASOS_FIELDS)}
 ASOS_ROW = ("station_id", "observed_at", *ASOS_COLUMNS.values())
 PM10_ROW = ("station_id", "measured_at", "observed_at", "pm10")
 MIN_ASOS_FIELDS = len(ASOS_FIELDS)  # a shorter line was cut off: its later fields cannot be trusted
-# IR, KMA's help text: "강수자료 유무 (Code 1819) .. 1(Sec1에 포함), 2(Sec3에 포함), 3(무강수), 4(결측)".
-IR_REPORTED, IR_NONE, IR_MISSING = (1.0, 2.0), 3.0, 4.0
-IR_CODES = frozenset({*IR_REPORTED, IR_NONE, IR_MISSING})
+# IR, KMA's help text: "강수자료 유무 (Code 1819) .. 1(Sec1에 포함), 2(Sec3에 포함), 3(무강수), 4(결측)". Code 1819
+# (iR) says whether the hour's SYNOP report carries its precipitation group, and real answers (README, "The data")
+# show what KMA writes: 3 on a dry hour, 1 on a wet hour at 09:00 and 21:00 KST (the SYNOP carries the group), 4 on
+# every other wet hour ("결측": the group is omitted, not the measurement: RN and RN_DAY are valid on those lines).
+IR_DRY = 3.0
+IR_WET = frozenset({1.0, 2.0, 4.0})
+IR_CODES = frozenset({*IR_WET, IR_DRY})
 
 
 @dataclass(frozen=True)
@@ -121,18 +126,23 @@ def _unsigned(feature: str, rule: str = _MINUS_9) -> MissingCode:
 
 # Missing-value codes per field, from KMA's help text for kma_sfctm2.php and the answers it serves: a field that can
 # be negative is missing only at the -99 family (real answers carry TE -99.0; -9.0 deg C is a real winter
-# temperature); a field that cannot be negative at the -9 family. The help text's words on the precipitation
-# fields: RN "강수량 (mm) : 여름철에는 1시간강수량, 겨울철에는 3시간강수량", RN_DAY "위 관측시간까지의 일강수량".
+# temperature); a field that cannot be negative at the -9 family. The 46-field help text on the precipitation fields:
+# RN "강수량 (mm) : 여름철에는 1시간강수량, 겨울철에는 3시간강수량", RN_DAY "일강수량 (mm) : 해당시간까지 관측된
+# 양(통계표)"; real answers write both as -9.0 where nothing fell.
 MISSING_CODES: dict[str, MissingCode] = {
     "TA": _signed("temperature (deg C)"),
     "HM": _unsigned("humidity (%)"),
     "WS": _unsigned("wind_speed (m/s)"),
     "PS": _unsigned("pressure (hPa, sea level)"),
-    "RN": _unsigned("rn, read into precipitation (mm)", f"{_MINUS_9}; whether it is a dry hour is `IR`'s to say"),
-    "RN_DAY": _unsigned("rn_day, read into precipitation (mm)", f"{_MINUS_9}; see `IR`"),
+    "RN": _unsigned(
+        "rn, not read into features (mm)", f"{_MINUS_9}: a dry hour, or winter's hours between its 3-hourly ones"
+    ),
+    "RN_DAY": _unsigned(
+        "rn_day, read into precipitation (mm)", f"{_MINUS_9}: nothing fell yet today (a wet `IR` line: no total)"
+    ),
     "IR": MissingCode(
-        "ir, read into precipitation (code 1819)",
-        "any code but 1 to 4 (an unknown code says nothing); 4 (결측) is kept: the hour's precipitation is missing",
+        "ir (code 1819), read into precipitation",
+        "any code but 1 to 4 (an unknown code says nothing): 3 a dry hour; 1, 2 and 4 a wet one",
         _not_an_ir_code,
     ),
     "PM10": _unsigned("pm10 (ug/m3)", "any negative value (KMA writes -99)"),

@@ -5,9 +5,8 @@ ASOS answers (``kma_sfctm2.php``/``kma_sfctm3.php``) are blocks between ``#START
 so lines are split, never sliced). PM10 answers (``kma_pm10.php``) hold comma-separated
 ``TM, STN, PM10, FLAG, MQC, =`` lines, one reading every 5 minutes, and may be EUC-KR. Times are KST.
 
-What each field means and how it writes a missing value is `kma_fields`'s; what a missing RN or RN_DAY means (a dry
-hour, or no reading) is IR's to say (`features.precipitation`). A line with a token `kma_fields.value` refuses is
-malformed.
+What each field means and how it writes a missing value is `kma_fields`'s; what RN_DAY and IR make of an hour's
+precipitation is `features.precipitation`'s. A line with a token `kma_fields.value` refuses is malformed.
 """
 
 from __future__ import annotations
@@ -306,7 +305,7 @@ def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> byt
     """An ASOS block as ``kma_sfctm2.php?help=0`` writes it, for the rows' fields (others are -9 sentinels).
 
     Missing readings are written with KMA's missing code of each field (-99.0 for TA and TD, -9.0 for fields that
-    cannot be negative), RN and RN_DAY as -9.0 where nothing fell, and IR as given, as KMA does.
+    cannot be negative, RN, RN_JUN and RN_DAY included, where KMA writes -9.0 for "nothing fell"), IR as given.
     """
     out = [
         START.decode(),
@@ -318,15 +317,14 @@ def render_asos(rows: Iterable[dict[str, float | int | datetime | None]]) -> byt
         "   005    01    02    03  --   m  -- -- --",
     ]
     for row in rows:
-        rain = row.get("RN")
         out.append(
             f"{tm(row['TM'])} {row['STN']:>3} {_field(row.get('WD'), '>3d', ' -9')}"
             f" {_field(row.get('WS'), '>4.1f', '-9.0')}"
             f"  -9 -9.0   -9 {_field(row.get('PA'), '>6.1f', '  -9.0')} {_field(row.get('PS'), '>6.1f', '  -9.0')}"
             f" -9  -9.0 {_field(row.get('TA'), '>5.1f', '-99.0')} {_field(row.get('TD'), '>5.1f', '-99.0')}"
             f" {_field(row.get('HM'), '>5.1f', ' -9.0')} {_field(row.get('PV'), '>5.1f', ' -9.0')}"
-            f" {_field(rain if rain else None, '>6.1f', '  -9.0')} {_field(row.get('RN_DAY'), '>4.1f', '-9.0')}"
-            f" -9.0 -9.0   -9.0   -9.0   -9.0 -9 -9 -"
+            f" {_field(row.get('RN'), '>6.1f', '  -9.0')} {_field(row.get('RN_DAY'), '>6.1f', '  -9.0')}"
+            f" {_field(row.get('RN_JUN'), '>6.1f', '  -9.0')} -9.0   -9.0   -9.0   -9.0 -9 -9 -"
             f"  -9  -9 -9 -  -9  -9  -9  -9  -9 -9.0 -9 -99.0 -99.0 -99.0 -99.0 -99.0 -9.0 -9.0 -9"
             f" {_field(row.get('IR'), 'd', '-')} -9"
         )

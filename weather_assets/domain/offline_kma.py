@@ -112,7 +112,8 @@ def observe(station_id: int, hour: datetime) -> dict[str, float | int | datetime
 
 @lru_cache(maxsize=1 << 16)
 def wet_and_rain(station_id: int, hour: datetime) -> tuple[float, float]:
-    """How stormy the station-hour is (0 dry, up to ~1), and the precipitation of that one hour in mm."""
+    """How stormy the station-hour is (0 dry; anything above is a wet hour, up to ~1), and the precipitation of that
+    one hour in mm (0.0 for a trace: a wet hour with less than 0.05 mm)."""
     station = all_stations().get(station_id) or Station.unknown(station_id)
     region = name_seed(station.region)
     t = (hour - EPOCH).total_seconds() / 3600
@@ -121,34 +122,33 @@ def wet_and_rain(station_id: int, hour: datetime) -> tuple[float, float]:
     threshold = 0.95 - 0.35 * summer  # the summer monsoon rains most
     wet = max(0.0, storm - threshold)
     rain = round(wet * 18 * (1 + 0.5 * smooth_noise(station_id ^ _FIELDS["RN"], t, 3)), 1)
-    return wet, rain if rain >= 0.1 else 0.0
+    return wet, max(rain, 0.0)
 
 
 def _precipitation(station_id: int, hour: datetime) -> dict[str, float | int | None]:
-    """RN, RN_DAY and IR as KMA writes them (None where KMA writes its missing code).
+    """RN, RN_JUN, RN_DAY and IR as KMA writes them (None where KMA writes -9.0), after its real answers
+    (README, "The data"; a test compares the shapes).
 
-    RN: the last hour's amount in summer (April to October here; KMA's help text names no dates), the last
-    three hours' in winter, written only at the 3-hourly observations (00, 03, ... KST). RN_DAY: the day's
-    amount up to the observation (the day runs from 01:00 to the next 00:00 observation). IR (WMO code table 1819,
-    iR) describes the line's precipitation figure: 1 when it reports precipitation, 3 when its period had none, 4
-    when the reading is missing (then RN and RN_DAY are missing too). RN's period is the hour in summer and the
-    three hours at winter's 3-hourly observations. Between those, RN is not written and only RN_DAY can show the
-    hour's precipitation: IR is then 1 when RN_DAY rose and 3 when not. Real answers show IR 3 at such hours of a
-    dry winter day (2015-12-11 01:00 to 11:00 at Seoul); what KMA writes when one of them had precipitation is not
-    documented or seen, so that choice is this generator's.
+    A wet hour is one where anything fell (`wet_and_rain` > 0), a trace (0.0 mm) included. IR: 3 on a dry hour, 1 on a
+    wet hour at 09:00 and 21:00 KST, 4 on every other wet hour. RN_DAY (and RN_JUN, which real answers write equal
+    to it): the day's running total, the day running from 01:00 to the 00:00 line that closes it; -9.0 until the
+    day's first wet hour, 0.0 after traces only, kept on later dry hours. RN: the hour's amount on wet hours from
+    April to October (KMA's summer; its help text names no dates); from November to March the last three hours'
+    amount at 00, 03, ..., 21 when any of them was wet, -9.0 between and when all three were dry.
     """
-    if unit(station_id, int((hour - EPOCH).total_seconds() // 3600), _FIELDS["miss"], _FIELDS["RN"]) < _MISSING_RATE:
-        return {"RN": None, "RN_DAY": None, "IR": 4}
+    wet = lambda moment: wet_and_rain(station_id, moment)[0] > 0  # noqa: E731
     rain = lambda moment: wet_and_rain(station_id, moment)[1]  # noqa: E731
     day_start = (hour - timedelta(hours=1)).replace(hour=0) + timedelta(hours=1)
-    so_far = round(sum(rain(day_start + timedelta(hours=h)) for h in range((hour - day_start) // _HOUR + 1)), 1)
-    if hour.month in (11, 12, 1, 2, 3) and hour.hour % 3 == 0:
-        reported = fell = round(sum(rain(hour - timedelta(hours=h)) for h in range(3)), 1)
-    elif hour.month in (11, 12, 1, 2, 3):
-        reported, fell = 0.0, rain(hour)
+    today = [day_start + timedelta(hours=h) for h in range((hour - day_start) // _HOUR + 1)]
+    so_far = round(sum(rain(moment) for moment in today), 1) if any(wet(moment) for moment in today) else None
+    if hour.month in (11, 12, 1, 2, 3):
+        last_three = [hour - timedelta(hours=h) for h in range(3)]
+        wet_then = hour.hour % 3 == 0 and any(wet(moment) for moment in last_three)
+        reported = round(sum(rain(moment) for moment in last_three), 1) if wet_then else None
     else:
-        reported = fell = rain(hour)
-    return {"RN": reported or None, "RN_DAY": so_far or None, "IR": 1 if fell else 3}
+        reported = rain(hour) if wet(hour) else None
+    code = (1 if hour.hour in (9, 21) else 4) if wet(hour) else 3
+    return {"RN": reported, "RN_DAY": so_far, "RN_JUN": so_far, "IR": code}
 
 
 def _dew_point(temperature: float, humidity: float) -> float:

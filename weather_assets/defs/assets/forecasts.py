@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from weather_assets.defs.assets.metadata import path_list, table_schema
+from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import forecast_issues, kst_window
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
@@ -141,6 +141,7 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
             "lead_hours": f"{rows['lead_hours'].min()} .. {rows['lead_hours'].max()}" if len(rows) else "-",
             "stations_with_carried_pm10": int(rows.groupby("station_id")["pm10"].first().notna().sum()),
             "unreadable_values": len(unreadable),
+            **rain_metadata(rows),
             "preview": dg.MetadataValue.md(rows.head(10).to_markdown(index=False)),
             "object": dg.MetadataValue.path(uri),
         }

@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from weather_assets.defs import checks
-from weather_assets.defs.assets.metadata import path_list, table_schema
+from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
 from weather_assets.defs.partitions import hourly, kst_hours
 from weather_assets.defs.resources.kma_client import KMAClient, RawHours
 from weather_assets.defs.resources.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
@@ -88,9 +88,10 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     """The cleaned hourly table: one row per configured station and hour, one parquet file per hour.
 
     Columns: station_id, station_name, region, observed_at (naive KST), temperature (deg C), humidity (%),
-    precipitation (mm fallen in that hour, in every season: from RN_DAY and IR, see `features.precipitation`;
-    missing when KMA gives no usable figure), pm10 (ug/m3, mean of the hour's 5-minute readings),
-    wind_speed (m/s), pressure (hPa at sea level). Other sentinels are missing values. A malformed data line
+    precipitation (mm fallen in that hour, in every season: the difference of KMA's day totals, see
+    `features.precipitation`; missing when KMA gives no usable figure, counted by reason in `precipitation_unknown`),
+    pm10 (ug/m3, mean of the hour's 5-minute readings), wind_speed (m/s), pressure (hPa at sea level), ir (KMA's
+    code 1819 of the hour: 3 dry; 1, 2, 4 wet). Other sentinels are missing values. A malformed data line
     is skipped and logged; an hour without any readable line fails the run before anything is written.
     Its checks (`checks.FEATURES_CHECKS`) judge the rows it wrote and the raw lines it read, as it holds them.
     """
@@ -106,7 +107,7 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
                 allow_retries=False,
             ) from None
     try:
-        built = features.build(raw, stations, before=_earlier_today(lake, hours[0]))
+        built = features.build(raw, stations, before=_hour_before(lake, hours[0]))
     except kma_format.KMAFormatError as error:
         raise dg.Failure(f"a raw hour cannot be parsed, nothing was written: {error}", allow_retries=False) from None
     for hour, lines in built.skipped_lines.items():
@@ -119,6 +120,9 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
             f"{partition_key(hour)}: {count} station(s) wrote IR 3 (no precipitation) while RN_DAY rose; "
             "RN_DAY's difference was taken"
         )
+    for hour, reasons in built.precipitation_unknown.items():
+        counts = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+        context.log.warning(f"{partition_key(hour)}: precipitation unknown at some stations ({counts})")
     files = features.hour_files(built.frame)
     empty = [partition_key(hour) for hour in hours if hour not in files]
     if empty:
@@ -148,6 +152,8 @@ def _features_metadata(
         "skipped_lines": sum(map(len, built.skipped_lines.values())),
         "duplicate_station_lines": sum(built.duplicate_lines.values()),
         "precipitation_conflicts": sum(built.precipitation_conflicts.values()),
+        "precipitation_unknown": dg.MetadataValue.json(_reason_totals(built.precipitation_unknown)),
+        **rain_metadata(table),
         "missing_station_hours": dg.MetadataValue.json(
             {partition_key(hour): ids for hour, ids in built.missing_stations.items()}
         ),
@@ -155,6 +161,11 @@ def _features_metadata(
         "objects": path_list(uris),
         "arrival": dg.MetadataValue.path(arrival),
     }
+
+
+def _reason_totals(per_hour: dict[datetime, dict[str, int]]) -> dict[str, int]:
+    """Station-hours whose precipitation is unknown, by reason (`features.UNKNOWN_REASONS`), over all hours."""
+    return {reason: sum(counts.get(reason, 0) for counts in per_hour.values()) for reason in features.UNKNOWN_REASONS}
 
 
 def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[datetime], wait: bool) -> RawHours:
@@ -186,17 +197,15 @@ def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[da
     return raw
 
 
-def _earlier_today(lake: Lake, first: datetime) -> list[bytes]:
-    """The raw ASOS objects of `first`'s day before it, as far as ingested: the first hour's precipitation needs
-    the day's total so far (`features.precipitation`). The day runs from 01:00 to the 00:00 that closes it."""
-    day_start = (first - timedelta(hours=1)).replace(hour=0) + timedelta(hours=1)
-    bodies: list[bytes] = []
-    for step in range((first - day_start) // timedelta(hours=1)):
-        try:
-            bodies.append(lake.read(raw_key("asos", day_start + timedelta(hours=step))))
-        except LakeObjectMissingError:
-            continue
-    return bodies
+def _hour_before(lake: Lake, first: datetime) -> list[bytes]:
+    """The raw ASOS object of the hour before `first`, if ingested: `first`'s precipitation is its day total minus
+    that hour's (`features.precipitation`). 01:00 starts the day and needs none."""
+    if first.hour == 1:
+        return []
+    try:
+        return [lake.read(raw_key("asos", first - timedelta(hours=1)))]
+    except LakeObjectMissingError:
+        return []
 
 
 def _check_stations(kma: KMAClient) -> list[int]:

@@ -19,3 +19,10 @@ def path_list(uris: list[str]) -> dg.MetadataValue:
     return dg.MetadataValue.md(
         "\n".join(f"- `{uri}`" if uri != "..." else f"- ... ({len(uris)} in all)" for uri in shown)
     )
+
+
+def rain_metadata(frame: pd.DataFrame) -> dict[str, float | int]:
+    """The rows' precipitation total (mm) and how many station-hours were wet: a wrong rain rule shows at a glance."""
+    rain = frame["precipitation"]
+    total = round(float(rain.sum()), 1) + 0.0  # NaN skipped; + 0.0 turns -0.0 into 0.0
+    return {"precipitation_mm_total": total, "wet_station_hours": int((rain > 0).sum())}
