@@ -1,4 +1,4 @@
-"""The code location: assets, jobs and resources, configured from the environment (see README)."""
+"""The code location: assets, jobs and resources, configured from the environment (README, "Configuration")."""
 
 from __future__ import annotations
 

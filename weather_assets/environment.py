@@ -23,7 +23,7 @@ INGEST_MINUTE = 10  # the hourly schedule's minute (KST) when WEATHER_INGEST_MIN
 
 
 class Env(StrEnum):
-    """A variable's name (the README's Configuration tables say what each means)."""
+    """A variable's name (the README's Configuration table and docs/read-api.md say what each means)."""
 
     DATA_DIR = "WEATHER_DATA_DIR"
     LAKE_URL = "WEATHER_LAKE_URL"

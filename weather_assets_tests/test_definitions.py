@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -121,7 +122,17 @@ def test_commands_print_no_warning(command: list[str], tmp_path: Path) -> None:
     assert "warning" not in output.lower(), output[-3000:]
 
 
-def test_every_environment_variable_is_documented_in_the_readme() -> None:
-    """`Env` is the one list of variables; the README's Configuration tables say what each one means."""
+def test_every_environment_variable_is_documented() -> None:
+    """`Env` is the one list of variables; the README's Configuration table and the read API's page say what each
+    one means."""
+    tables = (REPO / "README.md").read_text() + (REPO / "docs" / "read-api.md").read_text()
+    assert [variable.value for variable in Env if f"`{variable.value}`" not in tables] == []
+
+
+def test_the_readme_fits_two_screens_and_every_file_it_names_exists() -> None:
+    """The README is for a new user (reference pages live in docs/): at most 200 lines, and no dangling pointer."""
     readme = (REPO / "README.md").read_text()
-    assert [variable.value for variable in Env if f"`{variable.value}`" not in readme] == []
+    assert len(readme.splitlines()) <= 200
+    named = set(re.findall(r"\]\((?!https?:)([^)#]+)\)", readme))  # links within the repository
+    named |= {path for path in re.findall(r"`([\w./-]+\.(?:md|py|csv|sql|yml|yaml|toml))`", readme)}
+    assert named and [path for path in sorted(named) if not (REPO / path).exists()] == []

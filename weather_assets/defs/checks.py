@@ -74,7 +74,7 @@ def one_row_per_station_hour(frame: pd.DataFrame, key: list[str], raw_duplicates
     """No (hour, station) appears twice: neither in the rows, nor among KMA's lines before ingest kept one each.
 
     Duplicate rows are an ERROR (they would spoil what follows); duplicate lines that ingest resolved by its rule
-    (README, "The data") are a WARN: the data is usable, and someone should know KMA sent them."""
+    (docs/kma-data.md) are a WARN: the data is usable, and someone should know KMA sent them."""
     duplicated = frame[frame.duplicated(key, keep=False)]
     return dg.AssetCheckResult(
         passed=duplicated.empty and not raw_duplicates,

@@ -126,7 +126,7 @@ def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> Rain:
 
     RN is the last hour's amount in summer and the last three hours' in winter (then written only at 00, 03, ...,
     21), so RN alone is not an hour's amount. RN_DAY is the day's running total, from 01:00 to the 00:00 line that
-    closes the day, and real answers (README, "The data") show it valid on every wet hour whatever IR says. Hence:
+    closes the day, and real answers (docs/kma-data.md) show it valid on every wet hour whatever IR says. Hence:
 
     - The amount is the hour's day total minus the previous hour's (at 01:00, the day total itself). The day total
       is RN_DAY; its -9.0 means nothing fell yet today (0.0), except on a wet line (IR 1, 2 or 4): a wet hour

@@ -80,7 +80,7 @@ ASOS_ROW = ("station_id", "observed_at", *ASOS_COLUMNS.values())
 PM10_ROW = ("station_id", "measured_at", "observed_at", "pm10")
 MIN_ASOS_FIELDS = len(ASOS_FIELDS)  # a shorter line was cut off: its later fields cannot be trusted
 # IR, KMA's help text: "강수자료 유무 (Code 1819) .. 1(Sec1에 포함), 2(Sec3에 포함), 3(무강수), 4(결측)". Code 1819
-# (iR) says whether the hour's SYNOP report carries its precipitation group, and real answers (README, "The data")
+# (iR) says whether the hour's SYNOP report carries its precipitation group, and real answers (docs/kma-data.md)
 # show what KMA writes: 3 on a dry hour, 1 on a wet hour at 09:00 and 21:00 KST (the SYNOP carries the group), 4 on
 # every other wet hour ("결측": the group is omitted, not the measurement: RN and RN_DAY are valid on those lines).
 IR_DRY = 3.0
@@ -92,7 +92,7 @@ IR_CODES = frozenset({*IR_WET, IR_DRY})
 class MissingCode:
     """How one field writes 'no reading' (`-` is missing in every field): `rule` says it, `missing` decides it.
 
-    The README's table of missing codes is these rows, word for word (a test holds them together).
+    The table of missing codes in docs/kma-data.md is these rows, word for word (a test holds them together).
     """
 
     feature: str

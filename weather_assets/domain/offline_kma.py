@@ -127,7 +127,7 @@ def wet_and_rain(station_id: int, hour: datetime) -> tuple[float, float]:
 
 def _precipitation(station_id: int, hour: datetime) -> dict[str, float | int | None]:
     """RN, RN_JUN, RN_DAY and IR as KMA writes them (None where KMA writes -9.0), after its real answers
-    (README, "The data"; a test compares the shapes).
+    (docs/kma-data.md; a test compares the shapes).
 
     A wet hour is one where anything fell (`wet_and_rain` > 0), a trace (0.0 mm) included. IR: 3 on a dry hour, 1 on a
     wet hour at 09:00 and 21:00 KST, 4 on every other wet hour. RN_DAY (and RN_JUN, which real answers write equal

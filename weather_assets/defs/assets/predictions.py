@@ -27,7 +27,7 @@ from weather_assets.domain.stations import station_names
     group_name="ml",
     io_manager_key="predictions_io_manager",
     kinds={"mysql", "pandas"},
-    pool="mysql_writes",  # bounds parallel writes to MySQL; set its limit on the instance (README)
+    pool="mysql_writes",  # bounds parallel writes to MySQL; set its limit on the instance (docs/operating.md)
     check_specs=checks.PREDICTIONS_CHECKS,
 )
 def weather_predictions(
