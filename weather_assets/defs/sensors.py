@@ -7,6 +7,9 @@ arrived since its cursor, whatever the bucket holds: it lists from ``SKEW`` befo
 handled (S3's ``StartAfter``), which covers records whose writers' clocks were a little behind, and skips
 those it has handled (the cursor keeps their keys for that window).
 
+A tick never fails on what the log holds: an object that is not a record (unreadable, too deeply nested, of the
+wrong shape) or a record naming an hour that is not a partition is skipped once, logged with its key and why.
+
 Contiguous hours of one record become one run (a range run, as a single-run backfill), keyed by the record,
 so a write is predicted once. A record of a run that predicts the same hours itself (the hourly schedule's and
 the API's `ingest_and_predict` runs) requests nothing once that run succeeded; if it failed, was canceled or is
@@ -24,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from weather_assets.defs.jobs import predict_job
-from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.lake import (
     ARRIVALS_PREFIX,
     Arrival,
@@ -33,7 +36,8 @@ from weather_assets.defs.resources.lake import (
     arrival_key,
     arrival_time,
 )
-from weather_assets.domain.hours import partition_key
+from weather_assets.domain.hours import KST, current_hour, partition_key
+from weather_assets.environment import Env
 
 SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
 MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order
@@ -62,14 +66,15 @@ class Request:
 @dataclass
 class Scan:
     """What one tick found: runs to request, records predicted by their own run, records whose run failed to
-    predict them (requested), records whose run is still going (kept in the cursor), unreadable keys, the cursor.
+    predict them (requested), records whose run is still going (kept in the cursor), keys skipped (and why), the
+    cursor.
     """
 
     requests: list[Request] = field(default_factory=list)
     predicted_in_run: list[str] = field(default_factory=list)
     unpredicted: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
     listed: int = 0
     cursor: dict[str, object] = field(default_factory=dict)
 
@@ -130,8 +135,15 @@ def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan, no
     """Reads the record `key` into `result`: its requests, or why it has none (yet)."""
     try:
         arrival = Arrival.from_json(lake.read(key))
-    except (ValueError, KeyError, TypeError, LakeObjectMissingError):
-        result.skipped.append(key)
+    except ValueError as error:
+        result.skipped[key] = f"not an arrival record: {error}"
+        return
+    except LakeObjectMissingError as error:
+        result.skipped[key] = str(error)
+        return
+    outside = _not_a_partition(arrival.hours, now)
+    if outside:
+        result.skipped[key] = outside
         return
     if arrival.predicted_in_run:
         run = instance.get_run_by_id(arrival.run_id)
@@ -144,6 +156,20 @@ def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan, no
             return
         result.unpredicted.append(key)
     result.requests.extend(Request(key, first, last) for first, last in spans(arrival.hours))
+
+
+def _not_a_partition(hours: Sequence[datetime], now: datetime) -> str | None:
+    """Why one of `hours` is no partition of `hourly` at `now` (the daemon would refuse its run request), or None."""
+    first, last = hourly.start.astimezone(KST).replace(tzinfo=None), current_hour(now)  # end_offset=1: now's hour
+    for hour in hours:
+        if hour.minute:
+            return f"hour {partition_key(hour)} is not on the hour"
+        if hour < first:
+            start = f"{partition_key(first)} ({Env.PARTITIONS_START})"
+            return f"hour {partition_key(hour)} is before the first partition {start}"
+        if hour > last:
+            return f"hour {partition_key(hour)} is after the current hour {partition_key(last)}"
+    return None
 
 
 def _window_start(newest: str) -> str:
@@ -161,14 +187,14 @@ def _window_start(newest: str) -> str:
 def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult:
     """Follows the lake's `arrivals/` log and predicts the hours of every new or replaced feature file."""
     result = scan(lake, json.loads(context.cursor) if context.cursor else None, context.instance)
-    for key in result.skipped:
-        context.log.warning(f"skipped {key}: not an arrival record (expected JSON with run_id, hours)")
+    for key, reason in result.skipped.items():
+        context.log.warning(f"skipped {lake.uri(key)}: {reason}")
     for key in result.unpredicted:
         context.log.warning(f"{key}: the run that wrote it did not predict its hours (failed or unknown); requested")
     context.log.info(
-        f"listed {result.listed} arrival records, requested {len(result.requests)} runs; "
-        f"{len(result.predicted_in_run)} were predicted by the runs that wrote them, "
-        f"{len(result.waiting)} wait for their runs to end"
+        f"listed {result.listed} arrival records: requested {len(result.requests)} runs, "
+        f"skipped {len(result.skipped)} records; {len(result.predicted_in_run)} were predicted by the runs that "
+        f"wrote them, {len(result.waiting)} wait for their runs to end"
     )
     return dg.SensorResult(
         run_requests=[request.run_request() for request in result.requests], cursor=json.dumps(result.cursor)
