@@ -1,8 +1,9 @@
 """The feature-file sensor against moto's S3 server (and a local folder): it follows the lake's arrivals log.
 
 New, unchanged and replaced writes, old hours included; records that are not arrivals, cannot be read or name
-hours that are not partitions; records of runs that predicted their hours themselves, or failed to; a tick's
-listing bounded by what is new; and a 72-hour backfill of last month predicted through the sensor's run request.
+hours that are not partitions; records dated ahead of the sensor's clock; records of runs that predicted their
+hours themselves, or failed to; a tick's listing bounded by what is new; and a 72-hour backfill of last month
+predicted through the sensor's run request.
 """
 
 from __future__ import annotations
@@ -248,6 +249,54 @@ def test_records_that_cannot_be_read_are_skipped_once_with_the_reason(
 
     requests, _ = tick(lake, cursor, instance)
     assert requests == [] and "not an arrival record" not in capsys.readouterr().err
+
+
+def test_a_record_dated_ahead_of_the_sensors_clock_does_not_hide_later_ones(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """A writer whose clock is an hour ahead, and a stray object named like a record of 2099: handled once, and
+    the records written after them are still listed; the cursor lets them go once the clock has passed them."""
+    lake = Lake(data_dir=str(tmp_path))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def put(written: datetime, run_id: str, hour: datetime) -> str:
+        key = arrival_key(written, run_id)
+        lake.write(key, Arrival(run_id, [hour], False).to_json())
+        return key
+
+    put(now - timedelta(minutes=1), "run-before", FIRST)
+    ahead = put(now + timedelta(hours=1), "run-clock-ahead", FIRST + timedelta(hours=1))
+    stray = arrival_key(datetime(2099, 1, 1, tzinfo=UTC), "stray")
+    lake.write(stray, b"not a record")
+
+    first = scan(lake, None, instance, now=now)
+    assert [partition_key(r.first) for r in first.requests] == ["2026-11-26-06:00", "2026-11-26-07:00"]
+    assert list(first.ahead) == [ahead, stray] and first.ahead[ahead] == timedelta(hours=1)
+    assert list(first.skipped) == [stray]
+
+    after = put(now + timedelta(minutes=1), "run-after", FIRST + timedelta(hours=2))
+    second = scan(lake, first.cursor, instance, now=now + timedelta(minutes=2))
+    assert [r.key for r in second.requests] == [after]
+    assert second.ahead == {} and second.skipped == {}
+
+    caught_up = scan(lake, second.cursor, instance, now=now + timedelta(hours=1) + SKEW + timedelta(minutes=1))
+    assert caught_up.requests == [] and caught_up.cursor["newest"] == ahead
+    assert caught_up.cursor["seen"] == [ahead, stray]  # the records before the window are let go
+
+
+def test_the_tick_log_names_a_record_dated_ahead_of_the_clock(
+    tmp_path: Path, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer whose clock is a day ahead: its record is requested, and the log says which one and by how much."""
+    lake = Lake(data_dir=str(tmp_path))
+    key = arrival_key(datetime.now(UTC) + timedelta(days=1), "run-clock-ahead")
+    lake.write(key, Arrival("run-clock-ahead", [FIRST], False).to_json())
+
+    requests, _ = tick(lake, None, instance)
+
+    assert partitions(requests) == ["2026-11-26-06:00"]
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if key in line]
+    assert " is dated " in line and " ahead of this sensor's clock" in line
 
 
 def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str, instance: dg.DagsterInstance) -> None:

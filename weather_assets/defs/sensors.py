@@ -4,8 +4,10 @@ It reads the lake's append-only arrivals log (`arrivals/`, one record per write 
 the time it was written; see `weather_assets.defs.resources.lake`), not the feature files themselves. So it
 sees every new or replaced file, however old its hour (a backfill of last month included), and a tick lists only what
 arrived since its cursor, whatever the bucket holds: it lists from ``SKEW`` before the newest record it has
-handled (S3's ``StartAfter``), which covers records whose writers' clocks were a little behind, and skips
-those it has handled (the cursor keeps their keys for that window).
+handled that is not dated ahead of its own clock (S3's ``StartAfter``), which covers records whose writers' clocks
+were a little behind, and skips those it has handled (the cursor keeps their keys from that point on). A record
+dated ahead of the clock (its writer's clock is ahead) is handled at once but moves the window only once the clock
+has reached it, so it hides none written after it.
 
 A tick never fails on what the log holds: an object that is not a record (unreadable, too deeply nested, of the
 wrong shape) or a record naming an hour that is not a partition is skipped once, logged with its key and why.
@@ -66,8 +68,8 @@ class Request:
 @dataclass
 class Scan:
     """What one tick found: runs to request, records predicted by their own run, records whose run failed to
-    predict them (requested), records whose run is still going (kept in the cursor), keys skipped (and why), the
-    cursor.
+    predict them (requested), records whose run is still going (kept in the cursor), keys skipped (and why), keys
+    dated more than ``SKEW`` ahead of the clock (and by how much), the cursor.
     """
 
     requests: list[Request] = field(default_factory=list)
@@ -75,6 +77,7 @@ class Scan:
     unpredicted: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    ahead: dict[str, timedelta] = field(default_factory=dict)
     listed: int = 0
     cursor: dict[str, object] = field(default_factory=dict)
 
@@ -101,9 +104,11 @@ def scan(
 ) -> Scan:
     """One tick's work: list the arrivals from the cursor's window on, read the new ones, advance the cursor.
 
-    The cursor holds the newest arrival record handled, the keys handled within ``SKEW`` of it, and the records
+    The cursor holds the newest arrival record handled, the keys handled after ``SKEW`` before it, and the records
     waiting for their writing run (looked up in `instance`). On the first tick (no cursor) every record is listed
-    once. Only keys named like arrival records move the window: a stray object under `arrivals/` is skipped once.
+    once. Only keys named like arrival records dated at or before `now` move the window, so one dated ahead (its
+    writer's clock is) hides nothing written after it; it stays among the seen keys, read once, until the window
+    has passed it. The seen keys are thus the window's, those dated ahead and stray objects under `arrivals/`.
     """
     cursor, now = cursor or {}, now or datetime.now(UTC)
     newest = str(cursor.get("newest", ""))
@@ -119,9 +124,11 @@ def scan(
             break
         handled += 1
         seen.add(obj.key)
-        if arrival_time(obj.key) is not None:
-            newest = max(newest, obj.key)
+        written = arrival_time(obj.key)
+        if written is not None and written - now > SKEW:
+            result.ahead[obj.key] = written - now
         _handle(lake, obj.key, instance, result, now)
+    newest = max([newest, *(key for key in seen if (at := arrival_time(key)) is not None and at <= now)])
     window = _window_start(newest)
     result.cursor = {
         "newest": newest,
@@ -189,6 +196,12 @@ def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.Sen
     result = scan(lake, json.loads(context.cursor) if context.cursor else None, context.instance)
     for key, reason in result.skipped.items():
         context.log.warning(f"skipped {lake.uri(key)}: {reason}")
+    for key, ahead in result.ahead.items():
+        context.log.warning(
+            f"{lake.uri(key)} is dated {timedelta(seconds=round(ahead.total_seconds()))} ahead of this sensor's "
+            "clock (is the clock of the host that wrote it ahead?): handled now; the listing window moves past it "
+            "only once the clock has reached it"
+        )
     for key in result.unpredicted:
         context.log.warning(f"{key}: the run that wrote it did not predict its hours (failed or unknown); requested")
     context.log.info(
