@@ -1,8 +1,9 @@
 """The feature-file sensor against moto's S3 server (and a local folder): it follows the lake's arrivals log.
 
-New, unchanged and replaced writes, old hours included; records that are not arrivals; records of runs that
-predicted their hours themselves, or failed to; a tick's listing bounded by what is new; and a 72-hour backfill of
-last month predicted through the sensor's run request.
+New, unchanged and replaced writes, old hours included; records that are not arrivals, cannot be read or name
+hours that are not partitions; records dated ahead of the sensor's clock; records of runs that predicted their
+hours themselves, or failed to; a tick's listing bounded by what is new; and a 72-hour backfill of last month
+predicted through the sensor's run request.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from weather_assets.definitions import defs
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
-from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
-from weather_assets.defs.resources.lake import Arrival, Lake, arrival_key, features_key
+from weather_assets.defs.resources.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.defs.sensors import MAX_WAIT, SKEW, new_feature_files, scan
-from weather_assets.domain.hours import current_hour, partition_key
+from weather_assets.domain.hours import KST, current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 
 FIRST = datetime(2026, 11, 26, 6)
@@ -42,10 +44,13 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def tick(lake: Lake, cursor: str | None, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], str]:
-    """One evaluation of the real sensor: its run requests and its new cursor."""
-    with dg.build_sensor_context(cursor=cursor, resources={"lake": lake}, instance=instance) as context:
-        result = new_feature_files(context)
-    return list(result.run_requests or []), result.cursor
+    """One evaluation of the real sensor as the daemon runs it (its run requests resolved against the code
+    location's partitions): its run requests and its new cursor."""
+    with dg.build_sensor_context(
+        cursor=cursor, resources={"lake": lake}, instance=instance, repository_def=defs.get_repository_def()
+    ) as context:
+        result = new_feature_files.evaluate_tick(context)
+    return list(result.run_requests or []), result.cursor  # type: ignore[return-value]
 
 
 def writing_run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus) -> dg.DagsterRun:
@@ -176,6 +181,124 @@ def test_records_that_are_not_arrivals_are_skipped(s3_bucket: str, instance: dg.
     assert len(result.skipped) == 2 and "arrivals/notes.txt" in result.skipped
 
 
+def keys(lake: Lake) -> list[str]:
+    """The arrival records' keys, in the order they were written."""
+    return [obj.key for obj in lake.list(ARRIVALS_PREFIX)]
+
+
+def test_records_naming_hours_that_are_not_partitions_are_skipped_once_and_later_ones_requested(
+    tmp_path: Path, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hours before the first partition, after the current hour or at minute 30 are no partitions: the daemon
+    refuses a run request for one, which failed the whole tick, every tick. Each such record is skipped once."""
+    lake = Lake(data_dir=str(tmp_path))
+    start = hourly.start.astimezone(KST).replace(tzinfo=None)
+    early, future, half_past = start - timedelta(hours=1), current_hour() + timedelta(hours=2), FIRST.replace(minute=30)
+    write_hours(lake, [early], "run-before-the-first-partition")
+    write_hours(lake, [future], "run-of-a-future-hour")
+    write_hours(lake, [FIRST, half_past], "run-at-half-past")
+    write_hours(lake, [FIRST + timedelta(hours=1)], "run-good")
+    before_start, after_now, not_on_the_hour, _ = keys(lake)
+
+    requests, cursor = tick(lake, None, instance)
+
+    assert partitions(requests) == ["2026-11-26-07:00"]
+    log = capsys.readouterr().err
+    assert f"{before_start}: hour {partition_key(early)} is before the first partition {partition_key(start)}" in log
+    assert f"{after_now}: hour {partition_key(future)} is after the current hour" in log
+    assert f"{not_on_the_hour}: hour {partition_key(half_past)} is not on the hour" in log
+    assert "requested 1 runs, skipped 3 records" in log
+
+    requests, _ = tick(lake, cursor, instance)
+    log = capsys.readouterr().err
+    assert requests == [] and "skipped 0 records" in log and "run-before" not in log
+
+
+def test_records_that_cannot_be_read_are_skipped_once_with_the_reason(
+    tmp_path: Path, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON too deep to parse (a RecursionError escaped the tick) and JSON of the wrong shape: skipped, said why."""
+    lake = Lake(data_dir=str(tmp_path))
+    hour = FIRST.strftime("%Y%m%d%H%M")
+    bodies: dict[str, object] = {
+        "hours-as-text": {"run_id": "r", "hours": hour, "predicted_in_run": False},
+        "hours-as-numbers": {"run_id": "r", "hours": [int(hour)], "predicted_in_run": False},
+        "hours-as-object": {"run_id": "r", "hours": {hour: True}, "predicted_in_run": False},
+        "flag-as-text": {"run_id": "r", "hours": [hour], "predicted_in_run": "no"},
+        "no-run-id": {"run_id": None, "hours": [hour], "predicted_in_run": False},
+        "a-list": ["r", [hour], False],
+    }
+    written = datetime.now(UTC) - timedelta(seconds=1)
+    lake.write(arrival_key(written, "deep"), b"[" * 100_000 + b"]" * 100_000)
+    for n, (name, body) in enumerate(bodies.items(), start=1):
+        lake.write(arrival_key(written + timedelta(microseconds=n), name), json.dumps(body).encode())
+    write_hours(lake, [FIRST + timedelta(hours=1)], "run-good")
+    deep, *wrong_shapes, _ = keys(lake)
+
+    requests, cursor = tick(lake, None, instance)
+
+    assert partitions(requests) == ["2026-11-26-07:00"]
+    log = capsys.readouterr().err
+    assert f"{deep}: not an arrival record: its JSON is nested too deeply" in log
+    for key in wrong_shapes:
+        assert f"{key}: not an arrival record: " in log, key
+    assert "hours must be a list of YYYYMMDDHHMI texts, not '202611260600'" in log
+    assert "predicted_in_run must be true or false, not 'no'" in log
+    assert "expected a JSON object, not a list" in log
+    assert "requested 1 runs, skipped 7 records" in log
+
+    requests, _ = tick(lake, cursor, instance)
+    assert requests == [] and "not an arrival record" not in capsys.readouterr().err
+
+
+def test_a_record_dated_ahead_of_the_sensors_clock_does_not_hide_later_ones(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """A writer whose clock is an hour ahead, and a stray object named like a record of 2099: handled once, and
+    the records written after them are still listed; the cursor lets them go once the clock has passed them."""
+    lake = Lake(data_dir=str(tmp_path))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def put(written: datetime, run_id: str, hour: datetime) -> str:
+        key = arrival_key(written, run_id)
+        lake.write(key, Arrival(run_id, [hour], False).to_json())
+        return key
+
+    put(now - timedelta(minutes=1), "run-before", FIRST)
+    ahead = put(now + timedelta(hours=1), "run-clock-ahead", FIRST + timedelta(hours=1))
+    stray = arrival_key(datetime(2099, 1, 1, tzinfo=UTC), "stray")
+    lake.write(stray, b"not a record")
+
+    first = scan(lake, None, instance, now=now)
+    assert [partition_key(r.first) for r in first.requests] == ["2026-11-26-06:00", "2026-11-26-07:00"]
+    assert list(first.ahead) == [ahead, stray] and first.ahead[ahead] == timedelta(hours=1)
+    assert list(first.skipped) == [stray]
+
+    after = put(now + timedelta(minutes=1), "run-after", FIRST + timedelta(hours=2))
+    second = scan(lake, first.cursor, instance, now=now + timedelta(minutes=2))
+    assert [r.key for r in second.requests] == [after]
+    assert second.ahead == {} and second.skipped == {}
+
+    caught_up = scan(lake, second.cursor, instance, now=now + timedelta(hours=1) + SKEW + timedelta(minutes=1))
+    assert caught_up.requests == [] and caught_up.cursor["newest"] == ahead
+    assert caught_up.cursor["seen"] == [ahead, stray]  # the records before the window are let go
+
+
+def test_the_tick_log_names_a_record_dated_ahead_of_the_clock(
+    tmp_path: Path, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer whose clock is a day ahead: its record is requested, and the log says which one and by how much."""
+    lake = Lake(data_dir=str(tmp_path))
+    key = arrival_key(datetime.now(UTC) + timedelta(days=1), "run-clock-ahead")
+    lake.write(key, Arrival("run-clock-ahead", [FIRST], False).to_json())
+
+    requests, _ = tick(lake, None, instance)
+
+    assert partitions(requests) == ["2026-11-26-06:00"]
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if key in line]
+    assert " is dated " in line and " ahead of this sensor's clock" in line
+
+
 def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str, instance: dg.DagsterInstance) -> None:
     """5,000 records a minute apart: once caught up, a tick lists the new records and the skew window only."""
     lake = Lake(url=f"s3://{s3_bucket}/lake")
@@ -215,7 +338,7 @@ def test_a_stray_object_in_the_log_does_not_widen_later_listings(tmp_path: Path,
         put(n)
     lake.write("arrivals/notes.txt", b"not a record")  # sorts after every record key
     first = scan(lake, None, instance)
-    assert first.listed == 101 and first.skipped == ["arrivals/notes.txt"]
+    assert first.listed == 101 and list(first.skipped) == ["arrivals/notes.txt"]
 
     put(100)
     second = scan(lake, first.cursor, instance)

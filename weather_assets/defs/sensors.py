@@ -4,8 +4,13 @@ It reads the lake's append-only arrivals log (`arrivals/`, one record per write 
 the time it was written; see `weather_assets.defs.resources.lake`), not the feature files themselves. So it
 sees every new or replaced file, however old its hour (a backfill of last month included), and a tick lists only what
 arrived since its cursor, whatever the bucket holds: it lists from ``SKEW`` before the newest record it has
-handled (S3's ``StartAfter``), which covers records whose writers' clocks were a little behind, and skips
-those it has handled (the cursor keeps their keys for that window).
+handled that is not dated ahead of its own clock (S3's ``StartAfter``), which covers records whose writers' clocks
+were a little behind, and skips those it has handled (the cursor keeps their keys from that point on). A record
+dated ahead of the clock (its writer's clock is ahead) is handled at once but moves the window only once the clock
+has reached it, so it hides none written after it.
+
+A tick never fails on what the log holds: an object that is not a record (unreadable, too deeply nested, of the
+wrong shape) or a record naming an hour that is not a partition is skipped once, logged with its key and why.
 
 Contiguous hours of one record become one run (a range run, as a single-run backfill), keyed by the record,
 so a write is predicted once. A record of a run that predicts the same hours itself (the hourly schedule's and
@@ -24,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from weather_assets.defs.jobs import predict_job
-from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.lake import (
     ARRIVALS_PREFIX,
     Arrival,
@@ -33,7 +38,8 @@ from weather_assets.defs.resources.lake import (
     arrival_key,
     arrival_time,
 )
-from weather_assets.domain.hours import partition_key
+from weather_assets.domain.hours import KST, current_hour, partition_key
+from weather_assets.environment import Env
 
 SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
 MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order
@@ -62,14 +68,16 @@ class Request:
 @dataclass
 class Scan:
     """What one tick found: runs to request, records predicted by their own run, records whose run failed to
-    predict them (requested), records whose run is still going (kept in the cursor), unreadable keys, the cursor.
+    predict them (requested), records whose run is still going (kept in the cursor), keys skipped (and why), keys
+    dated more than ``SKEW`` ahead of the clock (and by how much), the cursor.
     """
 
     requests: list[Request] = field(default_factory=list)
     predicted_in_run: list[str] = field(default_factory=list)
     unpredicted: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    ahead: dict[str, timedelta] = field(default_factory=dict)
     listed: int = 0
     cursor: dict[str, object] = field(default_factory=dict)
 
@@ -96,9 +104,11 @@ def scan(
 ) -> Scan:
     """One tick's work: list the arrivals from the cursor's window on, read the new ones, advance the cursor.
 
-    The cursor holds the newest arrival record handled, the keys handled within ``SKEW`` of it, and the records
+    The cursor holds the newest arrival record handled, the keys handled after ``SKEW`` before it, and the records
     waiting for their writing run (looked up in `instance`). On the first tick (no cursor) every record is listed
-    once. Only keys named like arrival records move the window: a stray object under `arrivals/` is skipped once.
+    once. Only keys named like arrival records dated at or before `now` move the window, so one dated ahead (its
+    writer's clock is) hides nothing written after it; it stays among the seen keys, read once, until the window
+    has passed it. The seen keys are thus the window's, those dated ahead and stray objects under `arrivals/`.
     """
     cursor, now = cursor or {}, now or datetime.now(UTC)
     newest = str(cursor.get("newest", ""))
@@ -114,9 +124,11 @@ def scan(
             break
         handled += 1
         seen.add(obj.key)
-        if arrival_time(obj.key) is not None:
-            newest = max(newest, obj.key)
+        written = arrival_time(obj.key)
+        if written is not None and written - now > SKEW:
+            result.ahead[obj.key] = written - now
         _handle(lake, obj.key, instance, result, now)
+    newest = max([newest, *(key for key in seen if (at := arrival_time(key)) is not None and at <= now)])
     window = _window_start(newest)
     result.cursor = {
         "newest": newest,
@@ -130,8 +142,15 @@ def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan, no
     """Reads the record `key` into `result`: its requests, or why it has none (yet)."""
     try:
         arrival = Arrival.from_json(lake.read(key))
-    except (ValueError, KeyError, TypeError, LakeObjectMissingError):
-        result.skipped.append(key)
+    except ValueError as error:
+        result.skipped[key] = f"not an arrival record: {error}"
+        return
+    except LakeObjectMissingError as error:
+        result.skipped[key] = str(error)
+        return
+    outside = _not_a_partition(arrival.hours, now)
+    if outside:
+        result.skipped[key] = outside
         return
     if arrival.predicted_in_run:
         run = instance.get_run_by_id(arrival.run_id)
@@ -144,6 +163,20 @@ def _handle(lake: Lake, key: str, instance: dg.DagsterInstance, result: Scan, no
             return
         result.unpredicted.append(key)
     result.requests.extend(Request(key, first, last) for first, last in spans(arrival.hours))
+
+
+def _not_a_partition(hours: Sequence[datetime], now: datetime) -> str | None:
+    """Why one of `hours` is no partition of `hourly` at `now` (the daemon would refuse its run request), or None."""
+    first, last = hourly.start.astimezone(KST).replace(tzinfo=None), current_hour(now)  # end_offset=1: now's hour
+    for hour in hours:
+        if hour.minute:
+            return f"hour {partition_key(hour)} is not on the hour"
+        if hour < first:
+            start = f"{partition_key(first)} ({Env.PARTITIONS_START})"
+            return f"hour {partition_key(hour)} is before the first partition {start}"
+        if hour > last:
+            return f"hour {partition_key(hour)} is after the current hour {partition_key(last)}"
+    return None
 
 
 def _window_start(newest: str) -> str:
@@ -161,14 +194,20 @@ def _window_start(newest: str) -> str:
 def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult:
     """Follows the lake's `arrivals/` log and predicts the hours of every new or replaced feature file."""
     result = scan(lake, json.loads(context.cursor) if context.cursor else None, context.instance)
-    for key in result.skipped:
-        context.log.warning(f"skipped {key}: not an arrival record (expected JSON with run_id, hours)")
+    for key, reason in result.skipped.items():
+        context.log.warning(f"skipped {lake.uri(key)}: {reason}")
+    for key, ahead in result.ahead.items():
+        context.log.warning(
+            f"{lake.uri(key)} is dated {timedelta(seconds=round(ahead.total_seconds()))} ahead of this sensor's "
+            "clock (is the clock of the host that wrote it ahead?): handled now; the listing window moves past it "
+            "only once the clock has reached it"
+        )
     for key in result.unpredicted:
         context.log.warning(f"{key}: the run that wrote it did not predict its hours (failed or unknown); requested")
     context.log.info(
-        f"listed {result.listed} arrival records, requested {len(result.requests)} runs; "
-        f"{len(result.predicted_in_run)} were predicted by the runs that wrote them, "
-        f"{len(result.waiting)} wait for their runs to end"
+        f"listed {result.listed} arrival records: requested {len(result.requests)} runs, "
+        f"skipped {len(result.skipped)} records; {len(result.predicted_in_run)} were predicted by the runs that "
+        f"wrote them, {len(result.waiting)} wait for their runs to end"
     )
     return dg.SensorResult(
         run_requests=[request.run_request() for request in result.requests], cursor=json.dumps(result.cursor)

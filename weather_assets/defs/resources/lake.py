@@ -14,6 +14,7 @@ feature-file sensor lists what arrived since its cursor, whatever hours the file
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -106,10 +107,39 @@ class Arrival:
 
     @classmethod
     def from_json(cls, data: bytes) -> Arrival:
-        """Parses a record; `ValueError` (or `KeyError`) names nothing written by this platform."""
-        body = json.loads(data)
-        hours = sorted(datetime.strptime(hour, TM_FORMAT) for hour in body["hours"])
-        return cls(str(body["run_id"]), hours, bool(body["predicted_in_run"]))
+        """Parses a record; anything else under `arrivals/` raises `ValueError` saying what is wrong with it.
+
+        The types are checked, not coerced: ``"no"`` is not false and ``null`` is no run id.
+        """
+        try:
+            body = json.loads(data)
+        except RecursionError:  # json raises it for nesting deeper than the interpreter's recursion limit
+            raise ValueError("its JSON is nested too deeply") from None
+        except ValueError as error:
+            raise ValueError(f"not JSON ({error})") from None
+        if not isinstance(body, dict):
+            raise ValueError(f"expected a JSON object, not a {type(body).__name__}")
+        for name, kind, described in _ARRIVAL_FIELDS:
+            if not isinstance(body.get(name), kind):
+                raise ValueError(f"{name} must be {described}, not {body.get(name)!r:.60}")
+        return cls(body["run_id"], sorted(_hour(text) for text in body["hours"]), body["predicted_in_run"])
+
+
+_ARRIVAL_FIELDS = (
+    ("run_id", str, "a text"),
+    ("hours", list, "a list of YYYYMMDDHHMI texts"),
+    ("predicted_in_run", bool, "true or false"),
+)
+
+
+def _hour(text: object) -> datetime:
+    """An hour of an arrival record, exactly as `Arrival.to_json` writes it (``YYYYMMDDHHMI``)."""
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            hour = datetime.strptime(text, TM_FORMAT)
+            if hour.strftime(TM_FORMAT) == text:
+                return hour
+    raise ValueError(f"hours must be a list of YYYYMMDDHHMI texts, not one {text!r:.60}")
 
 
 @dataclass(frozen=True)
