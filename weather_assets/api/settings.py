@@ -7,24 +7,19 @@ from datetime import datetime, timedelta
 
 from weather_assets.domain.hours import KEY_FORMAT
 from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
-from weather_assets.environment import DATA_DIR, PARTITIONS_START, Env, data_dir, database_url, partitions_start
+from weather_assets.environment import (
+    DATA_DIR,
+    PARTITIONS_START,
+    Env,
+    SettingsError,
+    data_dir,
+    database_url,
+    number,
+    partitions_start,
+    whole_number,
+)
 
-
-class SettingsError(ValueError):
-    """A setting holds a value the API cannot use; the message names the variable."""
-
-
-def _number(variable: Env, default: float, minimum: float = 0.0) -> float:
-    raw = variable.get()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{variable} must be a number, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{variable} must be at least {minimum:g}, not {raw!r}")
-    return value
+__all__ = ["Settings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -60,15 +55,15 @@ class Settings:
             stations=tuple(parse_station_ids(Env.STATIONS.get() or DEFAULT_STATIONS)),
             partitions_start=datetime.strptime(partitions_start(), KEY_FORMAT),
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
-            max_staleness=timedelta(hours=_number(Env.API_MAX_STALENESS, cls.max_staleness / timedelta(hours=1))),
+            max_staleness=timedelta(hours=number(Env.API_MAX_STALENESS, cls.max_staleness / timedelta(hours=1))),
             graphql_url=Env.API_GRAPHQL_URL.get(),
             dagster_home=Env.DAGSTER_HOME.get(),
-            on_demand_hours=int(_number(Env.API_ON_DEMAND_HOURS, cls.on_demand_hours)),
-            max_computations=int(_number(Env.API_MAX_COMPUTATIONS, cls.max_computations, minimum=1)),
-            max_runs_per_minute=int(_number(Env.API_MAX_RUNS_PER_MINUTE, cls.max_runs_per_minute)),
+            on_demand_hours=whole_number(Env.API_ON_DEMAND_HOURS, cls.on_demand_hours),
+            max_computations=whole_number(Env.API_MAX_COMPUTATIONS, cls.max_computations),
+            max_runs_per_minute=whole_number(Env.API_MAX_RUNS_PER_MINUTE, cls.max_runs_per_minute),
             failure_backoff=timedelta(
-                seconds=_number(Env.API_FAILURE_BACKOFF_SECONDS, cls.failure_backoff.total_seconds())
+                seconds=number(Env.API_FAILURE_BACKOFF_SECONDS, cls.failure_backoff.total_seconds())
             ),
-            wait_seconds=_number(Env.API_WAIT_SECONDS, cls.wait_seconds),
-            run_timeout_seconds=_number(Env.API_RUN_TIMEOUT_SECONDS, cls.run_timeout_seconds, minimum=1),
+            wait_seconds=number(Env.API_WAIT_SECONDS, cls.wait_seconds),
+            run_timeout_seconds=number(Env.API_RUN_TIMEOUT_SECONDS, cls.run_timeout_seconds),
         )
