@@ -20,6 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+import sqlalchemy as sa
+
 from weather_assets.domain.hours import KEY_FORMAT
 
 DATA_DIR = ".weather"  # local state, under the working directory, when WEATHER_DATA_DIR is unset
@@ -158,6 +160,27 @@ def dagster_home(data_dir: str) -> str:
 def artifacts_uri(data_dir: str) -> str:
     """The embedded MLflow store's artifact folder, as a file URI."""
     return (Path(data_dir) / "mlartifacts").resolve().as_uri()
+
+
+def parse_database_url(raw: str, variable: Env) -> sa.URL:
+    """`raw`, the value of `variable`, as a SQLAlchemy URL; refused when a password in it was not percent-encoded.
+
+    No message quotes the URL or a part of it: an unencoded ``@``, ``:`` or ``/`` moves part of the password into
+    the host, port or database, which a message of ours or of the driver would show.
+    """
+    usage = (
+        f"{variable} must be a URL such as mysql+pymysql://user:password@host:3306/database, with any @ : / ? # % "
+        "in the password percent-encoded (@ as %40, : as %3A, / as %2F); the value is not shown, it may hold one"
+    )
+    if raw.count("@") > 1:
+        raise SettingsError(f"{variable} holds more than one @: {usage}")
+    try:
+        url = sa.make_url(raw)
+    except (sa.exc.ArgumentError, ValueError):  # unparseable, or a port that is no number (a piece of password?)
+        raise SettingsError(usage) from None
+    if "@" in raw and url.username is None:  # the @ is not the user part's end: a / or ? came before it
+        raise SettingsError(usage)
+    return url
 
 
 def database_url(data_dir: str) -> str:

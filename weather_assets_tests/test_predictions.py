@@ -289,7 +289,7 @@ def test_the_table_is_not_loaded_as_an_input_but_read_by_range(db_url: str) -> N
     ("url", "said"),
     [
         ("postgresql://weather:S3cret-pw@db.example/weather", "must be a mysql or sqlite URL"),
-        ("weather:S3cret-pw@db.example", "not a SQLAlchemy URL"),
+        ("weather:S3cret-pw@db.example", "WEATHER_DB_URL must be a URL such as mysql"),
         ("sqlite:////proc/no-such-folder/weather.db", "cannot create the SQLite database's folder"),
     ],
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from weather_assets.domain.hours import KEY_FORMAT
@@ -15,6 +15,7 @@ from weather_assets.environment import (
     data_dir,
     database_url,
     number,
+    parse_database_url,
     partitions_start,
     whole_number,
 )
@@ -22,11 +23,21 @@ from weather_assets.environment import (
 __all__ = ["Settings", "SettingsError"]
 
 
+def _db_url(local: str) -> str:
+    """The database the API reads, checked now so that a malformed URL is refused without being shown."""
+    for variable in (Env.API_DB_URL, Env.DB_URL):
+        raw = variable.get()
+        if raw:
+            parse_database_url(raw, variable)
+            return raw
+    return database_url(local)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the API needs. The on-demand bounds hold per deployment: every worker and replica shares them."""
 
-    db_url: str
+    db_url: str = field(repr=False)  # may hold a password
     data_dir: str = DATA_DIR
     stations: tuple[int, ...] = tuple(parse_station_ids(DEFAULT_STATIONS))
     partitions_start: datetime = datetime.strptime(PARTITIONS_START, KEY_FORMAT)
@@ -50,7 +61,7 @@ class Settings:
         origins = Env.API_CORS_ORIGINS.get() or ""
         return cls(
             # the read-only account (weather_reader) when set; the code location's database otherwise
-            db_url=Env.API_DB_URL.get() or Env.DB_URL.get() or database_url(local),
+            db_url=_db_url(local),
             data_dir=local,
             stations=tuple(parse_station_ids(Env.STATIONS.get() or DEFAULT_STATIONS)),
             partitions_start=datetime.strptime(partitions_start(), KEY_FORMAT),
