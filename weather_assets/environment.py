@@ -170,17 +170,17 @@ def parse_database_url(raw: str, variable: Env) -> sa.URL:
     the host, port or database, which a message of ours or of the driver would show.
     """
     usage = (
-        f"{variable} must be a URL such as mysql+pymysql://user:password@host:3306/database, with any @ : / ? # % "
-        "in the password percent-encoded (@ as %40, : as %3A, / as %2F); the value is not shown, it may hold one"
+        "must be a URL such as mysql+pymysql://user:password@host:3306/database, with any @ : / ? # % in the "
+        "password percent-encoded (@ as %40, : as %3A, / as %2F); its value is not shown: it may hold a password"
     )
     if raw.count("@") > 1:
-        raise SettingsError(f"{variable} holds more than one @: {usage}")
+        raise SettingsError(f"{variable} holds more than one @; it {usage}")
     try:
         url = sa.make_url(raw)
     except (sa.exc.ArgumentError, ValueError):  # unparseable, or a port that is no number (a piece of password?)
-        raise SettingsError(usage) from None
+        raise SettingsError(f"{variable} {usage}") from None
     if "@" in raw and url.username is None:  # the @ is not the user part's end: a / or ? came before it
-        raise SettingsError(usage)
+        raise SettingsError(f"{variable} {usage}")
     return url
 
 
