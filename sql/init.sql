@@ -1,6 +1,6 @@
 -- The predictions database. Docker's MySQL image runs this file on first start; on an existing server:
 --   mysql -uroot -p < sql/init.sql   then   sql/set-passwords.sh
--- Runs on MySQL 8 and MariaDB 10.11, and again without harm (everything is IF NOT EXISTS).
+-- Runs on MySQL 8 and MariaDB 10.11, and again without harm (IF NOT EXISTS; the grants end as below).
 CREATE DATABASE IF NOT EXISTS weather_mlops CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 USE weather_mlops;
 
@@ -56,10 +56,18 @@ CREATE TABLE IF NOT EXISTS weather_forecasts (
   KEY ix_weather_forecasts_station_forecast (station_id, forecast_datetime)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- Accounts, least privilege: the platform writes rows, the app only reads them. They are created locked
--- and without a password: no password is ever committed. sql/set-passwords.sh sets them from the
--- deployment's secrets (WEATHER_DB_APP_PASSWORD, WEATHER_DB_READER_PASSWORD) and unlocks the accounts.
+-- Accounts, least privilege: the platform upserts rows (INSERT ... ON DUPLICATE KEY UPDATE) and never deletes
+-- one, the app only reads them. They are created locked and without a password: no password is ever committed.
+-- sql/set-passwords.sh sets them from the deployment's secrets (WEATHER_DB_APP_PASSWORD,
+-- WEATHER_DB_READER_PASSWORD) and unlocks the accounts. '%' lets them connect from any host that reaches the
+-- server (in the compose stack, the stack's network and the 127.0.0.1-only published port); the README says how
+-- to narrow it.
 CREATE USER IF NOT EXISTS 'weather_app'@'%' ACCOUNT LOCK;
-GRANT SELECT, INSERT, UPDATE, DELETE ON weather_mlops.* TO 'weather_app'@'%';
+GRANT SELECT, INSERT, UPDATE ON weather_mlops.* TO 'weather_app'@'%';
+-- An earlier version of this file granted DELETE too: taken back, so that running the file again on such a server
+-- leaves the grants above. REVOKE fails on a privilege not held (MariaDB has no REVOKE IF EXISTS), so it is granted
+-- first.
+GRANT DELETE ON weather_mlops.* TO 'weather_app'@'%';
+REVOKE DELETE ON weather_mlops.* FROM 'weather_app'@'%';
 CREATE USER IF NOT EXISTS 'weather_reader'@'%' ACCOUNT LOCK;
 GRANT SELECT ON weather_mlops.* TO 'weather_reader'@'%';

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets the passwords of the accounts that sql/init.sql creates (locked, without a password) and unlocks them.
 # Passwords come from the environment, never from a file in the repository:
-#   WEATHER_DB_APP_PASSWORD     weather_app: SELECT, INSERT, UPDATE, DELETE on weather_mlops (the platform)
+#   WEATHER_DB_APP_PASSWORD     weather_app: SELECT, INSERT, UPDATE on weather_mlops (the platform)
 #   WEATHER_DB_READER_PASSWORD  weather_reader: SELECT on weather_mlops (the app and its read API)
 # Connects as root with the mysql client; MYSQL_ROOT_PASSWORD (as in Docker's MySQL image), MYSQL_HOST and
 # MYSQL_TCP_PORT are honoured. Docker's MySQL image runs it after init.sql from /docker-entrypoint-initdb.d.

@@ -32,7 +32,7 @@ from weather_assets.domain.commute import WINDOWS, newest_per_hour, next_window,
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
 from weather_assets.domain.stations import station_names
-from weather_assets.environment import Env
+from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, whole_number
 
 MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
 CHUNK_HOURS = 31 * 24
@@ -133,12 +133,15 @@ def days_problem(days: int, train: bool, hours: list[datetime]) -> str | None:
 
 
 def settings_problem() -> str | None:
-    """What is wrong with the stations setting, found before anything is written (a run would find it later)."""
-    with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
-        try:
+    """What is wrong with the KMA settings, found before anything is written (a run would find it later, and
+    Dagster's own message for a wait that is no whole number omits the range)."""
+    try:
+        whole_number(Env.KMA_POLL_SECONDS, KMA_POLL_SECONDS)
+        whole_number(Env.KMA_WAIT_MINUTES, KMA_WAIT_MINUTES)
+        with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
             resources.kma.station_ids()
-        except ValueError as error:
-            return f"{error}; nothing was started"
+    except ValueError as error:
+        return f"{error}; nothing was started"
     return None
 
 

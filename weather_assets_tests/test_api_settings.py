@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 
 from weather_assets.api.settings import Settings, SettingsError
-from weather_assets.environment import Env
+from weather_assets.environment import LIMITS, Env
 
 
 @pytest.fixture
@@ -39,8 +40,52 @@ def test_set_variables_override_their_fields(environment: pytest.MonkeyPatch) ->
     assert settings.max_runs_per_minute == Settings.max_runs_per_minute
 
 
-@pytest.mark.parametrize(("value", "said"), [("many", "must be a number"), ("0", "must be at least 1")])
-def test_a_bad_value_names_the_variable(environment: pytest.MonkeyPatch, value: str, said: str) -> None:
+@pytest.mark.parametrize("value", ["many", "0"])
+def test_a_bad_value_names_the_variable_and_its_range(environment: pytest.MonkeyPatch, value: str) -> None:
     environment.setenv(Env.API_MAX_COMPUTATIONS.value, value)
-    with pytest.raises(SettingsError, match=f"WEATHER_API_MAX_COMPUTATIONS {said}"):
+    said = f"WEATHER_API_MAX_COMPUTATIONS must be a whole number from 1 to 32 (runs at once), not '{value}'"
+    with pytest.raises(SettingsError, match=re.escape(said)):
         Settings.from_env()
+
+
+NUMERIC = [
+    Env.API_MAX_STALENESS,
+    Env.API_ON_DEMAND_HOURS,
+    Env.API_MAX_COMPUTATIONS,
+    Env.API_MAX_RUNS_PER_MINUTE,
+    Env.API_FAILURE_BACKOFF_SECONDS,
+    Env.API_WAIT_SECONDS,
+    Env.API_RUN_TIMEOUT_SECONDS,
+]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e9", "-1"])
+@pytest.mark.parametrize("variable", NUMERIC)
+def test_a_number_out_of_its_range_is_refused_naming_the_variable_and_range(
+    environment: pytest.MonkeyPatch, variable: Env, value: str
+) -> None:
+    """nan let a run never time out, inf crashed startup (OverflowError), 1e9 hours were accepted."""
+    environment.setenv(variable.value, value)
+    with pytest.raises(
+        SettingsError, match=rf"^{variable.value} must be a (whole )?number from \d+ to \d+ .*'{value}'"
+    ):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize("variable", [Env.API_ON_DEMAND_HOURS, Env.API_MAX_COMPUTATIONS, Env.API_MAX_RUNS_PER_MINUTE])
+def test_a_count_refuses_a_fraction(environment: pytest.MonkeyPatch, variable: Env) -> None:
+    environment.setenv(variable.value, "2.5")
+    with pytest.raises(SettingsError, match=f"{variable.value} must be a whole number"):
+        Settings.from_env()
+
+
+def test_the_ends_of_each_range_are_accepted(environment: pytest.MonkeyPatch) -> None:
+    for variable in NUMERIC:
+        environment.setenv(variable.value, f"{LIMITS[variable].low:g}")
+    lowest = Settings.from_env()
+    for variable in NUMERIC:
+        environment.setenv(variable.value, f"{LIMITS[variable].high:g}")
+    highest = Settings.from_env()
+
+    assert (lowest.on_demand_hours, lowest.max_computations, lowest.run_timeout_seconds) == (0, 1, 1.0)
+    assert (highest.on_demand_hours, highest.max_staleness) == (24, timedelta(days=7))

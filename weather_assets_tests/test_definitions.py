@@ -11,12 +11,19 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from weather_assets.definitions import defs
+from weather_assets.definitions import build_resources, defs
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
 from weather_assets.domain.hours import current_hour, kst_now
 from weather_assets.environment import INGEST_MINUTE, PARTITIONS_START, Env, ingest_minute, partitions_start
 from weather_assets_tests.conftest import REPO
 from weather_assets_tests.scratch import unconfigured_environment
+
+MINUTE_RANGE = "must be a whole number from 0 to 59 (minute of the hour)"
+
+
+def describe(error: BaseException) -> str:
+    """An error's message and the messages of the errors it was raised from."""
+    return "\n".join(str(each) for each in (error, error.__cause__) if each is not None)
 
 
 def test_definitions_load_with_the_contracted_asset_keys() -> None:
@@ -55,16 +62,37 @@ def test_partition_start_is_configurable() -> None:
     ("variable", "value", "read", "said"),
     [
         (Env.PARTITIONS_START, "2025-13-01", partitions_start, "must be a KST hour such as 2025-01-01-00:00"),
-        (Env.INGEST_MINUTE, "75", ingest_minute, "must be a minute from 0 to 59, not '75'"),
-        (Env.INGEST_MINUTE, "ten", ingest_minute, "must be a minute from 0 to 59, not 'ten'"),
+        (Env.INGEST_MINUTE, "75", ingest_minute, MINUTE_RANGE + ", not '75'"),
+        (Env.INGEST_MINUTE, "ten", ingest_minute, MINUTE_RANGE + ", not 'ten'"),
+        (Env.INGEST_MINUTE, "nan", ingest_minute, MINUTE_RANGE + ", not 'nan'"),
+        (Env.INGEST_MINUTE, "²", ingest_minute, MINUTE_RANGE + ", not '²'"),  # a digit to str.isdigit, not to int
     ],
 )
 def test_the_shape_settings_refuse_a_bad_value_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, variable: Env, value: str, read: object, said: str
 ) -> None:
     monkeypatch.setenv(variable.value, value)
-    with pytest.raises(ValueError, match=f"{variable.value} {said}"):
+    with pytest.raises(ValueError, match=re.escape(f"{variable.value} {said}")):
         read()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        (Env.KMA_POLL_SECONDS, "0", "must be a whole number from 1 to 600 (seconds), not 0"),
+        (Env.KMA_POLL_SECONDS, "-5", "must be a whole number from 1 to 600 (seconds), not -5"),
+        (Env.KMA_WAIT_MINUTES, "100000", "must be a whole number from 0 to 1440 (minutes), not 100000"),
+        (Env.KMA_WAIT_MINUTES, "nan", 'Value stored in env variable "WEATHER_KMA_WAIT_MINUTES" cannot be coerced'),
+    ],
+)
+def test_the_kma_waits_refuse_a_value_out_of_range_when_a_run_starts(
+    monkeypatch: pytest.MonkeyPatch, variable: Env, value: str, said: str
+) -> None:
+    """Resolved by Dagster when a run starts: a poll of 0 s (KMA asked without pause) or -5 s (a crash) is refused."""
+    monkeypatch.setenv(variable.value, value)
+    with pytest.raises(dg.DagsterError) as refused, dg.build_resources({"kma": build_resources()["kma"]}):
+        pass
+    assert said in describe(refused.value)
 
 
 def test_the_shape_settings_default_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:

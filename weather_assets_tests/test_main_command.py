@@ -106,6 +106,19 @@ def test_main_command_reports_a_bad_setting_without_a_traceback(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
+    ("variable", "value"), [("WEATHER_KMA_POLL_SECONDS", "0"), ("WEATHER_KMA_WAIT_MINUTES", "nan")]
+)
+def test_main_command_reports_a_wait_out_of_range_without_a_traceback(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    done = main_command(tmp_path, "108", "--days", "1", "--no-train", env={variable: value})
+
+    assert done.returncode == 1
+    assert f"{variable} must be a whole number from " in done.stderr and f"not '{value}'" in done.stderr
+    assert "Traceback" not in done.stderr and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
     ("days", "said"),
     [("2", "training needs 72"), ("900", "before the first partition 2025-01-01-00:00"), ("0", "at least 1")],
 )

@@ -289,7 +289,7 @@ def test_the_table_is_not_loaded_as_an_input_but_read_by_range(db_url: str) -> N
     ("url", "said"),
     [
         ("postgresql://weather:S3cret-pw@db.example/weather", "must be a mysql or sqlite URL"),
-        ("weather:S3cret-pw@db.example", "not a SQLAlchemy URL"),
+        ("weather:S3cret-pw@db.example", "WEATHER_DB_URL must be a URL such as mysql"),
         ("sqlite:////proc/no-such-folder/weather.db", "cannot create the SQLite database's folder"),
     ],
 )
@@ -371,6 +371,9 @@ def test_init_sql_gives_the_tables_the_io_manager_creates(mysql_server: sa.URL, 
         engine.dispose()
 
 
+GRANTS_DATABASE = "weather_mlops_grants_test"
+
+
 @dataclass
 class Accounts:
     """sql/init.sql's accounts on a renamed database, their passwords set by sql/set-passwords.sh."""
@@ -381,7 +384,7 @@ class Accounts:
 
 @pytest.fixture
 def accounts(mysql_server: sa.URL) -> Iterator[Accounts]:
-    database = "weather_mlops_grants_test"
+    database = GRANTS_DATABASE
     apply_init_sql(mysql_server, database)
     env = {
         **os.environ,
@@ -425,14 +428,40 @@ def accounts(mysql_server: sa.URL) -> Iterator[Accounts]:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database}")
 
 
+def privileges(server: sa.URL, account: str, database: str) -> set[str]:
+    """What `account` holds on `database`, as SHOW GRANTS words it (``GRANT SELECT, INSERT``)."""
+    engine = sa.create_engine(server)
+    with engine.connect() as connection:
+        shown = [row[0] for row in connection.execute(sa.text(f"SHOW GRANTS FOR '{account}'@'%'"))]
+    engine.dispose()
+    on_database = f"ON `{database}`.* TO"
+    return {grant.split(on_database)[0].strip() for grant in shown if on_database in grant}
+
+
 @pytest.mark.mysql
-def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(accounts: Accounts) -> None:
+def test_init_sql_accounts_get_least_privilege_once_passwords_are_set(accounts: Accounts, mysql_server: sa.URL) -> None:
+    """The platform only upserts (INSERT ... ON DUPLICATE KEY UPDATE): weather_app may not DELETE, or DROP."""
     with accounts.reader.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM weather_predictions")).scalar_one() == 1
         with pytest.raises(sa.exc.OperationalError, match="denied"):
             connection.execute(sa.text("DELETE FROM weather_predictions"))
+    for statement in ("DELETE FROM weather_predictions", "DROP TABLE weather_predictions"):
+        with accounts.app.connect() as connection, pytest.raises(sa.exc.OperationalError, match="denied"):
+            connection.execute(sa.text(statement))
+    assert privileges(mysql_server, "weather_app", GRANTS_DATABASE) == {"GRANT SELECT, INSERT, UPDATE"}
+    assert privileges(mysql_server, "weather_reader", GRANTS_DATABASE) == {"GRANT SELECT"}
+
+
+@pytest.mark.mysql
+def test_init_sql_again_takes_delete_from_an_earlier_install(accounts: Accounts, mysql_server: sa.URL) -> None:
+    """An earlier init.sql granted weather_app DELETE; running the file again (as the README says) takes it back."""
+    with sa.create_engine(mysql_server).begin() as connection:
+        connection.execute(sa.text(f"GRANT DELETE ON {GRANTS_DATABASE}.* TO 'weather_app'@'%'"))
+
+    apply_init_sql(mysql_server, GRANTS_DATABASE)
+
     with accounts.app.connect() as connection, pytest.raises(sa.exc.OperationalError, match="denied"):
-        connection.execute(sa.text("DROP TABLE weather_predictions"))
+        connection.execute(sa.text("DELETE FROM weather_predictions"))
 
 
 @pytest.mark.mysql

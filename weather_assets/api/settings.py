@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from weather_assets.domain.hours import KEY_FORMAT
 from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
-from weather_assets.environment import DATA_DIR, PARTITIONS_START, Env, data_dir, database_url, partitions_start
+from weather_assets.environment import (
+    DATA_DIR,
+    PARTITIONS_START,
+    Env,
+    SettingsError,
+    data_dir,
+    database_url,
+    number,
+    parse_database_url,
+    partitions_start,
+    whole_number,
+)
+
+__all__ = ["Settings", "SettingsError"]
 
 
-class SettingsError(ValueError):
-    """A setting holds a value the API cannot use; the message names the variable."""
-
-
-def _number(variable: Env, default: float, minimum: float = 0.0) -> float:
-    raw = variable.get()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{variable} must be a number, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{variable} must be at least {minimum:g}, not {raw!r}")
-    return value
+def _db_url(local: str) -> str:
+    """The database the API reads, checked now so that a malformed URL is refused without being shown."""
+    for variable in (Env.API_DB_URL, Env.DB_URL):
+        raw = variable.get()
+        if raw:
+            parse_database_url(raw, variable)
+            return raw
+    return database_url(local)
 
 
 @dataclass(frozen=True)
 class Settings:
     """What the API needs. The on-demand bounds hold per deployment: every worker and replica shares them."""
 
-    db_url: str
+    db_url: str = field(repr=False)  # may hold a password
     data_dir: str = DATA_DIR
     stations: tuple[int, ...] = tuple(parse_station_ids(DEFAULT_STATIONS))
     partitions_start: datetime = datetime.strptime(PARTITIONS_START, KEY_FORMAT)
@@ -55,20 +61,20 @@ class Settings:
         origins = Env.API_CORS_ORIGINS.get() or ""
         return cls(
             # the read-only account (weather_reader) when set; the code location's database otherwise
-            db_url=Env.API_DB_URL.get() or Env.DB_URL.get() or database_url(local),
+            db_url=_db_url(local),
             data_dir=local,
             stations=tuple(parse_station_ids(Env.STATIONS.get() or DEFAULT_STATIONS)),
             partitions_start=datetime.strptime(partitions_start(), KEY_FORMAT),
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
-            max_staleness=timedelta(hours=_number(Env.API_MAX_STALENESS, cls.max_staleness / timedelta(hours=1))),
+            max_staleness=timedelta(hours=number(Env.API_MAX_STALENESS, cls.max_staleness / timedelta(hours=1))),
             graphql_url=Env.API_GRAPHQL_URL.get(),
             dagster_home=Env.DAGSTER_HOME.get(),
-            on_demand_hours=int(_number(Env.API_ON_DEMAND_HOURS, cls.on_demand_hours)),
-            max_computations=int(_number(Env.API_MAX_COMPUTATIONS, cls.max_computations, minimum=1)),
-            max_runs_per_minute=int(_number(Env.API_MAX_RUNS_PER_MINUTE, cls.max_runs_per_minute)),
+            on_demand_hours=whole_number(Env.API_ON_DEMAND_HOURS, cls.on_demand_hours),
+            max_computations=whole_number(Env.API_MAX_COMPUTATIONS, cls.max_computations),
+            max_runs_per_minute=whole_number(Env.API_MAX_RUNS_PER_MINUTE, cls.max_runs_per_minute),
             failure_backoff=timedelta(
-                seconds=_number(Env.API_FAILURE_BACKOFF_SECONDS, cls.failure_backoff.total_seconds())
+                seconds=number(Env.API_FAILURE_BACKOFF_SECONDS, cls.failure_backoff.total_seconds())
             ),
-            wait_seconds=_number(Env.API_WAIT_SECONDS, cls.wait_seconds),
-            run_timeout_seconds=_number(Env.API_RUN_TIMEOUT_SECONDS, cls.run_timeout_seconds, minimum=1),
+            wait_seconds=number(Env.API_WAIT_SECONDS, cls.wait_seconds),
+            run_timeout_seconds=number(Env.API_RUN_TIMEOUT_SECONDS, cls.run_timeout_seconds),
         )

@@ -17,6 +17,7 @@ from weather_assets.domain import kma_forecast, kma_format
 from weather_assets.domain.grid import to_grid
 from weather_assets.domain.offline_kma import OfflineKMA
 from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
+from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, within
 
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url"
 # VilageFcstInfoService_2.0 on the API Hub (typ02: KMA's public-data services, keyed by authKey like typ01)
@@ -111,12 +112,18 @@ class KMAClient(dg.ConfigurableResource):
         default=5, description="Most getVilageFcst pages (1000 rows each) read for one issue and grid point."
     )
     publication_wait_minutes: int = Field(
-        default=50,
+        default=KMA_WAIT_MINUTES,
         description="How long after an hour's observation time KMA may still publish it; a run waits until then.",
     )
     publication_poll_seconds: int = Field(
-        default=10, description="While waiting for KMA to publish an hour, how often to ask again (seconds)."
+        default=KMA_POLL_SECONDS,
+        description="While waiting for KMA to publish an hour, how often to ask again (seconds).",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Refuses a wait or poll out of its range when a run starts, the first moment Dagster has resolved them."""
+        within(Env.KMA_POLL_SECONDS, self.publication_poll_seconds)
+        within(Env.KMA_WAIT_MINUTES, self.publication_wait_minutes)
 
     @property
     def source(self) -> str:

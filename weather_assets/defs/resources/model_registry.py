@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import dagster as dg
 import mlflow
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "comfort-model"
 CHAMPION = "champion"
+_PLAIN_USER = re.compile(r"[\w.-]+")
 
 
 def tracking_uri_in_effect(configured: str | None, data_dir: str) -> str:
@@ -33,11 +35,25 @@ def tracking_uri_in_effect(configured: str | None, data_dir: str) -> str:
 
 
 def display_uri(uri: str) -> str:
-    """The URI with any password blanked, for messages and metadata."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+    """The URI with any password blanked, for messages and metadata, however malformed it is.
+
+    Everything before the last ``@`` is credentials (a password's unencoded ``@``, ``:``, ``/``, ``?`` or ``#``
+    would mislead a URL parser into showing part of it); only a plain user name before a ``:`` is kept. A URI
+    without ``@`` whose port is no number may be ``user:password`` with the host forgotten: all of it is blanked.
+    """
+    scheme, separator, rest = uri.partition("://")
+    if not separator:
+        scheme, rest = "", uri
+    if "@" in rest:
+        credentials, _, place = rest.rpartition("@")
+        user, colon, _ = credentials.partition(":")
+        shown = f"{user}:***" if colon and _PLAIN_USER.fullmatch(user) else "***"
+        return f"{scheme}{separator}{shown}@{place}"
+    try:
+        urlsplit(uri).port  # noqa: B018 - read for its check: a port that is no number raises
+    except ValueError:  # or a [ without its ]
+        return f"{scheme}{separator}***"
+    return uri
 
 
 def _client(uri: str) -> MlflowClient:

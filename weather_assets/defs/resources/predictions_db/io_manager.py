@@ -22,7 +22,7 @@ from weather_assets.defs.resources.predictions_db.client import DatabaseWriteErr
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.predictions_table import PREDICTIONS, TableSpec, identifier
-from weather_assets.environment import DATA_DIR, database_url
+from weather_assets.environment import DATA_DIR, Env, database_url, parse_database_url
 
 
 class PredictionsIOManager(dg.ConfigurableIOManager):
@@ -54,11 +54,14 @@ class PredictionsIOManager(dg.ConfigurableIOManager):
         """A table's client, created once per IO manager instance; the tables share one engine (one pool)."""
         if spec.name not in self._clients:
             names = {PREDICTIONS.name: self.table, FORECASTS.name: self.forecasts_table}
-            engine = next(iter(self._clients.values())).engine if self._clients else None
-            engine = engine or create_engine(sa.make_url(self.url or database_url(self.data_dir)))
+            engine = next(iter(self._clients.values())).engine if self._clients else create_engine(self._url())
             table = spec.table(names[spec.name])
             self._clients[spec.name] = SQLClient(engine, table, self.max_attempts, self.backoff_seconds)
         return self._clients[spec.name]
+
+    def _url(self) -> sa.URL:
+        """The configured URL, refused without being shown when malformed; else the embedded SQLite file."""
+        return parse_database_url(self.url, Env.DB_URL) if self.url else sa.make_url(database_url(self.data_dir))
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         spec = _spec(context)
@@ -107,9 +110,7 @@ class PredictionsIOManager(dg.ConfigurableIOManager):
         table, or what is wrong with the URL (never the URL itself: it may hold a password)."""
         try:
             client = self.client()
-        except sa.exc.ArgumentError:
-            raise DatabaseWriteError("WEATHER_DB_URL is not a SQLAlchemy URL (dialect+driver://...)") from None
-        except ValueError as error:  # a backend other than MySQL and SQLite
+        except (ValueError, sa.exc.ArgumentError) as error:  # malformed, another backend, a driver not installed
             raise DatabaseWriteError(str(error)) from None
         except OSError as error:  # the SQLite file's folder cannot be created
             raise DatabaseWriteError(f"cannot create the SQLite database's folder: {error.strerror}") from None
