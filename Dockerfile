@@ -15,8 +15,8 @@ COPY sql ./sql
 COPY docker ./docker
 RUN python3 -m venv .venv && .venv/bin/pip install -e .
 
-# The stack's instance: MySQL storage, queued runs (docker/dagster.yaml; not in the repository root, where
-# `dg dev` with a local DAGSTER_HOME would warn that it ignores it).
+# The stack's instance: MySQL storage, queued runs (docker/dagster.yaml; the repository root's dagster.yaml is
+# the embedded instance of `dg dev`).
 COPY docker/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
 ENV PATH=/app/.venv/bin:$PATH
 

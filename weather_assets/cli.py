@@ -7,8 +7,8 @@ Ingestion and predictions run as single-run backfills of all the hours; training
 scores KMA's newest settled short-term forecast issue.
 
 It runs the jobs' assets the UI launches, in this process, on whatever the environment configures (embedded
-defaults when nothing is set). Runs are recorded in ``$DAGSTER_HOME`` when it is set, so ``dg dev`` with the
-same ``DAGSTER_HOME`` shows them; otherwise in a throwaway instance.
+defaults when nothing is set). Runs are recorded in ``$DAGSTER_HOME`` when it is set (the repository, whose
+dagster.yaml is the embedded instance ``dg dev`` uses, shows them in the UI); otherwise in a throwaway instance.
 """
 
 from __future__ import annotations

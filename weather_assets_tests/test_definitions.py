@@ -164,3 +164,29 @@ def test_the_readme_fits_two_screens_and_every_file_it_names_exists() -> None:
     named = set(re.findall(r"\]\((?!https?:)([^)#]+)\)", readme))  # links within the repository
     named |= {path for path in re.findall(r"`([\w./-]+\.(?:md|py|csv|sql|yml|yaml|toml))`", readme)}
     assert named and [path for path in sorted(named) if not (REPO / path).exists()] == []
+
+
+def test_the_readmes_instance_is_the_repositorys_dagster_yaml_and_no_command_warns(tmp_path: Path) -> None:
+    """`dg list defs` as the README runs it (no DAGSTER_HOME: the repository's dagster.yaml configures the instance)
+    and the main command with `DAGSTER_HOME=$PWD` print no warning, and the instance keeps its state under
+    .weather/dagster, not beside the code."""
+    config = (REPO / "dagster.yaml").read_text()
+    assert "base_dir: .weather/dagster" in config and "enabled: false" in config
+    env = quiet_dagster_home(tmp_path)
+    del env["DAGSTER_HOME"]
+    dg = str(Path(sys.executable).with_name("dg"))
+    listed = subprocess.run([dg, "list", "defs"], cwd=REPO, env=env, capture_output=True, text=True)
+    main = subprocess.run(
+        [sys.executable, "-m", "weather_assets", "--help"],
+        cwd=REPO,
+        env=env | {"DAGSTER_HOME": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    for result in (listed, main):
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "warning" not in (result.stdout + result.stderr).lower(), result.stderr[-3000:]
+    untracked = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, text=True, capture_output=True
+    ).stdout
+    assert not [line for line in untracked.splitlines() if "telemetry" in line or line.endswith(("logs/", "history/"))]
