@@ -2,19 +2,79 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from weather_assets.defs.resources.lake import Lake, features_key
+from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.lake import Lake, LakeObjectUnreadableError, features_key
+from weather_assets.domain.hours import partition_key
+from weather_assets_tests.conftest import ingest
 
 HOUR = datetime(2026, 11, 26, 9)
 HOURS = [HOUR - timedelta(hours=2), HOUR - timedelta(hours=1), HOUR]
 BAD = HOURS[1]
+
+
+def another_table() -> bytes:
+    buffer = io.BytesIO()
+    pd.DataFrame({"x": [1]}).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+CORRUPTIONS: dict[str, Callable[[bytes], bytes]] = {
+    "cut short": lambda data: data[: len(data) // 2],  # what a crash left when nothing was fsynced
+    "empty": lambda data: b"",
+    "not parquet": lambda data: b"<html>503 Service Unavailable</html>",
+    "another table": lambda data: another_table(),
+}
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    """Three ingested hours of station 108, in a local lake or a bucket."""
+    if request.param == "local":
+        lake = Lake(data_dir=str(tmp_path))
+    else:
+        lake = Lake(url=f"s3://{request.getfixturevalue('s3_bucket')}/weather")
+    assert ingest({"kma": KMAClient(stations="108"), "lake": lake}, HOURS[0], HOURS[-1]).success
+    return lake
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+def test_an_unreadable_feature_object_is_an_error_naming_its_hour_and_object(lake: Lake, corruption: str) -> None:
+    key = features_key(BAD)
+    lake.write(key, CORRUPTIONS[corruption](lake.read(key)))
+
+    with pytest.raises(LakeObjectUnreadableError) as raised:
+        lake.read_features(HOURS)
+
+    assert str(raised.value).startswith(f"features of {partition_key(BAD)}: {lake.uri(key)} is not a feature file (")
+    read = lake.read_feature_hours(HOURS)  # what training and predictions read: the other hours, and the bad one named
+    assert read.frame["observed_at"].unique().tolist() == [HOURS[0], HOURS[2]]
+    assert read.unreadable_by_partition() == {partition_key(BAD): str(raised.value)}
+
+
+def test_a_feature_object_the_folder_cannot_give_is_unreadable_too(tmp_path: Path) -> None:
+    """A folder where the file should be (a sync tool's mistake): the OS error, named with the hour and the path."""
+    lake = Lake(data_dir=str(tmp_path))
+    assert ingest({"kma": KMAClient(stations="108"), "lake": lake}, HOURS[0], HOURS[-1]).success
+    path = tmp_path / "lake" / features_key(BAD)
+    path.unlink()
+    path.mkdir()
+
+    read = lake.read_feature_hours(HOURS)
+
+    assert read.unreadable_by_partition() == {
+        partition_key(BAD): f"features of {partition_key(BAD)}: {path} cannot be read: Is a directory"
+    }
 
 
 def child(script: str, *args: str, **popen: object) -> subprocess.Popen[str]:

@@ -194,17 +194,40 @@ def hour_files(frame: pd.DataFrame) -> dict[datetime, bytes]:
     return files
 
 
+class FeatureFileError(ValueError):
+    """Bytes that are not an hour's feature file: not parquet, cut short, or without the feature columns."""
+
+
+_REQUIRED = [column for column in COLUMNS if column not in _ADDED_COLUMNS]
+
+
 def from_parquet(data: bytes) -> pd.DataFrame:
     """A feature frame from one hour's parquet bytes."""
     return from_parquet_files([data])
 
 
 def from_parquet_files(files: Iterable[bytes]) -> pd.DataFrame:
-    """One feature frame from many hours' parquet bytes, in their order (empty, with the columns, for none).
+    """One feature frame from many hours' parquet bytes, in their order (empty, with the columns, for none)."""
+    return from_tables([read_table(data) for data in files])
+
+
+def read_table(data: bytes) -> pa.Table:
+    """One hour's parquet bytes as an Arrow table; `FeatureFileError` says why they are not a feature file."""
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as error:
+        raise FeatureFileError(f"{type(error).__name__}: {error}") from None
+    absent = [column for column in _REQUIRED if column not in table.column_names]
+    if absent:
+        raise FeatureFileError(f"no column {', '.join(absent)}")
+    return table
+
+
+def from_tables(tables: Sequence[pa.Table]) -> pd.DataFrame:
+    """One feature frame from hours' tables (`read_table`), in their order (empty, with the columns, for none).
 
     The hours join as Arrow tables and convert to pandas once: per hour, the conversion cost more than the read.
     """
-    tables = [pq.read_table(pa.BufferReader(data)) for data in files]
     if not tables:
         return pd.DataFrame(columns=list(COLUMNS)).astype(DTYPES)
     frame = pa.concat_tables(tables, promote_options="default").to_pandas()

@@ -128,6 +128,23 @@ class LakeObjectMissingError(LookupError):
     """An object the caller needs is not in the lake."""
 
 
+class LakeObjectUnreadableError(ValueError):
+    """An object is in the lake but cannot be read as what its key holds; writing it again (a rerun) mends it."""
+
+
+@dataclass(frozen=True)
+class FeatureHours:
+    """What reading some hours' feature files found: the rows of the readable hours, in their order, and why each
+    unreadable hour could not be read (the error names the hour and the object)."""
+
+    frame: pd.DataFrame
+    unreadable: dict[datetime, LakeObjectUnreadableError]
+
+    def unreadable_by_partition(self) -> dict[str, str]:
+        """The unreadable hours' errors by partition key, for metadata."""
+        return {partition_key(hour): str(error) for hour, error in self.unreadable.items()}
+
+
 class _Store(Protocol):
     def write(self, key: str, data: bytes) -> None: ...
     def read(self, key: str) -> bytes: ...
@@ -165,6 +182,8 @@ class _LocalStore:
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             raise LakeObjectMissingError(f"{self.uri(key)} does not exist") from None
+        except OSError as error:
+            raise LakeObjectUnreadableError(f"{self.uri(key)} cannot be read: {error.strerror or error}") from None
 
     def uri(self, key: str) -> str:
         return str((self.root / key).resolve())
@@ -297,19 +316,35 @@ class Lake(dg.ConfigurableResource):
         return self._store().uri(key)
 
     def read_features(self, hours: Sequence[datetime], *, skip_missing: bool = False) -> pd.DataFrame:
-        """One feature frame of `hours`, in their order: the way every reader of many hours reads them.
+        """One feature frame of `hours`, in their order, for readers that need every hour: as `read_feature_hours`,
+        and unreadable hours raise `LakeObjectUnreadableError` naming each hour and its object."""
+        read = self.read_feature_hours(hours, skip_missing=skip_missing)
+        if read.unreadable:
+            raise LakeObjectUnreadableError("; ".join(map(str, read.unreadable.values())))
+        return read.frame
 
-        The files join as Arrow tables and convert to pandas once (`features.from_parquet_files`). A missing
-        hour raises `LakeObjectMissingError` naming it, or is left out with `skip_missing`.
+    def read_feature_hours(self, hours: Sequence[datetime], *, skip_missing: bool = False) -> FeatureHours:
+        """The feature rows of `hours` that can be read, in their order, and why each other hour cannot be: the way
+        every reader of many hours reads them, so one bad file costs its hour only.
+
+        The files join as Arrow tables and convert to pandas once (`features.from_tables`). A missing hour raises
+        `LakeObjectMissingError` naming it, or is left out with `skip_missing`.
         """
-        files = []
+        tables, unreadable = [], {}
         for hour in hours:
+            key = features_key(hour)
             try:
-                files.append(self.read(features_key(hour)))
+                tables.append(features.read_table(self.read(key)))
             except LakeObjectMissingError as missing:
                 if not skip_missing:
                     raise LakeObjectMissingError(f"no features for {partition_key(hour)} ({missing})") from None
-        return features.from_parquet_files(files)
+            except LakeObjectUnreadableError as error:
+                unreadable[hour] = LakeObjectUnreadableError(f"features of {partition_key(hour)}: {error}")
+            except features.FeatureFileError as error:
+                unreadable[hour] = LakeObjectUnreadableError(
+                    f"features of {partition_key(hour)}: {self.uri(key)} is not a feature file ({error})"
+                )
+        return FeatureHours(features.from_tables(tables), unreadable)
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[LakeObject]:
         """Objects under `prefix` whose keys sort after `start_after`, in key order (S3's StartAfter)."""
