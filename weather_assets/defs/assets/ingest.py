@@ -14,6 +14,12 @@ from weather_assets.defs.resources.lake import Arrival, Lake, LakeObjectMissingE
 from weather_assets.domain import features, kma_format
 from weather_assets.domain.hours import TIMEZONE, kst_now, partition_key
 
+# What an operator does about a feature file that cannot be read: the asset that wrote it writes it again.
+REWRITE = (
+    "To rewrite a corrupt hour, materialize weather_features for it (with kma_observations if its raw objects "
+    "cannot be read either)"
+)
+
 
 def _hours(context: dg.AssetExecutionContext) -> list[datetime]:
     return kst_hours(context.partition_time_window)
