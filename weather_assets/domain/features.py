@@ -44,6 +44,14 @@ class Features:
     precipitation_unknown: dict[datetime, dict[str, int]] = field(default_factory=dict)
 
 
+class RawHourError(kma_format.KMAFormatError):
+    """One hour's raw object of one kind (``asos`` or ``pm10``) that cannot be parsed; `hour` and `kind` name it."""
+
+    def __init__(self, hour: datetime, kind: str, reason: str) -> None:
+        super().__init__(f"hour {partition_key(hour)}, raw/{kind}: {reason}")
+        self.hour, self.kind, self.reason = hour, kind, reason
+
+
 def build(
     raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int], before: Iterable[bytes] = ()
 ) -> Features:
@@ -54,16 +62,13 @@ def build(
     and the lines dropped are counted per hour. `before` holds raw ASOS objects of hours before
     the first: the first hour's precipitation needs the previous hour's day total (`precipitation`), so the hour before
     is enough. Stations whose IR 3 met a rising RN_DAY, and those whose precipitation is unknown, are counted per
-    hour. Raises `KMAFormatError`, naming the hour, when an hour has no readable line.
+    hour. Raises `RawHourError`, naming the hour and the raw object, when an hour has no readable line.
     """
     asos_rows: list[tuple[object, ...]] = []
     pm10_rows: list[tuple[object, ...]] = []
     skipped: dict[datetime, list[str]] = {}
     for hour, (asos, pm10) in raw.items():
-        try:
-            parsed, readings = kma_format.parse_asos(asos), kma_format.parse_pm10(pm10)
-        except kma_format.KMAFormatError as error:
-            raise kma_format.KMAFormatError(f"hour {partition_key(hour)}: {error}") from None
+        parsed, readings = _parsed(hour, "asos", asos), _parsed(hour, "pm10", pm10)
         lines = [f"raw/asos line {n}: {why}" for n, why in parsed.skipped]
         lines += [f"raw/pm10 line {n}: {why}" for n, why in readings.skipped]
         if lines:
@@ -95,6 +100,14 @@ def build(
         {hour.to_pydatetime(): int(n) for hour, n in conflicted.items()},
         {hour.to_pydatetime(): {r: int(n) for r, n in counts.items() if n} for hour, counts in unknown.iterrows()},
     )
+
+
+def _parsed(hour: datetime, kind: str, body: bytes) -> kma_format.Parsed:
+    parse = kma_format.parse_asos if kind == "asos" else kma_format.parse_pm10
+    try:
+        return parse(body)
+    except kma_format.KMAFormatError as error:
+        raise RawHourError(hour, kind, str(error)) from None
 
 
 def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFrame:
