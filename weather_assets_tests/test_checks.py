@@ -12,8 +12,10 @@ import pytest
 from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import range_tags
+from weather_assets.defs.resources import lake
 from weather_assets.defs.resources.kma_client import KMAClient
-from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.lake import Lake, features_key
+from weather_assets.domain.hours import partition_key
 from weather_assets_tests.conftest import check_evaluations
 
 HOUR = datetime(2026, 11, 26, 9)
@@ -112,6 +114,7 @@ def test_feature_checks_run_with_the_ingest_range_and_pass_on_generator_data(tmp
         "features_values_in_range": True,
         "features_missing_share": True,
         "features_one_row_per_station_hour": True,
+        "features_read_back": True,
     }
     judged = {e.asset_check_key.name: e.metadata["partitions"].value for e in result.get_asset_check_evaluations()}
     assert set(judged.values()) == {"2026-11-26-04:00 to 2026-11-26-09:00"}  # the run's range, named in each result
@@ -146,3 +149,42 @@ def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert materialized == {kma_observations.key, weather_features.key}
     assert not result.success
+
+
+def test_a_feature_file_that_does_not_read_back_fails_its_check_naming_it_without_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storage that loses the end of an object (a stand-in: the local store cuts one feature file short)."""
+    bad = HOUR - timedelta(hours=1)
+    write = lake._LocalStore.write
+    monkeypatch.setattr(
+        lake._LocalStore,
+        "write",
+        lambda store, key, data: write(store, key, data[: len(data) // 2] if key == features_key(bad) else data),
+    )
+
+    @dg.asset(
+        deps=[weather_features],
+        partitions_def=weather_features.partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def downstream() -> None:
+        """Anything that reads the features."""
+
+    written = Lake(data_dir=str(tmp_path))
+    result = dg.materialize(
+        [kma_observations, weather_features, downstream],
+        resources={"kma": KMAClient(), "lake": written},
+        tags=range_tags(HOUR - timedelta(hours=2), HOUR),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == "features_read_back"]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["unreadable_hours"].value == 1
+    (named,) = evaluation.metadata["unreadable_objects"].value.items()
+    assert named[0] == partition_key(bad)
+    assert named[1].startswith(
+        f"features of {partition_key(bad)}: {written.uri(features_key(bad))} is not a feature file"
+    )
+    assert downstream.key in {e.asset_key for e in result.get_asset_materialization_events()}  # not blocking

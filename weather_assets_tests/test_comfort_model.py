@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from weather_assets.defs.resources.model_registry import (
     register,
 )
 from weather_assets.domain import comfort, features
+from weather_assets.domain.hours import partition_key
 from weather_assets.domain.training import FEATURES, feature_matrix, fit_candidates, time_split
 from weather_assets_tests.conftest import STATIONS, ingest
 
@@ -145,6 +147,34 @@ def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp
     assert champion_version(registry_client(tmp_path)) == "1"
 
 
+def test_unreadable_hours_are_left_out_of_training_and_named(history: History, tmp_path: Path) -> None:
+    """Two corrupt feature files in the window cost two hours of training data, not the training."""
+    shutil.copytree(history.lake_dir / "lake", tmp_path / "copy" / "lake")
+    lake = Lake(data_dir=str(tmp_path / "copy"))
+    bad = [END - timedelta(hours=30), END - timedelta(hours=5)]
+    for hour in bad:
+        lake.write(features_key(hour), lake.read(features_key(hour))[:100])  # cut short
+
+    result = dg.materialize(
+        [comfort_model],
+        resources={"lake": lake, "mlflow": tracking(tmp_path)},
+        instance=history.instance,
+        run_config={"ops": {"comfort_model": {"config": {"window_days": 4}}}},
+        raise_on_error=False,
+    )
+
+    meta = metadata(result)
+    assert (meta["hours"], meta["dagster/row_count"]) == (94, 940)
+    assert meta["unreadable_hours"] == 2
+    named = meta["unreadable_objects"]
+    assert list(named) == [partition_key(hour) for hour in bad]
+    for hour in bad:
+        assert named[partition_key(hour)].startswith(
+            f"features of {partition_key(hour)}: {lake.uri(features_key(hour))} "
+        )
+    assert registry_client(tmp_path).get_run(meta["mlflow_run_id"]).data.params["unreadable_hours"] == "2"
+
+
 def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
     resources = {"kma": KMAClient(stations="108"), "lake": Lake(data_dir=str(tmp_path))}
@@ -164,6 +194,26 @@ def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Pat
     assert "found 10 materialized hours with 10 rows" in message
     assert "Backfill kma_observations and weather_features" in message
     assert not registry_client(tmp_path).search_registered_models()
+
+
+def test_too_little_readable_data_says_how_many_hours_could_not_be_read(tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    lake = Lake(data_dir=str(tmp_path))
+    assert ingest(
+        {"kma": KMAClient(stations="108"), "lake": lake},
+        END - timedelta(hours=10),
+        END - timedelta(hours=1),
+        instance=instance,
+    ).success
+    lake.write(features_key(END - timedelta(hours=4)), b"")
+
+    result = dg.materialize(
+        [comfort_model], resources={"lake": lake, "mlflow": tracking(tmp_path)}, instance=instance, raise_on_error=False
+    )
+
+    message = str(next(e for e in result.all_events if e.is_step_failure).step_failure_data.error)
+    assert "found 9 materialized hours with 9 rows" in message
+    assert "that can be read, and 1 whose feature files cannot" in message
 
 
 def test_loader_caches_the_champion_and_picks_up_a_new_one_without_a_restart(history: History, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill, skill_by_lead
 from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
-from weather_assets.defs.resources.lake import Lake, forecast_features_key, forecast_raw_key
+from weather_assets.defs.resources.lake import Lake, features_key, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import PredictionsIOManager
 from weather_assets.defs.schedules import forecast_issued
@@ -156,6 +157,34 @@ def test_an_unknown_value_is_missing_for_its_hour_and_counted(trained: Path, tmp
     assert features["precipitation_mm_total"] == pytest.approx(rain.sum(), abs=0.05)
     assert isinstance(features["precipitation_mm_total"], float) and str(features["precipitation_mm_total"])[0] != "-"
     assert features["wet_station_hours"] == len(rain[rain > 0])
+
+
+def test_an_unreadable_observed_hour_is_passed_over_for_the_carried_values_with_a_warning(
+    trained: Path, tmp_path: Path
+) -> None:
+    """PM10 and pressure come from the latest readable observed hour: a corrupt one costs that hour, not the issue."""
+    issue = latest_due_issue()
+    shutil.copytree(trained / "lake", tmp_path / "lake")
+    lake = Lake(data_dir=str(tmp_path))
+    newest = max(hour for hour in (issue - timedelta(hours=h) for h in range(6)) if hour < current_hour())
+    lake.write(features_key(newest), b"")
+    for number, body in enumerate(KMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[(60, 127)], start=1):
+        lake.write(forecast_raw_key(issue, (60, 127), number), body)
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = dg.materialize(
+        [forecast_features],
+        resources={"kma": KMAClient(stations="108"), "lake": lake},
+        partition_key=partition_key(issue),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+    assert result.success, failures(result)
+    rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issue))))
+    assert rows["pressure"].notna().all()  # from the hour before the corrupt one
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert any(f"features of {partition_key(newest)}: {lake.uri(features_key(newest))}" in line for line in logged)
 
 
 def test_forecast_skill_charts_the_error_by_lead_once_hours_are_observed(trained: Path, tmp_path: Path) -> None:

@@ -174,18 +174,51 @@ def test_malformed_line_is_skipped_logged_and_counted(tmp_path: Path) -> None:
     assert frame["station_id"].tolist() == [108]
 
 
-def test_unparsable_raw_hour_fails_and_writes_no_features(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["asos", "pm10"])
+def test_unparsable_raw_hour_fails_naming_the_hour_and_object_and_writes_no_features(tmp_path: Path, kind: str) -> None:
     resources = local_resources(tmp_path, stations="108")
     assert ingest(resources, HOUR).success
     lake = Lake(data_dir=str(tmp_path))
     features_file = tmp_path / "lake" / features_key(HOUR)
     features_file.unlink()
-    lake.write(raw_key("asos", HOUR), b"#START7777\n# header\nthis is not KMA data\n#7777END\n")
+    lake.write(raw_key(kind, HOUR), b"#START7777\n# header\nthis is not KMA data\n#7777END\n")
 
-    result = features_only(resources)
+    error = failure(features_only(resources))
 
-    assert "2026-11-26-09:00" in failure(result)
+    assert f"{lake.uri(raw_key(kind, HOUR))} (2026-11-26-09:00) cannot be parsed" in error
+    assert "materialize kma_observations and weather_features for 2026-11-26-09:00" in error
     assert not features_file.exists()
+
+
+def test_raw_hour_the_folder_cannot_give_fails_naming_the_hour_and_object(tmp_path: Path) -> None:
+    """A folder where the raw object should be: the OS's error, with the hour and the path."""
+    resources = local_resources(tmp_path, stations="108")
+    assert ingest(resources, HOUR).success
+    path = tmp_path / "lake" / raw_key("pm10", HOUR)
+    path.unlink()
+    path.mkdir()
+
+    error = failure(features_only(resources))
+
+    assert f"raw KMA answer for 2026-11-26-09:00 cannot be read ({path} cannot be read: Is a directory)" in error
+
+
+def test_an_unreadable_hour_before_counts_as_not_ingested_with_a_warning_naming_it(tmp_path: Path) -> None:
+    """The hour before only lends its day total: the hour is built without it, as when it was never ingested."""
+    resources = local_resources(tmp_path, stations="108")
+    assert ingest(resources, HOUR - timedelta(hours=1), HOUR).success
+    before = tmp_path / "lake" / raw_key("asos", HOUR - timedelta(hours=1))
+    before.unlink()
+    before.mkdir()
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = features_only(resources, instance)
+
+    assert result.success
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(
+        f"{before} cannot be read: Is a directory" in message and "2026-11-26-08:00" in message for message in logged
+    )
 
 
 def test_features_without_raw_hour_names_what_to_materialize(tmp_path: Path) -> None:

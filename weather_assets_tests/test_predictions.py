@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
-from weather_assets.defs.resources.lake import Lake
+from weather_assets.defs.resources.lake import Lake, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import DatabaseWriteError, PredictionsIOManager
@@ -64,20 +65,25 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     return Trained(lake_dir, registry_dir)
 
 
-def resources(trained: Trained, db_url: str, **io_manager: object) -> dict[str, object]:
+def resources(trained: Trained, db_url: str, lake: Lake | None = None, **io_manager: object) -> dict[str, object]:
     return {
-        "lake": Lake(data_dir=str(trained.lake_dir)),
+        "lake": lake or Lake(data_dir=str(trained.lake_dir)),
         "model_registry": ModelRegistry(data_dir=str(trained.registry_dir)),
         "predictions_io_manager": PredictionsIOManager(url=db_url, **io_manager),
     }
 
 
 def predict(
-    trained: Trained, db_url: str, first: datetime, last: datetime | None = None, **io_manager: object
+    trained: Trained,
+    db_url: str,
+    first: datetime,
+    last: datetime | None = None,
+    lake: Lake | None = None,
+    **io_manager: object,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [weather_predictions],
-        resources=resources(trained, db_url, **io_manager),
+        resources=resources(trained, db_url, lake, **io_manager),
         partition_key=partition_key(first) if last is None else None,
         tags=range_tags(first, last) if last is not None else None,
         instance=dg.DagsterInstance.ephemeral(),
@@ -190,6 +196,45 @@ def test_exception_in_the_middle_of_a_range_write_leaves_the_table_as_it_was(
     assert not result.success
     assert "injected failure" in str(next(e for e in result.all_events if e.is_step_failure).step_failure_data.error)
     pd.testing.assert_frame_equal(table(db_url), before)
+
+
+def failure(result: dg.ExecuteInProcessResult) -> str:
+    assert not result.success
+    return str(next(e for e in result.all_events if e.is_step_failure).step_failure_data.error)
+
+
+def test_a_range_predicts_every_readable_hour_and_fails_at_the_end_naming_the_unreadable_ones(
+    trained: Trained, db_url: str, tmp_path: Path
+) -> None:
+    shutil.copytree(trained.lake_dir / "lake", tmp_path / "lake")
+    lake = Lake(data_dir=str(tmp_path))
+    hours = [HOUR + timedelta(hours=offset) for offset in range(-2, 4)]
+    bad = [HOUR, HOUR + timedelta(hours=2)]
+    for hour in bad:
+        lake.write(features_key(hour), b"<html>503 Service Unavailable</html>")
+
+    result = predict(trained, db_url, hours[0], hours[-1], lake=lake)
+
+    error = failure(result)
+    assert "2 of 6 hours were not predicted: their feature files cannot be read" in error
+    for hour in bad:
+        assert f"features of {partition_key(hour)}: {lake.uri(features_key(hour))} is not a feature file" in error
+    assert "materialize weather_features for it" in error
+    rows = table(db_url)
+    assert sorted(set(rows["prediction_datetime"])) == [hour for hour in hours if hour not in bad]
+    assert len(rows) == 40
+    assert check_evaluations(result)["predictions_match_features"] is True
+
+
+def test_one_unreadable_hour_fails_naming_it_and_writes_nothing(trained: Trained, db_url: str, tmp_path: Path) -> None:
+    shutil.copytree(trained.lake_dir / "lake", tmp_path / "lake")
+    lake = Lake(data_dir=str(tmp_path))
+    lake.write(features_key(HOUR), lake.read(features_key(HOUR))[:-40])  # cut short
+
+    result = predict(trained, db_url, HOUR, lake=lake)
+
+    assert f"features of {partition_key(HOUR)}: {lake.uri(features_key(HOUR))} is not a feature file" in failure(result)
+    assert not sa.inspect(PredictionsIOManager(url=db_url).client().engine).has_table("weather_predictions")
 
 
 def test_unreachable_server_fails_clearly_without_the_password(trained: Trained) -> None:

@@ -9,7 +9,8 @@ Severity and blocking:
   same run). A blocking check that fails fails its asset's step, after the materialization, so it stops the
   downstream steps of its own run only.
 - ERROR, not blocking: predictions that are duplicated or outside 0 to 100 (the table is the product; the
-  rows are already written, so blocking would stop nothing, but the UI marks them red).
+  rows are already written, so blocking would stop nothing, but the UI marks them red). A feature file that does
+  not read back from the lake (its readers lose that hour only; blocking would stop the run's other hours too).
 - WARN: values outside physical ranges, too many missing values, predictions that cover fewer stations
   than the features. Visible, never stopping anything. (A late hour is `weather_features`' freshness policy.)
 """
@@ -83,6 +84,16 @@ def one_row_per_station_hour(frame: pd.DataFrame, key: list[str], raw_duplicates
     )
 
 
+def reads_back(unreadable: dict[str, str]) -> dg.AssetCheckResult:
+    """Every feature file written reads back from the lake as one. A file that does not is named with its hour and
+    error (`unreadable_objects`): materializing weather_features for that hour rewrites it."""
+    return dg.AssetCheckResult(
+        passed=not unreadable,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"unreadable_hours": len(unreadable), "unreadable_objects": dg.MetadataValue.json(unreadable)},
+    )
+
+
 def scores_in_range(rows: pd.DataFrame) -> dg.AssetCheckResult:
     """Every comfort score lies within 0 to 100."""
     outside = rows[(rows["comfort_score"] < 0) | (rows["comfort_score"] > 100) | rows["comfort_score"].isna()]
@@ -118,6 +129,7 @@ FEATURES_CHECKS = [
     spec("features_values_in_range", "weather_features", values_in_range),
     spec("features_missing_share", "weather_features", missing_share),
     spec("features_one_row_per_station_hour", "weather_features", one_row_per_station_hour, blocking=True),
+    spec("features_read_back", "weather_features", reads_back),
 ]
 PREDICTIONS_CHECKS = [
     spec("predictions_one_row_per_station_hour", "weather_predictions", one_row_per_station_hour),
@@ -127,15 +139,17 @@ PREDICTIONS_CHECKS = [
 
 
 def features_results(
-    context: dg.AssetExecutionContext, frame: pd.DataFrame, raw_duplicates: int
+    context: dg.AssetExecutionContext, frame: pd.DataFrame, raw_duplicates: int, unreadable: dict[str, str]
 ) -> list[dg.AssetCheckResult]:
-    """The feature checks of the rows `weather_features` wrote, and of the lines KMA sent twice in its raw answers."""
+    """The feature checks of the rows `weather_features` wrote, of the lines KMA sent twice in its raw answers, and
+    of the files it wrote as read back (`unreadable`: the error of each hour whose file did not read back)."""
     return _named(
         context,
         {
             "features_values_in_range": values_in_range(frame),
             "features_missing_share": missing_share(frame),
             "features_one_row_per_station_hour": one_row_per_station_hour(frame, KEY, raw_duplicates=raw_duplicates),
+            "features_read_back": reads_back(unreadable),
         },
     )
 

@@ -44,6 +44,14 @@ class Features:
     precipitation_unknown: dict[datetime, dict[str, int]] = field(default_factory=dict)
 
 
+class RawHourError(kma_format.KMAFormatError):
+    """One hour's raw object of one kind (``asos`` or ``pm10``) that cannot be parsed; `hour` and `kind` name it."""
+
+    def __init__(self, hour: datetime, kind: str, reason: str) -> None:
+        super().__init__(f"hour {partition_key(hour)}, raw/{kind}: {reason}")
+        self.hour, self.kind, self.reason = hour, kind, reason
+
+
 def build(
     raw: Mapping[datetime, tuple[bytes, bytes]], stations: Sequence[int], before: Iterable[bytes] = ()
 ) -> Features:
@@ -54,16 +62,13 @@ def build(
     and the lines dropped are counted per hour. `before` holds raw ASOS objects of hours before
     the first: the first hour's precipitation needs the previous hour's day total (`precipitation`), so the hour before
     is enough. Stations whose IR 3 met a rising RN_DAY, and those whose precipitation is unknown, are counted per
-    hour. Raises `KMAFormatError`, naming the hour, when an hour has no readable line.
+    hour. Raises `RawHourError`, naming the hour and the raw object, when an hour has no readable line.
     """
     asos_rows: list[tuple[object, ...]] = []
     pm10_rows: list[tuple[object, ...]] = []
     skipped: dict[datetime, list[str]] = {}
     for hour, (asos, pm10) in raw.items():
-        try:
-            parsed, readings = kma_format.parse_asos(asos), kma_format.parse_pm10(pm10)
-        except kma_format.KMAFormatError as error:
-            raise kma_format.KMAFormatError(f"hour {partition_key(hour)}: {error}") from None
+        parsed, readings = _parsed(hour, "asos", asos), _parsed(hour, "pm10", pm10)
         lines = [f"raw/asos line {n}: {why}" for n, why in parsed.skipped]
         lines += [f"raw/pm10 line {n}: {why}" for n, why in readings.skipped]
         if lines:
@@ -95,6 +100,14 @@ def build(
         {hour.to_pydatetime(): int(n) for hour, n in conflicted.items()},
         {hour.to_pydatetime(): {r: int(n) for r, n in counts.items() if n} for hour, counts in unknown.iterrows()},
     )
+
+
+def _parsed(hour: datetime, kind: str, body: bytes) -> kma_format.Parsed:
+    parse = kma_format.parse_asos if kind == "asos" else kma_format.parse_pm10
+    try:
+        return parse(body)
+    except kma_format.KMAFormatError as error:
+        raise RawHourError(hour, kind, str(error)) from None
 
 
 def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFrame:
@@ -194,17 +207,40 @@ def hour_files(frame: pd.DataFrame) -> dict[datetime, bytes]:
     return files
 
 
+class FeatureFileError(ValueError):
+    """Bytes that are not an hour's feature file: not parquet, cut short, or without the feature columns."""
+
+
+_REQUIRED = [column for column in COLUMNS if column not in _ADDED_COLUMNS]
+
+
 def from_parquet(data: bytes) -> pd.DataFrame:
     """A feature frame from one hour's parquet bytes."""
     return from_parquet_files([data])
 
 
 def from_parquet_files(files: Iterable[bytes]) -> pd.DataFrame:
-    """One feature frame from many hours' parquet bytes, in their order (empty, with the columns, for none).
+    """One feature frame from many hours' parquet bytes, in their order (empty, with the columns, for none)."""
+    return from_tables([read_table(data) for data in files])
+
+
+def read_table(data: bytes) -> pa.Table:
+    """One hour's parquet bytes as an Arrow table; `FeatureFileError` says why they are not a feature file."""
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as error:
+        raise FeatureFileError(f"{type(error).__name__}: {error}") from None
+    absent = [column for column in _REQUIRED if column not in table.column_names]
+    if absent:
+        raise FeatureFileError(f"no column {', '.join(absent)}")
+    return table
+
+
+def from_tables(tables: Sequence[pa.Table]) -> pd.DataFrame:
+    """One feature frame from hours' tables (`read_table`), in their order (empty, with the columns, for none).
 
     The hours join as Arrow tables and convert to pandas once: per hour, the conversion cost more than the read.
     """
-    tables = [pq.read_table(pa.BufferReader(data)) for data in files]
     if not tables:
         return pd.DataFrame(columns=list(COLUMNS)).astype(DTYPES)
     frame = pa.concat_tables(tables, promote_options="default").to_pandas()

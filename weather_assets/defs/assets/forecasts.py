@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from weather_assets.defs.assets.ingest import REWRITE
 from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import forecast_issues, kst_window
@@ -114,7 +115,8 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
     form (a new PCP wording, "nan") is missing for its hour, logged as a warning and counted
     (`unreadable_values`) instead of failing the issue; the raw answer keeps it. The forecast has no PM10 and no
     pressure: each station's latest observed values in the `CARRY_HOURS` hours up to the issue are carried to
-    every forecast hour (missing when none was observed); `forecast_inputs` and `carried_inputs` say which is
+    every forecast hour (missing when none was observed; an hour whose feature file cannot be read is passed over,
+    with a warning); `forecast_inputs` and `carried_inputs` say which is
     which on every row.
     """
     issued = _issue(context)
@@ -128,7 +130,7 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
             raise dg.Failure(f"a stored forecast answer cannot be read: {error}", allow_retries=False) from None
     for problem in unreadable:
         context.log.warning(f"{problem}: read as missing")
-    carried = _latest_observed(lake, issued)
+    carried = _latest_observed(context, lake, issued)
     rows = kma_forecast.forecast_features(pd.concat(answers, ignore_index=True), carried, kma.station_ids())
     buffer = io.BytesIO()
     rows.to_parquet(buffer, index=False)
@@ -189,10 +191,14 @@ def weather_forecasts(context: dg.AssetExecutionContext, lake: Lake, model_regis
     return forecasts
 
 
-def _latest_observed(lake: Lake, issued: datetime) -> pd.DataFrame:
-    """Each station's latest observed PM10 and pressure in the hours up to the issue (one row per station)."""
+def _latest_observed(context: dg.AssetExecutionContext, lake: Lake, issued: datetime) -> pd.DataFrame:
+    """Each station's latest observed PM10 and pressure in the hours up to the issue (one row per station); an hour
+    whose feature file cannot be read is passed over, with a warning, as one never observed is."""
     hours = [issued - timedelta(hours=offset) for offset in range(CARRY_HOURS - 1, -1, -1)]
-    observed = lake.read_features(hours, skip_missing=True).sort_values("observed_at")
+    read = lake.read_feature_hours(hours, skip_missing=True)
+    for error in read.unreadable.values():
+        context.log.warning(f"{error}: its PM10 and pressure are not carried. {REWRITE}.")
+    observed = read.frame.sort_values("observed_at")
     latest = observed.groupby("station_id")[["pm10", "pressure"]].last()  # last non-missing value of each
     return latest.reset_index()
 

@@ -10,9 +10,23 @@ from weather_assets.defs import checks
 from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
 from weather_assets.defs.partitions import hourly, kst_hours
 from weather_assets.defs.resources.kma_client import KMAClient, RawHours
-from weather_assets.defs.resources.lake import Arrival, Lake, LakeObjectMissingError, features_key, raw_key
+from weather_assets.defs.resources.lake import (
+    Arrival,
+    Lake,
+    LakeObjectMissingError,
+    LakeObjectUnreadableError,
+    features_key,
+    raw_key,
+)
 from weather_assets.domain import features, kma_format
 from weather_assets.domain.hours import TIMEZONE, kst_now, partition_key
+
+# What an operator does about a feature file that cannot be read: the asset that wrote it writes it again.
+REWRITE = (
+    "To rewrite a corrupt hour, materialize weather_features for it (with kma_observations if its raw objects "
+    "cannot be read either)"
+)
+_REFETCH = "To fetch it again from KMA, materialize kma_observations and weather_features for {hour}"
 
 
 def _hours(context: dg.AssetExecutionContext) -> list[datetime]:
@@ -93,7 +107,8 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     pm10 (ug/m3, mean of the hour's 5-minute readings), wind_speed (m/s), pressure (hPa at sea level), ir (KMA's
     code 1819 of the hour: 3 dry; 1, 2, 4 wet). Other sentinels are missing values. A malformed data line
     is skipped and logged; an hour without any readable line fails the run before anything is written.
-    Its checks (`checks.FEATURES_CHECKS`) judge the rows it wrote and the raw lines it read, as it holds them.
+    Its checks (`checks.FEATURES_CHECKS`) judge the rows it wrote and the raw lines it read, as it holds them, and
+    read every file it wrote back from the lake, as training and predictions will.
     """
     hours = _hours(context)
     stations = _check_stations(kma)
@@ -106,10 +121,21 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
                 f"no raw KMA answer for {partition_key(hour)} ({missing}): materialize kma_observations first",
                 allow_retries=False,
             ) from None
+        except LakeObjectUnreadableError as error:
+            raise dg.Failure(
+                f"raw KMA answer for {partition_key(hour)} cannot be read ({error}); nothing was written. "
+                f"{_REFETCH.format(hour=partition_key(hour))}",
+                allow_retries=False,
+            ) from None
     try:
-        built = features.build(raw, stations, before=_hour_before(lake, hours[0]))
-    except kma_format.KMAFormatError as error:
-        raise dg.Failure(f"a raw hour cannot be parsed, nothing was written: {error}", allow_retries=False) from None
+        built = features.build(raw, stations, before=_hour_before(context, lake, hours[0]))
+    except features.RawHourError as error:
+        hour = partition_key(error.hour)
+        raise dg.Failure(
+            f"{lake.uri(raw_key(error.kind, error.hour))} ({hour}) cannot be parsed: {error.reason}; nothing was "
+            f"written. {_REFETCH.format(hour=hour)}",
+            allow_retries=False,
+        ) from None
     for hour, lines in built.skipped_lines.items():
         for line in lines:
             context.log.warning(f"{partition_key(hour)}: skipped malformed {line}")
@@ -129,13 +155,16 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
         message = f"KMA reported none of the stations {stations} in {', '.join(empty[:5])}; nothing was written"
         raise dg.Failure(message, allow_retries=False)
     uris = [lake.write(features_key(hour), data) for hour, data in files.items()]
+    read_back = lake.read_feature_hours(sorted(files))
     # The sensor follows arrivals; a run that also predicts these hours needs no second run from it.
     predicted_here = dg.AssetKey("weather_predictions") in context.job_def.asset_layer.selected_asset_keys
     arrival = lake.record_arrival(Arrival(context.run.run_id, sorted(files), predicted_in_run=predicted_here))
     raw_duplicates = sum(kma_format.duplicate_lines(asos) for asos, _ in raw.values())
     return dg.MaterializeResult(
         metadata=_features_metadata(built, len(hours), uris, arrival),
-        check_results=checks.features_results(context, built.frame, raw_duplicates),
+        check_results=checks.features_results(
+            context, built.frame, raw_duplicates, read_back.unreadable_by_partition()
+        ),
     )
 
 
@@ -197,14 +226,22 @@ def _published(context: dg.AssetExecutionContext, kma: KMAClient, hours: list[da
     return raw
 
 
-def _hour_before(lake: Lake, first: datetime) -> list[bytes]:
-    """The raw ASOS object of the hour before `first`, if ingested: `first`'s precipitation is its day total minus
-    that hour's (`features.precipitation`). 01:00 starts the day and needs none."""
+def _hour_before(context: dg.AssetExecutionContext, lake: Lake, first: datetime) -> list[bytes]:
+    """The raw ASOS object of the hour before `first`, if ingested and readable: `first`'s precipitation is its day
+    total minus that hour's (`features.precipitation`). 01:00 starts the day and needs none."""
     if first.hour == 1:
         return []
+    before = first - timedelta(hours=1)
     try:
-        return [lake.read(raw_key("asos", first - timedelta(hours=1)))]
+        return [lake.read(raw_key("asos", before))]
     except LakeObjectMissingError:
+        return []
+    except LakeObjectUnreadableError as error:
+        hour = partition_key(before)
+        context.log.warning(
+            f"raw KMA answer for {hour}, the hour before, cannot be read ({error}): {partition_key(first)} is built "
+            f"as if it was never ingested. {_REFETCH.format(hour=hour)}"
+        )
         return []
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from dagster_mlflow.resources import MlFlow
 from pydantic import Field
 
-from weather_assets.defs.assets.ingest import weather_features
+from weather_assets.defs.assets.ingest import REWRITE, weather_features
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import run_closed, run_link
 from weather_assets.defs.resources.model_registry import MODEL_NAME, promote_if_better, register
@@ -43,7 +43,8 @@ def comfort_model(
     Labels come from the comfort rule. The newest hours validate; a linear baseline, a random forest and
     histogram gradient boosting compete and the lowest validation RMSE wins. The winner is registered as
     `comfort-model`; the `champion` alias, which predictions load, moves to it only when it beats the current
-    champion on the same validation rows.
+    champion on the same validation rows. An hour whose feature file cannot be read is left out, with a warning:
+    `unreadable_hours` counts those hours and `unreadable_objects` names each with its object and error.
     """
     with run_closed(mlflow):
         return _train(context, config, lake, mlflow)
@@ -53,17 +54,21 @@ def _train(
     context: dg.AssetExecutionContext, config: ComfortModelConfig, lake: Lake, mlflow: MlFlow
 ) -> dg.MaterializeResult:
     materialized = context.instance.get_materialized_partitions(weather_features.key)
-    hours = training_hours(materialized, config.window_days)
-    frame = lake.read_features(hours)
+    window = training_hours(materialized, config.window_days)
+    read = lake.read_feature_hours(window)
+    for error in read.unreadable.values():
+        context.log.warning(f"{error}: left out of training. {REWRITE}.")
+    hours = [hour for hour in window if hour not in read.unreadable]
+    frame = read.frame
     if len(hours) < config.min_hours:
-        raise dg.Failure(_too_little_data(hours, len(frame), config), allow_retries=False)
+        raise dg.Failure(_too_little_data(hours, len(frame), len(read.unreadable), config), allow_retries=False)
     labels = comfort.score(frame)
     matrix = feature_matrix(frame, config.features)
     train, validation = time_split(frame, config.validation_share)
     fitted = fit_candidates(matrix[train], labels[train], matrix[validation], labels[validation])
     winner = fitted[0]
 
-    _log_training(mlflow, config, hours, len(frame), train, validation, fitted)
+    _log_training(mlflow, config, hours, len(read.unreadable), len(frame), train, validation, fitted)
     version = register(winner.model, matrix[validation], example_x=matrix[train].head(5))
     decision = promote_if_better(
         mlflow.tracking_uri, version, frame[validation.to_numpy()], labels[validation.to_numpy()]
@@ -87,6 +92,8 @@ def _train(
             "val_r2": round(winner.scores.r2, 4),
             "window": f"{partition_key(hours[0])} .. {partition_key(hours[-1])}",
             "hours": len(hours),
+            "unreadable_hours": len(read.unreadable),
+            "unreadable_objects": dg.MetadataValue.json(read.unreadable_by_partition()),
             "dagster/row_count": len(frame),
         }
     )
@@ -96,18 +103,21 @@ def _log_training(
     mlflow: MlFlow,
     config: ComfortModelConfig,
     hours: list[datetime],
+    unreadable: int,
     rows: int,
     train: pd.Series,
     validation: pd.Series,
     fitted: list[Fitted],
 ) -> None:
-    """The run's window, split and candidates as MLflow params, and every candidate's validation scores."""
+    """The run's window (its readable hours, and how many could not be read), split and candidates as MLflow params,
+    and every candidate's validation scores."""
     mlflow.log_params(
         {
             "window_start": partition_key(hours[0]),
             "window_end": partition_key(hours[-1]),
             "window_days": config.window_days,
             "hours": len(hours),
+            "unreadable_hours": unreadable,
             "rows": rows,
             "train_rows": int(train.sum()),
             "validation_rows": int(validation.sum()),
@@ -125,12 +135,14 @@ def _link(link: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(link) if link.startswith("http") else dg.MetadataValue.text(link)
 
 
-def _too_little_data(hours: list[datetime], rows: int, config: ComfortModelConfig) -> str:
+def _too_little_data(hours: list[datetime], rows: int, unreadable: int, config: ComfortModelConfig) -> str:
     found = (
         f"{len(hours)} materialized hours with {rows} rows ({partition_key(hours[0])} .. {partition_key(hours[-1])})"
         if hours
         else "no materialized hour"
     )
+    if unreadable:
+        found += f" that can be read, and {unreadable} whose feature files cannot (the run's warnings name them)"
     end = hours[-1] if hours else current_hour()
     start = end - timedelta(hours=max(config.min_hours, 14 * 24) - 1)
     return (

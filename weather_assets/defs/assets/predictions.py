@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from weather_assets.defs import checks
-from weather_assets.defs.assets.ingest import weather_features
+from weather_assets.defs.assets.ingest import REWRITE, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import hourly, kst_hours, kst_window
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
@@ -42,20 +42,33 @@ def weather_predictions(
     measurements it was computed from, the region and the model's name and version. Materializing an hour
     again updates its rows (the predictions IO manager upserts); a range of hours is one run and one transaction.
     Its checks (`checks.PREDICTIONS_CHECKS`) read the hours' rows back once they are written: Dagster hands a
-    yielded output to the IO manager before this function resumes.
+    yielded output to the IO manager before this function resumes. An hour whose feature file cannot be read costs
+    that hour: the others are predicted and written, then the run fails naming each unreadable hour and its object
+    (Dagster still records the whole range as materialized: a single-run range has one output).
     """
     hours = kst_hours(context.partition_time_window)
     try:
-        rows = lake.read_features(hours)
+        read = lake.read_feature_hours(hours)
     except LakeObjectMissingError as missing:
         raise dg.Failure(f"{missing}: materialize weather_features first", allow_retries=False) from None
-    champion = model_registry.champion_for_run()
-    scores = champion.comfort(rows)
-    context.log.info(f"{len(rows)} predictions for {len(hours)} hours with {champion.model_name}")
-    predictions = predictions_frame(rows, scores, champion.model_name)
-    yield dg.Output(predictions, metadata={"comfort_now": comfort_chart(predictions)})
-    written = predictions_io_manager.rows(*kst_window(context.partition_time_window))
-    yield from checks.predictions_results(context, written, rows)
+    if len(read.unreadable) < len(hours):
+        rows = read.frame
+        champion = model_registry.champion_for_run()
+        scores = champion.comfort(rows)
+        context.log.info(f"{len(rows)} predictions for {len(hours)} hours with {champion.model_name}")
+        predictions = predictions_frame(rows, scores, champion.model_name)
+        metadata = {"comfort_now": comfort_chart(predictions), "unreadable_hours": len(read.unreadable)}
+        yield dg.Output(predictions, metadata=metadata)
+        written = predictions_io_manager.rows(*kst_window(context.partition_time_window))
+        yield from checks.predictions_results(context, written, rows)
+    if read.unreadable:
+        errors = "; ".join(map(str, read.unreadable.values()))
+        raise dg.Failure(
+            f"{len(read.unreadable)} of {len(hours)} hours were not predicted: their feature files cannot be read "
+            f"({errors}). {REWRITE}; the new_feature_files sensor then predicts it.",
+            metadata={"unreadable_objects": dg.MetadataValue.json(read.unreadable_by_partition())},
+            allow_retries=False,
+        )
 
 
 def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -> pd.DataFrame:

@@ -15,15 +15,16 @@ feature-file sensor lists what arrived since its cursor, whatever hours the file
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import dagster as dg
 import pandas as pd
@@ -40,6 +41,9 @@ FEATURES_PREFIX = "features/"
 _FEATURES_KEY = re.compile(r"^features/(\d{12})\.parquet$")
 ARRIVALS_PREFIX = "arrivals/"
 _ARRIVAL_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
+# A local write's temporary file, beside its object: `.<name>.<16 hex>.tmp`, and the `.<name>.<8 chars>` that
+# writes left before they were named so (tempfile's), which a killed write may have left in an older lake.
+_TEMPORARY = re.compile(r"^\..+\.(?:txt|parquet|json)\.(?:[0-9a-f]{16}\.tmp|[a-z0-9_]{8})$")
 
 
 def raw_key(kind: str, hour: datetime) -> str:
@@ -154,6 +158,23 @@ class LakeObjectMissingError(LookupError):
     """An object the caller needs is not in the lake."""
 
 
+class LakeObjectUnreadableError(ValueError):
+    """An object is in the lake but cannot be read as what its key holds; writing it again (a rerun) mends it."""
+
+
+@dataclass(frozen=True)
+class FeatureHours:
+    """What reading some hours' feature files found: the rows of the readable hours, in their order, and why each
+    unreadable hour could not be read (the error names the hour and the object)."""
+
+    frame: pd.DataFrame
+    unreadable: dict[datetime, LakeObjectUnreadableError]
+
+    def unreadable_by_partition(self) -> dict[str, str]:
+        """The unreadable hours' errors by partition key, for metadata."""
+        return {partition_key(hour): str(error) for hour, error in self.unreadable.items()}
+
+
 class _Store(Protocol):
     def write(self, key: str, data: bytes) -> None: ...
     def read(self, key: str) -> bytes: ...
@@ -164,20 +185,35 @@ class _Store(Protocol):
 class _LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._swept: set[Path] = set()  # folders rid of killed writes' temporary files by this store
 
     def write(self, key: str, data: bytes) -> None:
+        """Write, fsync, then rename: a reader (or the sensor) never sees half a file, and after a crash the object
+        is the old one or the new one, never an empty one. The folder is fsynced too, so the rename lasts."""
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a reader (or the sensor) never sees half a file.
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-            handle.write(data)
-        os.replace(handle.name, path)
+        if path.parent not in self._swept:
+            _remove_abandoned(path.parent)
+            self._swept.add(path.parent)
+        handle, temporary = _new_temporary(path)
+        with handle:
+            try:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+        _fsync_folder(path.parent)
 
     def read(self, key: str) -> bytes:
         try:
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             raise LakeObjectMissingError(f"{self.uri(key)} does not exist") from None
+        except OSError as error:
+            raise LakeObjectUnreadableError(f"{self.uri(key)} cannot be read: {error.strerror or error}") from None
 
     def uri(self, key: str) -> str:
         return str((self.root / key).resolve())
@@ -192,6 +228,48 @@ class _LocalStore:
             if key > start_after:  # only these are stat()ed: a folder has no cheaper "list after"
                 stat = (folder / name).stat()
                 yield LakeObject(key, f"{stat.st_size}-{stat.st_mtime_ns}")
+
+
+def _new_temporary(path: Path) -> tuple[BinaryIO, Path]:
+    """A new hidden file beside `path`, created as any file of this process is (its mode is 0o666 less the umask),
+    and locked until it is closed: the kernel drops the lock of a killed process, so `_remove_abandoned` tells a
+    killed write's file from a write in progress."""
+    while True:
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(temporary)):
+                return os.fdopen(fd, "wb"), temporary
+        except FileNotFoundError:
+            pass  # another process's sweep removed it between the open and the lock: take another
+        os.close(fd)
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Removes the temporary files in `folder` that no live writer holds: what killed writes left."""
+    for entry in os.scandir(folder):
+        if not _TEMPORARY.match(entry.name):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue  # renamed into place meanwhile, or another user's
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            Path(entry.path).unlink(missing_ok=True)
+        except BlockingIOError:
+            pass  # a write in progress
+        finally:
+            os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _S3Store:
@@ -268,19 +346,35 @@ class Lake(dg.ConfigurableResource):
         return self._store().uri(key)
 
     def read_features(self, hours: Sequence[datetime], *, skip_missing: bool = False) -> pd.DataFrame:
-        """One feature frame of `hours`, in their order: the way every reader of many hours reads them.
+        """One feature frame of `hours`, in their order, for readers that need every hour: as `read_feature_hours`,
+        and unreadable hours raise `LakeObjectUnreadableError` naming each hour and its object."""
+        read = self.read_feature_hours(hours, skip_missing=skip_missing)
+        if read.unreadable:
+            raise LakeObjectUnreadableError("; ".join(map(str, read.unreadable.values())))
+        return read.frame
 
-        The files join as Arrow tables and convert to pandas once (`features.from_parquet_files`). A missing
-        hour raises `LakeObjectMissingError` naming it, or is left out with `skip_missing`.
+    def read_feature_hours(self, hours: Sequence[datetime], *, skip_missing: bool = False) -> FeatureHours:
+        """The feature rows of `hours` that can be read, in their order, and why each other hour cannot be: the way
+        every reader of many hours reads them, so one bad file costs its hour only.
+
+        The files join as Arrow tables and convert to pandas once (`features.from_tables`). A missing hour raises
+        `LakeObjectMissingError` naming it, or is left out with `skip_missing`.
         """
-        files = []
+        tables, unreadable = [], {}
         for hour in hours:
+            key = features_key(hour)
             try:
-                files.append(self.read(features_key(hour)))
+                tables.append(features.read_table(self.read(key)))
             except LakeObjectMissingError as missing:
                 if not skip_missing:
                     raise LakeObjectMissingError(f"no features for {partition_key(hour)} ({missing})") from None
-        return features.from_parquet_files(files)
+            except LakeObjectUnreadableError as error:
+                unreadable[hour] = LakeObjectUnreadableError(f"features of {partition_key(hour)}: {error}")
+            except features.FeatureFileError as error:
+                unreadable[hour] = LakeObjectUnreadableError(
+                    f"features of {partition_key(hour)}: {self.uri(key)} is not a feature file ({error})"
+                )
+        return FeatureHours(features.from_tables(tables), unreadable)
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[LakeObject]:
         """Objects under `prefix` whose keys sort after `start_after`, in key order (S3's StartAfter)."""
