@@ -183,7 +183,7 @@ def test_records_that_are_not_arrivals_are_skipped(s3_bucket: str, instance: dg.
 
 def keys(lake: Lake) -> list[str]:
     """The arrival records' keys, in the order they were written."""
-    return [obj.key for obj in lake.list(ARRIVALS_PREFIX)]
+    return list(lake.list(ARRIVALS_PREFIX))
 
 
 def test_records_naming_hours_that_are_not_partitions_are_skipped_once_and_later_ones_requested(

@@ -116,18 +116,18 @@ def scan(
     result, handled = Scan(), 0
     for key in cursor.get("waiting", []):  # type: ignore[attr-defined]
         _handle(lake, str(key), instance, result, now)
-    for obj in lake.list(ARRIVALS_PREFIX, _window_start(newest)):
+    for key in lake.list(ARRIVALS_PREFIX, _window_start(newest)):
         result.listed += 1
-        if obj.key in seen:
+        if key in seen:
             continue
         if handled == max_records:
             break
         handled += 1
-        seen.add(obj.key)
-        written = arrival_time(obj.key)
+        seen.add(key)
+        written = arrival_time(key)
         if written is not None and written - now > SKEW:
-            result.ahead[obj.key] = written - now
-        _handle(lake, obj.key, instance, result, now)
+            result.ahead[key] = written - now
+        _handle(lake, key, instance, result, now)
     newest = max([newest, *(key for key in seen if (at := arrival_time(key)) is not None and at <= now)])
     window = _window_start(newest)
     result.cursor = {

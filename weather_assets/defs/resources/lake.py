@@ -37,8 +37,6 @@ from weather_assets.domain.kma_format import TM_FORMAT
 from weather_assets.environment import DATA_DIR, lake_root
 
 RAW_KINDS = ("asos", "pm10")
-FEATURES_PREFIX = "features/"
-_FEATURES_KEY = re.compile(r"^features/(\d{12})\.parquet$")
 ARRIVALS_PREFIX = "arrivals/"
 _ARRIVAL_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
 # A local write's temporary file, beside its object: `.<name>.<16 hex>.tmp`, and the `.<name>.<8 chars>` that
@@ -68,17 +66,6 @@ def forecast_raw_key(issued_at: datetime, point: tuple[int, int], page: int = 1)
 def forecast_features_key(issued_at: datetime) -> str:
     """Key of the forecast feature file of one issue."""
     return f"forecasts/{issued_at.strftime(TM_FORMAT)}.parquet"
-
-
-def hour_of_features_key(key: str) -> datetime | None:
-    """The KST hour a feature file's key names, or None for a key that names no hour."""
-    match = _FEATURES_KEY.match(key)
-    if not match:
-        return None
-    try:
-        return datetime.strptime(match.group(1), TM_FORMAT)
-    except ValueError:
-        return None
 
 
 def arrival_key(written_at: datetime, run_id: str = "") -> str:
@@ -146,14 +133,6 @@ def _hour(text: object) -> datetime:
     raise ValueError(f"hours must be a list of YYYYMMDDHHMI texts, not one {text!r:.60}")
 
 
-@dataclass(frozen=True)
-class LakeObject:
-    """A key and its version: the ETag on S3, size and modification time in a local folder."""
-
-    key: str
-    version: str
-
-
 class LakeObjectMissingError(LookupError):
     """An object the caller needs is not in the lake."""
 
@@ -179,7 +158,7 @@ class _Store(Protocol):
     def write(self, key: str, data: bytes) -> None: ...
     def read(self, key: str) -> bytes: ...
     def uri(self, key: str) -> str: ...
-    def list(self, prefix: str, start_after: str) -> Iterator[LakeObject]: ...
+    def list(self, prefix: str, start_after: str) -> Iterator[str]: ...
 
 
 class _LocalStore:
@@ -218,16 +197,15 @@ class _LocalStore:
     def uri(self, key: str) -> str:
         return str((self.root / key).resolve())
 
-    def list(self, prefix: str, start_after: str) -> Iterator[LakeObject]:
+    def list(self, prefix: str, start_after: str) -> Iterator[str]:
         folder = self.root / prefix
         if not folder.is_dir():
             return
         names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file() and entry.name[0] != ".")
         for name in names:
             key = f"{prefix}{name}"
-            if key > start_after:  # only these are stat()ed: a folder has no cheaper "list after"
-                stat = (folder / name).stat()
-                yield LakeObject(key, f"{stat.st_size}-{stat.st_mtime_ns}")
+            if key > start_after:
+                yield key
 
 
 def _new_temporary(path: Path) -> tuple[BinaryIO, Path]:
@@ -292,14 +270,14 @@ class _S3Store:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
-    def list(self, prefix: str, start_after: str) -> Iterator[LakeObject]:
+    def list(self, prefix: str, start_after: str) -> Iterator[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix), StartAfter=self._key(start_after) if start_after else ""
         )
         skip = len(self._key(""))
         for page in pages:
             for item in page.get("Contents", []):
-                yield LakeObject(item["Key"][skip:], item["ETag"].strip('"'))
+                yield item["Key"][skip:]
 
 
 class Lake(dg.ConfigurableResource):
@@ -376,8 +354,8 @@ class Lake(dg.ConfigurableResource):
                 )
         return FeatureHours(features.from_tables(tables), unreadable)
 
-    def list(self, prefix: str, start_after: str = "") -> Iterator[LakeObject]:
-        """Objects under `prefix` whose keys sort after `start_after`, in key order (S3's StartAfter)."""
+    def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        """Keys of the objects under `prefix` that sort after `start_after`, in key order (S3's StartAfter)."""
         return self._store().list(prefix, start_after)
 
     def record_arrival(self, arrival: Arrival) -> str:

@@ -29,11 +29,6 @@ CHAMPION = "champion"
 _PLAIN_USER = re.compile(r"[\w.-]+")
 
 
-def tracking_uri_in_effect(configured: str | None, data_dir: str) -> str:
-    """The tracking URI in effect: the configured one, else the embedded SQLite store under `data_dir`."""
-    return configured or tracking_uri(data_dir)
-
-
 def display_uri(uri: str) -> str:
     """The URI with any password blanked, for messages and metadata, however malformed it is.
 
@@ -194,7 +189,7 @@ class ModelRegistry(dg.ConfigurableResource):
 
     def uri(self) -> str:
         """The tracking URI in effect."""
-        return tracking_uri_in_effect(self.tracking_uri, self.data_dir)
+        return self.tracking_uri or tracking_uri(self.data_dir)
 
     def champion(self) -> Champion:
         """The current champion (see `load_champion`)."""
