@@ -8,12 +8,13 @@ published the current hour yet, as at minute 5 of every hour.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from weather_assets.api import Settings, create_app
 from weather_assets.api.dagster_runs import SERVED_BY, InProcessRuns
@@ -254,6 +256,67 @@ def test_health_of_a_table_whose_one_hour_is_old_but_just_written_is_stale(db_ur
     age = body["newest_prediction_age_seconds"]
     assert (before - old).total_seconds() - 0.1 <= age <= (after - old).total_seconds() + 0.1
     assert (body["fresh"], body["status"]) == (False, "stale")
+
+
+def eventually(ask: Callable[[], Response], done: Callable[[Response], bool], seconds: float = 30) -> Response:
+    """`ask` again until its answer is `done` (the API looks at its SQLite file about once a second), or the
+    deadline passes; the last answer either way, for the test to judge."""
+    deadline = time.monotonic() + seconds
+    while not done(answer := ask()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
+def embedded(tmp_path: Path) -> Settings:
+    """The API on the embedded SQLite file `tmp_path/weather.db`; a missing hour's run would go to a webserver
+    that does not answer (none is wanted here)."""
+    return Settings(db_url=f"sqlite:///{tmp_path / 'weather.db'}", data_dir=str(tmp_path / "api"),
+                    graphql_url=f"http://127.0.0.1:{free_port()}")  # fmt: skip
+
+
+def test_a_replaced_sqlite_file_is_read_without_a_restart(tmp_path: Path) -> None:
+    """The embedded file replaced while the API runs (a backup restored, the platform reset): reads, /health and
+    the on-demand check all read the new file, so an hour written there is served, not a 503."""
+    settings = embedded(tmp_path)
+    old, new = current_hour() - timedelta(hours=5), current_hour() - timedelta(hours=1)
+    store_hours(settings.db_url, 108, [old])
+    store_hours(f"sqlite:///{tmp_path / 'replacement.db'}", 108, [new])
+
+    with TestClient(create_app(settings)) as client:
+        before = client.get("/comfort", params={"at": old.isoformat()})
+        os.replace(tmp_path / "replacement.db", tmp_path / "weather.db")
+        served = eventually(lambda: client.get("/comfort", params={"at": new.isoformat()}), lambda a: a.is_success)
+        health = client.get("/health")
+        gone = client.get("/comfort", params={"at": old.isoformat()})
+
+    assert before.status_code == 200
+    assert served.status_code == 200, served.text
+    assert served.json()["prediction_datetime"] == new.isoformat()
+    assert (health.status_code, health.json()["newest_prediction"]) == (200, new.isoformat())
+    assert health.json()["database_reopened_at"]  # says the file was replaced
+    assert gone.status_code == 404  # only in the file that was replaced
+
+
+def test_a_deleted_sqlite_file_is_reported_not_served_and_not_recreated(tmp_path: Path) -> None:
+    """The embedded file deleted while the API runs: /health says the database is missing (503) and the deleted
+    rows are not served; the API creates no empty file; the file the pipeline writes next is read again."""
+    settings = embedded(tmp_path)
+    hour = current_hour() - timedelta(hours=5)
+    store_hours(settings.db_url, 108, [hour, current_hour() - timedelta(hours=1)])
+
+    with TestClient(create_app(settings)) as client:
+        before = client.get("/health")
+        (tmp_path / "weather.db").unlink()
+        missing = eventually(lambda: client.get("/health"), lambda answer: answer.status_code == 503)
+        deleted = client.get("/comfort", params={"at": hour.isoformat()})
+        recreated = (tmp_path / "weather.db").exists()
+        store_hours(settings.db_url, 108, [hour])  # the pipeline's next write
+        back = eventually(lambda: client.get("/comfort", params={"at": hour.isoformat()}), lambda a: a.is_success)
+
+    assert (before.status_code, before.json()["status"]) == (200, "ok")
+    assert (missing.status_code, missing.json()) == (503, {"status": "unavailable", "database": "missing"})
+    assert deleted.status_code == 404 and not recreated
+    assert back.status_code == 200
 
 
 def test_history_is_oldest_first(served: Served) -> None:
