@@ -28,14 +28,14 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from weather_assets.api import Settings, create_app
-from weather_assets.api.dagster_runs import SERVED_BY, InProcessRuns
+from weather_assets.api.dagster_runs import SERVED_BY, TERMINAL, ChildProcessRuns
 from weather_assets.api.locks import Locks
 from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
-from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, status
-from weather_assets_tests.scratch import unconfigured_environment
+from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, slow, status
+from weather_assets_tests.scratch import SETTING_PREFIXES, unconfigured_environment
 from weather_assets_tests.test_api_forecast import seed_forecasts
 
 STATIONS = "108,112"
@@ -540,7 +540,7 @@ def test_a_run_that_succeeded_without_writing_the_hour_backs_off_every_worker(tm
     """Another worker's run for the hour succeeded but the hour is not stored: this worker starts nothing."""
     settings = Settings(db_url=f"sqlite:///{tmp_path / 'weather.db'}", data_dir=str(tmp_path / "api"))
     engine = sa.create_engine(settings.db_url)
-    runs = InProcessRuns(settings)
+    runs = ChildProcessRuns(settings)
     hour = current_hour()
     tags = {**SERVED_BY, "dagster/partition": partition_key(hour)}
     status = dg.DagsterRunStatus.SUCCESS
@@ -560,11 +560,71 @@ def test_a_run_that_succeeded_without_writing_the_hour_backs_off_every_worker(tm
     assert refused.value.retry_after > 60 and len(started) == 1
 
 
-def test_cors_allows_the_configured_origins_only() -> None:
-    settings = Settings(
-        db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops",
-        cors_origins=("https://app.example",),
-    )
+@pytest.fixture
+def run_environment(hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The API's settings in embedded mode, and this process's environment as the code location's: a run started
+    from here (or a process it starts) ingests from `hub` into `tmp_path`, and has no champion to predict with."""
+    for name in os.environ:
+        if name.startswith(SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'weather' / 'weather.db'}", data_dir=str(tmp_path / "weather"),
+                        stations=(108,), run_timeout_seconds=5)  # fmt: skip
+    monkeypatch.setenv("WEATHER_DATA_DIR", settings.data_dir)
+    monkeypatch.setenv("WEATHER_STATIONS", "108")
+    monkeypatch.setenv("KMA_AUTH_KEY", "test-key")
+    monkeypatch.setenv("KMA_API_URL", hub.base_url)
+    return settings
+
+
+def ended(runs: ChildProcessRuns, run_id: str) -> str:
+    """The run's status once it has ended (a run lasts what KMA's client allows; see `RUN_CONFIG`)."""
+    deadline = time.monotonic() + 300
+    while (status := runs.status(run_id)) not in TERMINAL and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return status
+
+
+def test_an_embedded_run_executes_in_a_process_of_its_own(run_environment: Settings) -> None:
+    """Without a webserver, the API's run executes in a child process: its import of the code location and its
+    steps never hold the serving process's GIL, so they cannot stall that worker's cache hits."""
+    runs = ChildProcessRuns(run_environment)
+    run_id = runs.start(partition_key(current_hour() - timedelta(hours=1)))
+    status = ended(runs, run_id)
+    events = runs.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+    pids = {
+        int(data.metadata["pid"].value)
+        for record in events
+        if (data := record.event_log_entry.dagster_event.engine_event_data) and "pid" in data.metadata
+    }
+
+    assert status in TERMINAL
+    assert pids and os.getpid() not in pids  # the steps ran, elsewhere
+
+
+def test_an_embedded_run_past_its_timeout_is_stopped(run_environment: Settings, hub: FakeHub) -> None:
+    """A run that outlives the timeout (KMA answering slowly) is stopped when abandoned: its process ends and
+    Dagster records it as ended, so neither a slot nor a process is held for another timeout."""
+    hub.default = slow(600)
+    runs = ChildProcessRuns(run_environment)
+    run_id = runs.start(partition_key(current_hour() - timedelta(hours=1)))
+    deadline = time.monotonic() + 120
+    while (before := runs.status(run_id)) not in {"STARTED", *TERMINAL} and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    runs.abandon(run_id)
+
+    assert before == "STARTED"  # waiting for KMA
+    assert runs.status(run_id) in {"FAILURE", "CANCELED"}
+
+
+def database_down(tmp_path: Path, cors_origins: tuple[str, ...] = ()) -> Settings:
+    """The API on a MySQL server that does not answer; its Dagster instance (opened at startup) in `tmp_path`."""
+    url = f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops"
+    return Settings(db_url=url, data_dir=str(tmp_path), cors_origins=cors_origins)
+
+
+def test_cors_allows_the_configured_origins_only(tmp_path: Path) -> None:
+    settings = database_down(tmp_path, cors_origins=("https://app.example",))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         allowed = client.get("/health", headers={"Origin": "https://app.example"})
         other = client.get("/health", headers={"Origin": "https://evil.example"})
@@ -572,8 +632,8 @@ def test_cors_allows_the_configured_origins_only() -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_database_down_gives_503_without_a_stack_trace() -> None:
-    settings = Settings(db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops")
+def test_database_down_gives_503_without_a_stack_trace(tmp_path: Path) -> None:
+    settings = database_down(tmp_path)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         for path in ("/comfort", "/health", "/predict/now"):
             answer = client.get(path)
@@ -582,9 +642,9 @@ def test_database_down_gives_503_without_a_stack_trace() -> None:
         assert client.get("/comfort").headers["Retry-After"]
 
 
-def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down() -> None:
+def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down(tmp_path: Path) -> None:
     """SQLAlchemy's pool timeout (every connection busy) is not a driver error; it gets the same answer."""
-    settings = Settings(db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops")
+    settings = database_down(tmp_path)
     app = create_app(settings)
 
     def exhausted() -> None:

@@ -9,8 +9,8 @@
   every other worker and replica (a run that failed, was canceled, or succeeded without writing the hour).
   Requests in that window start nothing.
 - Every wait is bounded: a request waits ``wait_seconds`` at most; a run that has not ended within
-  ``run_timeout_seconds`` (queued behind a stopped daemon, say) is abandoned, counted as failed, and its
-  thread and locks are released.
+  ``run_timeout_seconds`` (queued behind a stopped daemon, say) is abandoned (terminated in Dagster, or its
+  process stopped), counted as failed, and its thread and locks are released.
 
 Errors carry a message for clients with no internal text; the details (and the run id) go to the log.
 """
