@@ -567,8 +567,8 @@ def run_environment(hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     for name in os.environ:
         if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
-    settings = Settings(db_url=f"sqlite:///{tmp_path / 'weather' / 'weather.db'}", data_dir=str(tmp_path / "weather"),
-                        stations=(108,), run_timeout_seconds=5)  # fmt: skip
+    data_dir = tmp_path / "weather"
+    settings = Settings(db_url=f"sqlite:///{data_dir / 'weather.db'}", data_dir=str(data_dir), stations=(108,))
     monkeypatch.setenv("WEATHER_DATA_DIR", settings.data_dir)
     monkeypatch.setenv("WEATHER_STATIONS", "108")
     monkeypatch.setenv("KMA_AUTH_KEY", "test-key")
@@ -584,18 +584,23 @@ def ended(runs: ChildProcessRuns, run_id: str) -> str:
     return status
 
 
+def step_pids(runs: ChildProcessRuns, run_id: str) -> set[int]:
+    """The processes that executed the run's steps, as Dagster's engine events name them."""
+    events = runs.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+    return {
+        int(data.metadata["pid"].value)
+        for record in events
+        if (data := record.event_log_entry.dagster_event.engine_event_data) and "pid" in data.metadata
+    }
+
+
 def test_an_embedded_run_executes_in_a_process_of_its_own(run_environment: Settings) -> None:
     """Without a webserver, the API's run executes in a child process: its import of the code location and its
     steps never hold the serving process's GIL, so they cannot stall that worker's cache hits."""
     runs = ChildProcessRuns(run_environment)
     run_id = runs.start(partition_key(current_hour() - timedelta(hours=1)))
     status = ended(runs, run_id)
-    events = runs.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
-    pids = {
-        int(data.metadata["pid"].value)
-        for record in events
-        if (data := record.event_log_entry.dagster_event.engine_event_data) and "pid" in data.metadata
-    }
+    pids = step_pids(runs, run_id)
 
     assert status in TERMINAL
     assert pids and os.getpid() not in pids  # the steps ran, elsewhere
@@ -615,6 +620,9 @@ def test_an_embedded_run_past_its_timeout_is_stopped(run_environment: Settings, 
 
     assert before == "STARTED"  # waiting for KMA
     assert runs.status(run_id) in {"FAILURE", "CANCELED"}
+    (pid,) = step_pids(runs, run_id)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the run's process is gone (and reaped)
 
 
 def database_down(tmp_path: Path, cors_origins: tuple[str, ...] = ()) -> Settings:

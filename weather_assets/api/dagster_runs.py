@@ -20,13 +20,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
 
 from weather_assets.api.settings import Settings
 from weather_assets.environment import dagster_home
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 JOB = "ingest_and_predict"
 SERVED_BY = {"weather/served_by": "api"}
@@ -219,7 +222,7 @@ class ChildProcessRuns:
             self.instance.report_run_failed(run, "the read API's run process ended before the run did")
 
 
-def _opened(folder: str, locks: Path) -> Any:
+def _opened(folder: str, locks: Path) -> dg.DagsterInstance:
     """The instance at `folder`, opened under a lock file: two workers creating a new instance's SQLite tables at
     once collide ("table ... already exists")."""
     import dagster as dg
