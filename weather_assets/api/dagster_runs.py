@@ -150,7 +150,6 @@ class ChildProcessRuns:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.folder = settings.dagster_home or _folder(settings)
         self.instance = _opened(self.folder, Path(settings.data_dir) / "locks")
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
