@@ -1,5 +1,5 @@
 """Materializations and job runs started in this process, and what they report: the one way the main command, the
-read API's in-process fallback and the benchmarks run the code location's assets.
+read API's fallback (in a process of its own) and the benchmarks run the code location's assets.
 """
 
 from __future__ import annotations

@@ -8,12 +8,13 @@ published the current hour yet, as at minute 5 of every hour.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,16 +25,17 @@ import pytest
 import requests
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from weather_assets.api import Settings, create_app
-from weather_assets.api.dagster_runs import SERVED_BY, InProcessRuns
+from weather_assets.api.dagster_runs import SERVED_BY, TERMINAL, ChildProcessRuns
 from weather_assets.api.locks import Locks
 from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
-from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, status
-from weather_assets_tests.scratch import unconfigured_environment
+from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, slow, status
+from weather_assets_tests.scratch import SETTING_PREFIXES, unconfigured_environment
 from weather_assets_tests.test_api_forecast import seed_forecasts
 
 STATIONS = "108,112"
@@ -254,6 +256,67 @@ def test_health_of_a_table_whose_one_hour_is_old_but_just_written_is_stale(db_ur
     age = body["newest_prediction_age_seconds"]
     assert (before - old).total_seconds() - 0.1 <= age <= (after - old).total_seconds() + 0.1
     assert (body["fresh"], body["status"]) == (False, "stale")
+
+
+def eventually(ask: Callable[[], Response], done: Callable[[Response], bool], seconds: float = 30) -> Response:
+    """`ask` again until its answer is `done` (the API looks at its SQLite file about once a second), or the
+    deadline passes; the last answer either way, for the test to judge."""
+    deadline = time.monotonic() + seconds
+    while not done(answer := ask()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
+def embedded(tmp_path: Path) -> Settings:
+    """The API on the embedded SQLite file `tmp_path/weather.db`; a missing hour's run would go to a webserver
+    that does not answer (none is wanted here)."""
+    return Settings(db_url=f"sqlite:///{tmp_path / 'weather.db'}", data_dir=str(tmp_path / "api"),
+                    graphql_url=f"http://127.0.0.1:{free_port()}")  # fmt: skip
+
+
+def test_a_replaced_sqlite_file_is_read_without_a_restart(tmp_path: Path) -> None:
+    """The embedded file replaced while the API runs (a backup restored, the platform reset): reads, /health and
+    the on-demand check all read the new file, so an hour written there is served, not a 503."""
+    settings = embedded(tmp_path)
+    old, new = current_hour() - timedelta(hours=5), current_hour() - timedelta(hours=1)
+    store_hours(settings.db_url, 108, [old])
+    store_hours(f"sqlite:///{tmp_path / 'replacement.db'}", 108, [new])
+
+    with TestClient(create_app(settings)) as client:
+        before = client.get("/comfort", params={"at": old.isoformat()})
+        os.replace(tmp_path / "replacement.db", tmp_path / "weather.db")
+        served = eventually(lambda: client.get("/comfort", params={"at": new.isoformat()}), lambda a: a.is_success)
+        health = client.get("/health")
+        gone = client.get("/comfort", params={"at": old.isoformat()})
+
+    assert before.status_code == 200
+    assert served.status_code == 200, served.text
+    assert served.json()["prediction_datetime"] == new.isoformat()
+    assert (health.status_code, health.json()["newest_prediction"]) == (200, new.isoformat())
+    assert health.json()["database_reopened_at"]  # says the file was replaced
+    assert gone.status_code == 404  # only in the file that was replaced
+
+
+def test_a_deleted_sqlite_file_is_reported_not_served_and_not_recreated(tmp_path: Path) -> None:
+    """The embedded file deleted while the API runs: /health says the database is missing (503) and the deleted
+    rows are not served; the API creates no empty file; the file the pipeline writes next is read again."""
+    settings = embedded(tmp_path)
+    hour = current_hour() - timedelta(hours=5)
+    store_hours(settings.db_url, 108, [hour, current_hour() - timedelta(hours=1)])
+
+    with TestClient(create_app(settings)) as client:
+        before = client.get("/health")
+        (tmp_path / "weather.db").unlink()
+        missing = eventually(lambda: client.get("/health"), lambda answer: answer.status_code == 503)
+        deleted = client.get("/comfort", params={"at": hour.isoformat()})
+        recreated = (tmp_path / "weather.db").exists()
+        store_hours(settings.db_url, 108, [hour])  # the pipeline's next write
+        back = eventually(lambda: client.get("/comfort", params={"at": hour.isoformat()}), lambda a: a.is_success)
+
+    assert (before.status_code, before.json()["status"]) == (200, "ok")
+    assert (missing.status_code, missing.json()) == (503, {"status": "unavailable", "database": "missing"})
+    assert deleted.status_code == 404 and not recreated
+    assert back.status_code == 200
 
 
 def test_history_is_oldest_first(served: Served) -> None:
@@ -477,7 +540,7 @@ def test_a_run_that_succeeded_without_writing_the_hour_backs_off_every_worker(tm
     """Another worker's run for the hour succeeded but the hour is not stored: this worker starts nothing."""
     settings = Settings(db_url=f"sqlite:///{tmp_path / 'weather.db'}", data_dir=str(tmp_path / "api"))
     engine = sa.create_engine(settings.db_url)
-    runs = InProcessRuns(settings)
+    runs = ChildProcessRuns(settings)
     hour = current_hour()
     tags = {**SERVED_BY, "dagster/partition": partition_key(hour)}
     status = dg.DagsterRunStatus.SUCCESS
@@ -497,11 +560,79 @@ def test_a_run_that_succeeded_without_writing_the_hour_backs_off_every_worker(tm
     assert refused.value.retry_after > 60 and len(started) == 1
 
 
-def test_cors_allows_the_configured_origins_only() -> None:
-    settings = Settings(
-        db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops",
-        cors_origins=("https://app.example",),
-    )
+@pytest.fixture
+def run_environment(hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The API's settings in embedded mode, and this process's environment as the code location's: a run started
+    from here (or a process it starts) ingests from `hub` into `tmp_path`, and has no champion to predict with."""
+    for name in os.environ:
+        if name.startswith(SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    data_dir = tmp_path / "weather"
+    settings = Settings(db_url=f"sqlite:///{data_dir / 'weather.db'}", data_dir=str(data_dir), stations=(108,))
+    monkeypatch.setenv("WEATHER_DATA_DIR", settings.data_dir)
+    monkeypatch.setenv("WEATHER_STATIONS", "108")
+    monkeypatch.setenv("KMA_AUTH_KEY", "test-key")
+    monkeypatch.setenv("KMA_API_URL", hub.base_url)
+    return settings
+
+
+def ended(runs: ChildProcessRuns, run_id: str) -> str:
+    """The run's status once it has ended (a run lasts what KMA's client allows; see `RUN_CONFIG`)."""
+    deadline = time.monotonic() + 300
+    while (status := runs.status(run_id)) not in TERMINAL and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return status
+
+
+def step_pids(runs: ChildProcessRuns, run_id: str) -> set[int]:
+    """The processes that executed the run's steps, as Dagster's engine events name them."""
+    events = runs.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
+    return {
+        int(data.metadata["pid"].value)
+        for record in events
+        if (data := record.event_log_entry.dagster_event.engine_event_data) and "pid" in data.metadata
+    }
+
+
+def test_an_embedded_run_executes_in_a_process_of_its_own(run_environment: Settings) -> None:
+    """Without a webserver, the API's run executes in a child process: its import of the code location and its
+    steps never hold the serving process's GIL, so they cannot stall that worker's cache hits."""
+    runs = ChildProcessRuns(run_environment)
+    run_id = runs.start(partition_key(current_hour() - timedelta(hours=1)))
+    status = ended(runs, run_id)
+    pids = step_pids(runs, run_id)
+
+    assert status in TERMINAL
+    assert pids and os.getpid() not in pids  # the steps ran, elsewhere
+
+
+def test_an_embedded_run_past_its_timeout_is_stopped(run_environment: Settings, hub: FakeHub) -> None:
+    """A run that outlives the timeout (KMA answering slowly) is stopped when abandoned: its process ends and
+    Dagster records it as ended, so neither a slot nor a process is held for another timeout."""
+    hub.default = slow(600)
+    runs = ChildProcessRuns(run_environment)
+    run_id = runs.start(partition_key(current_hour() - timedelta(hours=1)))
+    deadline = time.monotonic() + 120
+    while (before := runs.status(run_id)) not in {"STARTED", *TERMINAL} and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    runs.abandon(run_id)
+
+    assert before == "STARTED"  # waiting for KMA
+    assert runs.status(run_id) in {"FAILURE", "CANCELED"}
+    (pid,) = step_pids(runs, run_id)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the run's process is gone (and reaped)
+
+
+def database_down(tmp_path: Path, cors_origins: tuple[str, ...] = ()) -> Settings:
+    """The API on a MySQL server that does not answer; its Dagster instance (opened at startup) in `tmp_path`."""
+    url = f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops"
+    return Settings(db_url=url, data_dir=str(tmp_path), cors_origins=cors_origins)
+
+
+def test_cors_allows_the_configured_origins_only(tmp_path: Path) -> None:
+    settings = database_down(tmp_path, cors_origins=("https://app.example",))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         allowed = client.get("/health", headers={"Origin": "https://app.example"})
         other = client.get("/health", headers={"Origin": "https://evil.example"})
@@ -509,8 +640,8 @@ def test_cors_allows_the_configured_origins_only() -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_database_down_gives_503_without_a_stack_trace() -> None:
-    settings = Settings(db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops")
+def test_database_down_gives_503_without_a_stack_trace(tmp_path: Path) -> None:
+    settings = database_down(tmp_path)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         for path in ("/comfort", "/health", "/predict/now"):
             answer = client.get(path)
@@ -519,9 +650,9 @@ def test_database_down_gives_503_without_a_stack_trace() -> None:
         assert client.get("/comfort").headers["Retry-After"]
 
 
-def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down() -> None:
+def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down(tmp_path: Path) -> None:
     """SQLAlchemy's pool timeout (every connection busy) is not a driver error; it gets the same answer."""
-    settings = Settings(db_url=f"mysql+pymysql://weather_reader:pw@127.0.0.1:{free_port()}/weather_mlops")
+    settings = database_down(tmp_path)
     app = create_app(settings)
 
     def exhausted() -> None:

@@ -510,9 +510,10 @@ def test_init_sql_again_takes_delete_from_an_earlier_install(accounts: Accounts,
 
 
 @pytest.mark.mysql
-def test_the_read_api_serves_as_the_reader_account_alone(accounts: Accounts) -> None:
+def test_the_read_api_serves_as_the_reader_account_alone(accounts: Accounts, tmp_path: Path) -> None:
     """SELECT is all the API needs: hits, health, and the named lock that single-flights a missing hour."""
-    settings = Settings(db_url=accounts.reader.url.render_as_string(hide_password=False), stations=(108,))
+    reader = accounts.reader.url.render_as_string(hide_password=False)
+    settings = Settings(db_url=reader, data_dir=str(tmp_path), stations=(108,))  # its Dagster instance in tmp_path
     with TestClient(create_app(settings)) as client:
         hit = client.get("/comfort", params={"station_id": 108, "at": HOUR.isoformat()})
         health = client.get("/health")

@@ -48,8 +48,12 @@ async def _serving(app: FastAPI, settings: Settings | None) -> AsyncIterator[Non
     reader = reader_engine(active.db_url)
     engine = sa.create_engine(  # blocking: the on-demand threads' locks and checks
         active.db_url,
-        pool_pre_ping=True,
-        **({"connect_args": {"check_same_thread": False, "timeout": 30}} if sqlite else {"pool_size": 10}),
+        # SQLite: a connection per check, so a replaced file is never read through an old connection
+        **(
+            {"poolclass": sa.pool.NullPool, "connect_args": {"timeout": 30}}
+            if sqlite
+            else {"pool_size": 10, "pool_pre_ping": True}
+        ),
     )
     on_demand = OnDemand(active, engine, dagster_runs(active))
     app.state.service = Service(active, Store(reader), on_demand)

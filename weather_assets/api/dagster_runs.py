@@ -3,24 +3,33 @@ runs it started (tagged ``weather/served_by: api``), which are the deployment's 
 the API launched lately and which hours failed.
 
 Two ways, one interface: through the webserver's GraphQL API (``DAGSTER_GRAPHQL_URL``, the full stack), or in
-the API's own process on the instance in ``DAGSTER_HOME`` (else ``<data_dir>/dagster``, shared by the workers).
+a child process of the API's worker on the instance in ``DAGSTER_HOME`` (else ``<data_dir>/dagster``, shared by
+the workers).
 """
 
 from __future__ import annotations
 
-import threading
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
 
 from weather_assets.api.settings import Settings
 from weather_assets.environment import dagster_home
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 JOB = "ingest_and_predict"
 SERVED_BY = {"weather/served_by": "api"}
@@ -33,6 +42,13 @@ RUN_CONFIG = {
 }
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 GRAPHQL_TIMEOUT = 10  # seconds for one call to the webserver
+# A run's own process: a new interpreter (a fork would copy the worker's event loop and threads), niced so that on
+# a busy machine the serving workers come first, and recorded by Dagster within RECORD_WAIT_SECONDS (it imports the
+# code location first: about 3 s on an idle 2-core machine).
+CHILD = "import sys; from weather_assets.api.dagster_runs import execute; execute(sys.argv[1], sys.argv[2])"
+RUN_NICENESS = 10
+RECORD_WAIT_SECONDS = 30
+STOP_SECONDS = 10  # from SIGTERM to SIGKILL for a run abandoned at its timeout
 
 
 @dataclass(frozen=True)
@@ -124,25 +140,19 @@ class GraphQLRuns:
         self.client.terminate_run(run_id)  # a queued run is canceled at once; a started one is asked to stop
 
 
-class InProcessRuns:
-    """Runs executed in a thread of this process, recorded in the instance every worker shares."""
+class ChildProcessRuns:
+    """Runs each executed in a child process of this worker, recorded in the instance every worker shares.
+
+    A run imports the code location and executes its steps for seconds of CPU; in a thread of the serving process
+    that would hold the GIL and stall the worker's cache hits (a read took 1.3 s). The child runs at a lower
+    priority than the workers. Dagster's import and the instance's opening (about a second) happen here, when the
+    worker starts, not while it serves.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._instance: Any = None
-        self._threads: dict[str, threading.Thread] = {}
-
-    @property
-    def instance(self) -> Any:
-        """The Dagster instance, opened on first use (a worker that never computes never opens it)."""
-        if self._instance is None:
-            import dagster as dg
-
-            home = self.settings.dagster_home
-            self._instance = (
-                dg.DagsterInstance.get() if home else dg.DagsterInstance.from_config(_folder(self.settings))
-            )
-        return self._instance
+        self.folder = settings.dagster_home or _folder(settings)
+        self.instance = _opened(self.folder, Path(settings.data_dir) / "locks")
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def _records(self, tags: dict[str, str], since: float | None = None, limit: int | None = None) -> list[RunRecord]:
         import dagster as dg
@@ -164,43 +174,75 @@ class InProcessRuns:
 
     def start(self, partition: str) -> str:
         request = uuid.uuid4().hex
-        thread = threading.Thread(target=self._run, args=(partition, request), name=f"run-{partition}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and thread.is_alive():
+        tags = {**SERVED_BY, "weather/api_request": request, "dagster/partition": partition}
+        process = subprocess.Popen(
+            [sys.executable, "-c", CHILD, self.folder, json.dumps(tags)], stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + RECORD_WAIT_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
             runs = self._records({"weather/api_request": request}, limit=1)
             if runs:
-                self._threads[runs[0].run_id] = thread
+                self._processes[runs[0].run_id] = process
                 return runs[0].run_id
-            time.sleep(0.02)
+            time.sleep(0.1)
         runs = self._records({"weather/api_request": request}, limit=1)  # a run that ended very fast
         if not runs:
-            raise RuntimeError(f"the in-process run for {partition} was never recorded")
+            process.kill()  # never counted by `recent`: it must not run
+            raise RuntimeError(f"the run for {partition} was never recorded (its process: {process.wait()})")
         return runs[0].run_id
 
-    def _run(self, partition: str, request: str) -> None:
-        """The run, as the webserver would launch it (its executor's run config honoured: no step retries)."""
-        from weather_assets import runs  # Dagster's code location loads in the worker that first computes
-
-        tags = {**SERVED_BY, "weather/api_request": request, "dagster/partition": partition}
-        runs.execute_job(JOB, self.instance, tags=tags, run_config=RUN_CONFIG)
-
     def status(self, run_id: str) -> str:
-        thread = self._threads.get(run_id)
-        if thread is not None and not thread.is_alive():
-            self._threads.pop(run_id, None)
+        process = self._processes.get(run_id)
+        if process is not None and process.poll() is not None:
+            self._processes.pop(run_id, None)
+            self._record_end(run_id)
         run = self.instance.get_run_by_id(run_id)
         return run.status.value if run else "FAILURE"
 
     def abandon(self, run_id: str) -> None:
-        """An in-process run cannot be stopped: wait for its end (its own timeouts bound it), holding the slot, for
-        at most another ``run_timeout_seconds``; then the wait, and so the slot, is given up."""
-        thread = self._threads.pop(run_id, None)
-        if thread is None:
+        """Stops the run's process (this worker's runs only): SIGTERM interrupts it as Ctrl-C would, so Dagster
+        records the run as failed; SIGKILL if it has not ended `STOP_SECONDS` later."""
+        process = self._processes.pop(run_id, None)
+        if process is None:
             return
-        thread.join(self.settings.run_timeout_seconds)
-        if thread.is_alive():
-            raise RuntimeError(f"in-process run {run_id} still going; its slot is released, the run goes on")
+        process.terminate()
+        try:
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self._record_end(run_id)
+
+    def _record_end(self, run_id: str) -> None:
+        """A run whose process is gone but which Dagster still records as going (the process was killed) failed:
+        recorded so, for every worker's back-off."""
+        run = self.instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            self.instance.report_run_failed(run, "the read API's run process ended before the run did")
+
+
+def _opened(folder: str, locks: Path) -> dg.DagsterInstance:
+    """The instance at `folder`, opened under a lock file: two workers creating a new instance's SQLite tables at
+    once collide ("table ... already exists")."""
+    import dagster as dg
+
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / "dagster-instance.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # held for the opening only, about a second
+        return dg.DagsterInstance.from_config(folder)
+
+
+def execute(folder: str, tags: str) -> None:
+    """A run, in the process `ChildProcessRuns.start` started (`tags` in JSON): as the webserver would launch it (its
+    executor's run config honoured: no step retries), niced below the serving workers, SIGTERM handled as Ctrl-C."""
+    os.nice(RUN_NICENESS)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    import dagster as dg
+
+    from weather_assets import runs  # the code location, loaded in this process only
+
+    with dg.DagsterInstance.from_config(folder) as instance:
+        runs.execute_job(JOB, instance, tags=json.loads(tags), run_config=RUN_CONFIG)
 
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -214,4 +256,4 @@ def _folder(settings: Settings) -> str:
 
 
 def dagster_runs(settings: Settings) -> DagsterRuns:
-    return GraphQLRuns(settings.graphql_url) if settings.graphql_url else InProcessRuns(settings)
+    return GraphQLRuns(settings.graphql_url) if settings.graphql_url else ChildProcessRuns(settings)

@@ -153,3 +153,6 @@ class Health(BaseModel):
     newest_prediction_age_seconds: float | None = Field(default=None, description="Seconds from that hour to now.")
     max_staleness_seconds: float
     fresh: bool = Field(description="Whether the newest hour is within the staleness bound.")
+    database_reopened_at: datetime | None = Field(
+        default=None, description="When the API last found its SQLite file replaced and read the new one (KST)."
+    )

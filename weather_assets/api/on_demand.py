@@ -9,8 +9,8 @@
   every other worker and replica (a run that failed, was canceled, or succeeded without writing the hour).
   Requests in that window start nothing.
 - Every wait is bounded: a request waits ``wait_seconds`` at most; a run that has not ended within
-  ``run_timeout_seconds`` (queued behind a stopped daemon, say) is abandoned, counted as failed, and its
-  thread and locks are released.
+  ``run_timeout_seconds`` (queued behind a stopped daemon, say) is abandoned (terminated in Dagster, or its
+  process stopped), counted as failed, and its thread and locks are released.
 
 Errors carry a message for clients with no internal text; the details (and the run id) go to the log.
 """
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from weather_assets.api.dagster_runs import TERMINAL, DagsterRuns
 from weather_assets.api.locks import Locks
 from weather_assets.api.settings import Settings
+from weather_assets.api.store import sqlite_file
 from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 
@@ -55,6 +56,7 @@ class OnDemand:
         self.runs = runs
         self.locks = Locks(engine, Path(settings.data_dir) / "locks")
         self.table = predictions_table(TABLE)
+        self.file = sqlite_file(engine.url)
         self._inflight: dict[datetime, Future[None]] = {}
         self._failed: dict[datetime, float] = {}  # hour -> epoch seconds it failed at; hours of the window only
         self._run_ids: dict[datetime, str] = {}  # hour -> the run its computation follows, for the log
@@ -184,6 +186,8 @@ class OnDemand:
         return self.settings.failure_backoff.total_seconds()
 
     def _has_hour(self, hour: datetime) -> bool:
+        if self.file is not None and not self.file.exists():  # deleted: not to be re-created empty by a look
+            return False
         if not sa.inspect(self.engine).has_table(self.table.name):
             return False
         query = sa.select(sa.func.count()).where(self.table.c.prediction_datetime == hour)

@@ -177,9 +177,12 @@ async def welcome(request: Request) -> Welcome:
 
 @router.get("/health", response_model=Health, responses={503: {}})
 async def health(request: Request) -> Health | JSONResponse:
-    """Whether the database answers, the newest stored hour, its age and whether it is within the bound."""
+    """Whether the database answers (503 when it does not, or when its SQLite file is missing), the newest stored
+    hour, its age and whether it is within the bound."""
     service = _service(request)
     try:
+        if not await service.store.present():
+            return JSONResponse({"status": "unavailable", "database": "missing"}, status_code=503)
         newest = await service.store.newest()
     except sa.exc.DBAPIError:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
@@ -193,4 +196,5 @@ async def health(request: Request) -> Health | JSONResponse:
         newest_prediction_age_seconds=age(newest, now) if newest else None,
         max_staleness_seconds=bound.total_seconds(),
         fresh=fresh,
+        database_reopened_at=service.store.reopened_at,
     )

@@ -4,20 +4,48 @@ The configured URL keeps its blocking driver (``mysql+pymysql://...``); the stor
 Reads autocommit, so a pooled connection needs no rollback on return; a connection the server dropped is
 replaced and the read retried once, instead of a ping before every read. The API never creates a table (it
 reads as a read-only account): a table the pipeline has not created yet has no rows.
+
+An SQLite file is looked at about once a second (one stat): its pooled connections keep the file they opened, so
+a file replaced under them (a backup restored, the platform reset) would be served until a restart. Replaced, the
+connections are closed and reads open the new file; deleted, it has no rows and no read opens (so recreates) it.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from weather_assets.domain.forecasts_table import forecasts_table
+from weather_assets.domain.hours import kst_now
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 
+log = logging.getLogger("uvicorn.error.weather_api")
 ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}
+FILE_CHECK_SECONDS = 1.0  # how stale an SQLite file's identity may be: a replaced file is read within this
+
+
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The file an SQLite URL names; None for a database server or an in-memory database."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _identity(file: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino): a file put in place of another has a new one while the old one is open; None if absent."""
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def async_url(url: str) -> sa.URL:
@@ -85,6 +113,35 @@ class Store:
         self.statements = _statements(self.table) | _forecast_statements(self.forecasts)
         self._tables = {name: self.table.name for name in self.statements} | {"issue": self.forecasts.name}
         self._existing: set[str] = set()
+        self.file = sqlite_file(reader.url)
+        self._opened: tuple[int, int] | None = None  # the identity of the file the pool's connections read
+        self._checked = -math.inf  # monotonic time of the last look at the file
+        self.reopened_at: datetime | None = None  # KST time a replaced (or re-created) file was last reopened
+
+    async def present(self) -> bool:
+        """Whether the database is there to read: a server always is (it answers or errs); an SQLite file that
+        is there is looked at again after `FILE_CHECK_SECONDS` (a missing one at every read: nothing is served
+        meanwhile, and the pipeline's first write is read at once), and a new one is read from then on."""
+        if self.file is None:
+            return True
+        now = time.monotonic()
+        if self._opened is None or now - self._checked >= FILE_CHECK_SECONDS:
+            first, self._checked = self._checked == -math.inf, now
+            identity = _identity(self.file)
+            if identity != self._opened:
+                self._opened = identity  # before awaiting: concurrent reads neither look again nor dispose twice
+                self._existing.clear()
+                if not first:
+                    self._reopen(identity is not None)
+                await self.reader.dispose()  # the connections to the file that was there
+        return self._opened is not None
+
+    def _reopen(self, present: bool) -> None:
+        if present:
+            self.reopened_at = kst_now()
+            log.warning("the SQLite file %s is a new file; reading it", self.file)
+        else:
+            log.error("the SQLite file %s was deleted; it has no rows until the pipeline writes one", self.file)
 
     async def ready(self, table: str = TABLE) -> bool:
         if table not in self._existing:
@@ -94,7 +151,7 @@ class Store:
         return table in self._existing
 
     async def _rows(self, name: str, **values: Any) -> list[dict[str, Any]]:
-        if not await self.ready(self._tables[name]):
+        if not await self.present() or not await self.ready(self._tables[name]):
             return []
         try:
             return await self._execute(name, values)
