@@ -137,6 +137,7 @@ def served(
         yield Served(f"http://127.0.0.1:{port}", db_url or f"sqlite:///{data_dir / 'weather.db'}", home)
 
 
+@pytest.mark.slow
 def test_a_stored_hour_is_a_read_that_starts_nothing(served: Served) -> None:
     stored = current_hour() - timedelta(hours=3)
     before = served.api_runs()
@@ -156,6 +157,7 @@ def test_a_stored_hour_is_a_read_that_starts_nothing(served: Served) -> None:
     assert served.api_runs() == before
 
 
+@pytest.mark.slow
 def test_at_minute_5_predict_now_answers_the_previous_hour_and_the_unpublished_hour_runs_once(
     served: Served,
 ) -> None:
@@ -325,6 +327,7 @@ def test_history_is_oldest_first(served: Served) -> None:
     assert hours == sorted(hours) and len(hours) >= 3
 
 
+@pytest.mark.slow
 def test_predict_now_answers_in_the_frontends_shape(served: Served) -> None:
     """`/predict/now` is the latest hour; morning and evening are forecasts (test_api_forecast.py)."""
     body = requests.get(f"{served.url}/predict/now", timeout=300).json()
@@ -455,6 +458,7 @@ def timed_get(client: TestClient, hour: datetime) -> tuple[float, object]:
     return time.monotonic() - started, answer
 
 
+@pytest.mark.slow
 def test_runs_that_never_start_end_in_503s_and_release_their_slot(
     webserver_without_daemon: str, tmp_path: Path
 ) -> None:
@@ -486,6 +490,7 @@ def test_runs_that_never_start_end_in_503s_and_release_their_slot(
         assert not any(word in refused.text for word in ("query", "mutation", "Traceback", "graphql", "127.0.0.1"))
 
 
+@pytest.mark.slow
 def test_runs_started_per_minute_are_capped_for_the_deployment(webserver_without_daemon: str, tmp_path: Path) -> None:
     now = current_hour()
     hours = [now - timedelta(hours=h) for h in range(4)]
@@ -500,6 +505,7 @@ def test_runs_started_per_minute_are_capped_for_the_deployment(webserver_without
     assert [len(graphql_runs(webserver_without_daemon, hour)) for hour in hours] == [1, 1, 0, 0]
 
 
+@pytest.mark.slow
 def test_the_apis_run_retries_no_step_so_a_kma_error_ends_it_at_once(hub: FakeHub, tmp_path: Path) -> None:
     """KMA refuses the hour (HTTP 400, which its client does not retry): the job's step retry policy would ask
     again 30, 60 and 120 s later; the API's run asks once and fails, so the request's 503 finds the run ended."""
@@ -594,6 +600,7 @@ def step_pids(runs: ChildProcessRuns, run_id: str) -> set[int]:
     }
 
 
+@pytest.mark.slow
 def test_an_embedded_run_executes_in_a_process_of_its_own(run_environment: Settings) -> None:
     """Without a webserver, the API's run executes in a child process: its import of the code location and its
     steps never hold the serving process's GIL, so they cannot stall that worker's cache hits."""
@@ -606,6 +613,7 @@ def test_an_embedded_run_executes_in_a_process_of_its_own(run_environment: Setti
     assert pids and os.getpid() not in pids  # the steps ran, elsewhere
 
 
+@pytest.mark.slow
 def test_an_embedded_run_past_its_timeout_is_stopped(run_environment: Settings, hub: FakeHub) -> None:
     """A run that outlives the timeout (KMA answering slowly) is stopped when abandoned: its process ends and
     Dagster records it as ended, so neither a slot nor a process is held for another timeout."""
@@ -666,6 +674,7 @@ def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down(tmp
     assert answer.json() == {"detail": "the predictions database is unavailable"}
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     """schemathesis explores the served OpenAPI schema; every servable hour is stored, so nothing is computed,
     and a forecast issue covers the next two days, so both commute windows are answered."""

@@ -84,6 +84,7 @@ def registry_client(mlflow_dir: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=uri(mlflow_dir), registry_uri=uri(mlflow_dir))
 
 
+@pytest.mark.slow
 def test_first_training_registers_version_1_as_champion_and_same_data_does_not_displace_it(
     history: History, tmp_path: Path
 ) -> None:
@@ -111,6 +112,7 @@ def test_first_training_registers_version_1_as_champion_and_same_data_does_not_d
     assert champion_version(client) == "1"
 
 
+@pytest.mark.slow
 def test_model_without_a_feature_is_registered_but_not_promoted(history: History, tmp_path: Path) -> None:
     assert metadata(train(history, tmp_path))["champion_version"] == "1"
 
@@ -123,6 +125,7 @@ def test_model_without_a_feature_is_registered_but_not_promoted(history: History
     assert champion_version(registry_client(tmp_path)) == "1"
 
 
+@pytest.mark.slow
 def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp_path: Path) -> None:
     assert metadata(train(history, tmp_path))["champion_version"] == "1"
     lake = Lake(data_dir=str(history.lake_dir))
@@ -147,6 +150,7 @@ def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp
     assert champion_version(registry_client(tmp_path)) == "1"
 
 
+@pytest.mark.slow
 def test_unreadable_hours_are_left_out_of_training_and_named(history: History, tmp_path: Path) -> None:
     """Two corrupt feature files in the window cost two hours of training data, not the training."""
     shutil.copytree(history.lake_dir / "lake", tmp_path / "copy" / "lake")
@@ -175,6 +179,7 @@ def test_unreadable_hours_are_left_out_of_training_and_named(history: History, t
     assert registry_client(tmp_path).get_run(meta["mlflow_run_id"]).data.params["unreadable_hours"] == "2"
 
 
+@pytest.mark.slow
 def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
     resources = {"kma": KMAClient(stations="108"), "lake": Lake(data_dir=str(tmp_path))}
@@ -196,6 +201,7 @@ def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Pat
     assert not registry_client(tmp_path).search_registered_models()
 
 
+@pytest.mark.slow
 def test_too_little_readable_data_says_how_many_hours_could_not_be_read(tmp_path: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
     lake = Lake(data_dir=str(tmp_path))
@@ -216,6 +222,7 @@ def test_too_little_readable_data_says_how_many_hours_could_not_be_read(tmp_path
     assert "that can be read, and 1 whose feature files cannot" in message
 
 
+@pytest.mark.slow
 def test_loader_caches_the_champion_and_picks_up_a_new_one_without_a_restart(history: History, tmp_path: Path) -> None:
     assert metadata(train(history, tmp_path))["champion_version"] == "1"
     assert metadata(train(history, tmp_path))["champion_version"] == "1"  # v2, same quality: not promoted

@@ -135,6 +135,7 @@ def quiet_dagster_home(tmp_path: Path) -> dict[str, str]:
     return env | {"DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(tmp_path / "weather")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [["dg", "check", "defs"], ["dg", "list", "defs"], ["python", "-m", "weather_assets", "--help"]],
@@ -166,6 +167,7 @@ def test_the_readme_fits_two_screens_and_every_file_it_names_exists() -> None:
     assert named and [path for path in sorted(named) if not (REPO / path).exists()] == []
 
 
+@pytest.mark.slow
 def test_the_readmes_instance_is_the_repositorys_dagster_yaml_and_no_command_warns(tmp_path: Path) -> None:
     """`dg list defs` as the README runs it (no DAGSTER_HOME: the repository's dagster.yaml configures the instance)
     and the main command with `DAGSTER_HOME=$PWD` print no warning, and the instance keeps its state under

@@ -32,6 +32,8 @@ from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets_tests.conftest import REPO, free_port, missing_tool, serving
 from weather_assets_tests.scratch import unconfigured_environment
 
+pytestmark = pytest.mark.slow  # every test here starts processes: the full run, not the fast loop
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FIRST = datetime(2026, 11, 20, 9)  # the backfill: 09:00, 10:00 and 11:00 KST
 HOURS = [FIRST + timedelta(hours=offset) for offset in range(3)]

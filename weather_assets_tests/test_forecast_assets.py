@@ -71,6 +71,7 @@ def forecast(data: Path, db_url: str, issue: datetime) -> dg.ExecuteInProcessRes
     )
 
 
+@pytest.mark.slow
 def test_an_issue_becomes_comfort_forecasts_once_per_station_hour_and_issue(trained: Path, db_url: str) -> None:
     issue = latest_due_issue()
     first = forecast(trained, db_url, issue)
@@ -245,6 +246,7 @@ def test_skill_is_the_mean_absolute_error_per_six_hour_lead_bucket() -> None:
     assert skill.loc[24, "mae"] == pytest.approx(22.0) and skill.loc[24, "leads"] == "24-29 h"
 
 
+@pytest.mark.slow
 @pytest.mark.mysql
 def test_the_whole_chain_through_the_dagster_cli_into_mariadb(trained: Path, mysql_database: str) -> None:
     """`dagster asset materialize` of one issue, as an operator would from a terminal, into MariaDB."""

@@ -110,6 +110,7 @@ def test_many_hours_read_back_as_their_rows_in_order(tmp_path: Path) -> None:
     assert empty.empty and empty.dtypes.astype(str).to_dict() == together.dtypes.astype(str).to_dict()
 
 
+@pytest.mark.slow
 def test_range_in_one_run_leaves_the_same_lake_as_hourly_runs(tmp_path: Path) -> None:
     first, last = HOUR - timedelta(hours=47), HOUR
     backfill = ingest(local_resources(tmp_path / "backfill"), first, last)
@@ -131,6 +132,7 @@ def test_same_hour_twice_gives_identical_objects(tmp_path: Path) -> None:
     assert local_objects(tmp_path) == once
 
 
+@pytest.mark.slow
 def test_s3_lake_through_moto_server_matches_the_local_lake(tmp_path: Path, s3_bucket: str) -> None:
     s3 = {"kma": KMAClient(stations=STATIONS), "lake": Lake(url=f"s3://{s3_bucket}/weather")}
     first, last = HOUR - timedelta(hours=47), HOUR
@@ -350,6 +352,7 @@ def line_of(body: bytes, station: int) -> bytes:
     return line
 
 
+@pytest.mark.slow
 def test_a_winter_days_precipitation_is_each_hours_rain_through_the_dagster_cli(tmp_path: Path) -> None:
     """`dagster asset materialize` over a rainy winter day at Seoul (01:00 to the next 00:00, one run): each hour's
     precipitation is the rain the generator made fall in that hour (`wet_and_rain`), also at hours between the

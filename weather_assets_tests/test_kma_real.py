@@ -108,6 +108,7 @@ def written(root: Path, hours: list[datetime]) -> pd.DataFrame:
     return features.from_parquet_files(lake.read(features_key(hour)) for hour in hours)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", kma_real.EXCERPTS, ids=lambda p: p.name)
 def test_a_range_backfill_and_one_hour_runs_give_kmas_precipitation(path: Path, tmp_path: Path, hub: FakeHub) -> None:
     """Each run of consecutive hours as one single-run backfill, then every hour as its own run in order (the

@@ -57,6 +57,7 @@ def main_command(
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_main_command_ingests_trains_and_reports(tmp_path: Path) -> None:
     done = main_command(tmp_path, "108,159", "--days", "4")
 
@@ -88,6 +89,7 @@ def test_main_command_ingests_trains_and_reports(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_main_command_can_skip_training(tmp_path: Path) -> None:
     done = main_command(tmp_path, "108", "--days", "1", "--no-train")
 
@@ -96,6 +98,7 @@ def test_main_command_can_skip_training(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow
 def test_main_command_reports_a_bad_setting_without_a_traceback(tmp_path: Path) -> None:
     done = main_command(tmp_path, "108,99999", "--days", "1", "--no-train")
 
@@ -105,6 +108,7 @@ def test_main_command_reports_a_bad_setting_without_a_traceback(tmp_path: Path) 
     assert "Ingesting" not in done.stdout and not any(tmp_path.iterdir())  # found before anything was written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "value"), [("WEATHER_KMA_POLL_SECONDS", "0"), ("WEATHER_KMA_WAIT_MINUTES", "nan")]
 )
@@ -118,6 +122,7 @@ def test_main_command_reports_a_wait_out_of_range_without_a_traceback(
     assert "Traceback" not in done.stderr and not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("days", "said"),
     [("2", "training needs 72"), ("900", "before the first partition 2025-01-01-00:00"), ("0", "at least 1")],
@@ -130,6 +135,7 @@ def test_bad_days_are_refused_before_anything_is_written(tmp_path: Path, days: s
     assert not any(tmp_path.iterdir())  # no raw object, no feature file, no model, no table
 
 
+@pytest.mark.slow
 def test_an_unwritable_database_is_found_before_ingest_and_training(tmp_path: Path) -> None:
     """Checked first: a bad WEATHER_DB_URL costs seconds, not an ingest, a training run and a registered model."""
     unreachable = f"mysql+pymysql://weather_app:S3cret-pw@127.0.0.1:{free_port()}/weather_mlops"
@@ -141,6 +147,7 @@ def test_an_unwritable_database_is_found_before_ingest_and_training(tmp_path: Pa
     assert not (tmp_path / "lake").exists() and not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow
 def test_a_long_ingest_shows_its_progress(tmp_path: Path) -> None:
     done = main_command(tmp_path, "108", "--days", "32", "--no-train")
 

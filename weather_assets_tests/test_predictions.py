@@ -108,6 +108,7 @@ def written(result: dg.ExecuteInProcessResult) -> dict[str, object]:
     return {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
 
 
+@pytest.mark.slow
 def test_same_hour_three_times_is_one_row_per_station_with_stable_ids(trained: Trained, db_url: str) -> None:
     first = written(predict(trained, db_url, HOUR))
     once = table(db_url)
@@ -130,6 +131,7 @@ def test_same_hour_three_times_is_one_row_per_station_with_stable_ids(trained: T
     assert (thrice["updated_at"] > thrice["created_at"]).all()
 
 
+@pytest.mark.slow
 def test_range_in_one_run_equals_one_hour_runs_row_for_row(trained: Trained, db_url: str) -> None:
     first, last = END - timedelta(hours=48), END - timedelta(hours=1)
     ranged = written(predict(trained, db_url, first, last, table="ranged"))
@@ -145,6 +147,7 @@ def test_range_in_one_run_equals_one_hour_runs_row_for_row(trained: Trained, db_
     pd.testing.assert_frame_equal(table(db_url, "ranged")[columns], table(db_url, "hourly")[columns])
 
 
+@pytest.mark.slow
 def test_concurrent_materializations_of_one_hour_all_succeed_with_one_row_per_station(
     trained: Trained, db_url: str
 ) -> None:

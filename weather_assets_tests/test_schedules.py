@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from weather_assets.definitions import defs
@@ -65,6 +66,7 @@ def test_retrain_runs_daily_in_kst_and_both_schedules_start_stopped() -> None:
         assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.STOPPED
 
 
+@pytest.mark.slow
 def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_path: Path, hub: FakeHub) -> None:
     """KMA publishes the hour a while after the run starts: the run asks again every poll and lands it then.
 

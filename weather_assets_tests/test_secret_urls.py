@@ -151,6 +151,7 @@ def test_the_read_api_on_an_unreachable_database_never_shows_the_password(
     assert_no_secret(*(answer.text for answer in answers), repr(Settings.from_env()), logs.text, *capfd.readouterr())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["at", "at-colon-slash", "colon-slash"])
 def test_the_main_command_never_shows_the_password(case: str, tmp_path: Path) -> None:
     """The check above as the main command prints it, and whatever its process logs (a few cases: a process each)."""

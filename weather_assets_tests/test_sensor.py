@@ -299,6 +299,7 @@ def test_the_tick_log_names_a_record_dated_ahead_of_the_clock(
     assert " is dated " in line and " ahead of this sensor's clock" in line
 
 
+@pytest.mark.slow
 def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str, instance: dg.DagsterInstance) -> None:
     """5,000 records a minute apart: once caught up, a tick lists the new records and the skew window only."""
     lake = Lake(url=f"s3://{s3_bucket}/lake")
@@ -376,6 +377,7 @@ def test_local_folder_lake_detects_new_and_replaced_files(tmp_path: Path, instan
     assert tick(lake, cursor, instance)[0] == []
 
 
+@pytest.mark.slow
 def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:

@@ -173,6 +173,7 @@ def mlflow_server(mysql_database: str, s3_bucket: str, s3_endpoint: str, tmp_pat
         yield url
 
 
+@pytest.mark.slow
 @pytest.mark.mysql
 def test_training_logs_and_registers_through_the_compose_mlflow_server(
     mlflow_server: str, s3_bucket: str, tmp_path: Path
