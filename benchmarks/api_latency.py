@@ -1,6 +1,6 @@
 """Read API cache hits under load: uvicorn on MariaDB-backed predictions, 50 concurrent clients from wrk.
 
-    python benchmarks/api_latency.py [--url mysql+pymysql://root@127.0.0.1:3306] [--clients 50] [--seconds 15]
+    python -m benchmarks.api_latency [--url mysql+pymysql://root@127.0.0.1:3306] [--clients 50] [--seconds 15]
 
 Fills a scratch database with a month of predictions for station 108 and serves the API with uvicorn (2 workers)
 on loopback. wrk (Debian's package `wrk`), a second process, sends GET /comfort for stored hours over 50

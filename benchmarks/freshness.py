@@ -1,6 +1,6 @@
 """Freshness: from KMA publishing an hour to that hour's rows in the predictions table, with the daemon running.
 
-    python benchmarks/freshness.py [--poll 10] [--publish-after 45]
+    python -m benchmarks.freshness [--poll 10] [--publish-after 45]
 
 On a scratch instance and data folder (embedded defaults: SQLite, local lake and MLflow): a champion is trained
 on four days of the offline generator, a loopback API Hub serves the same answers except the current hour, which

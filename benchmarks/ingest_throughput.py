@@ -1,6 +1,6 @@
 """Ingest throughput on the offline generator: one single-run backfill against separate one-hour runs.
 
-    python benchmarks/ingest_throughput.py [--days 30] [--hourly-runs 24]
+    python -m benchmarks.ingest_throughput [--days 30] [--hourly-runs 24]
 
 Ingests 30 days x 10 stations (7,200 station-hours) as one single-run backfill, and 24 hours as 24 one-hour
 runs, each way twice:

@@ -1,6 +1,6 @@
 """Feature-file sensor tick time against a lake of 20,000 written hours and one of 100, on moto's S3 server.
 
-    python benchmarks/sensor_tick.py [--small 100] [--large 20000] [--ticks 20]
+    python -m benchmarks.sensor_tick [--small 100] [--large 20000] [--ticks 20]
 
 Each hour is a feature object and its arrival record (one write per hour, the most records a lake can
 have); the hours are those of the first year of partitions, rewritten past it (the sensor skips records of hours

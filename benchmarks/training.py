@@ -1,6 +1,6 @@
 """Comfort model: training time on 30 days x 10 stations, and warm champion predictions for 10 rows.
 
-    python benchmarks/training.py [--days 30] [--repeats 200]
+    python -m benchmarks.training [--days 30] [--repeats 200]
 
 Ingests the days on the offline generator, materializes comfort_model once with a SQLite MLflow store
 (a cold store: the first run also creates the database), then times a second materialization, and

@@ -1,6 +1,6 @@
 """Predictions IO manager upsert throughput on MySQL/MariaDB, against a plain multi-row INSERT through the same driver.
 
-    python benchmarks/upsert_mysql.py [--rows 100000] [--url mysql+pymysql://root@127.0.0.1:3306]
+    python -m benchmarks.upsert_mysql [--rows 100000] [--url mysql+pymysql://root@127.0.0.1:3306]
 
 In a scratch database: (a) the IO manager's upsert of the rows into an empty table, (b) the same upsert
 again, over the existing rows (all updates), (c) a plain multi-row INSERT of the same rows into an empty

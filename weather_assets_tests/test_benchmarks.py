@@ -1,0 +1,35 @@
+"""Every benchmark starts as its docs say (`python -m benchmarks.NAME` from the repository root): its imports and
+argument parsing work, so a broken benchmark cannot land unnoticed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from weather_assets_tests.scratch import unconfigured_environment
+
+REPO = Path(__file__).resolve().parents[1]
+DOCUMENTED = re.findall(r"\.venv/bin/python -m (benchmarks\.\w+)", (REPO / "benchmarks" / "README.md").read_text())
+
+
+def test_the_docs_name_every_benchmark() -> None:
+    scripts = {f"benchmarks.{path.stem}" for path in (REPO / "benchmarks").glob("*.py")}
+    assert set(DOCUMENTED) == scripts - {"benchmarks.__init__", "benchmarks.floor_app"}
+
+
+@pytest.mark.parametrize("module", DOCUMENTED)
+def test_a_benchmark_parses_its_arguments_as_documented(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=REPO,
+        env=unconfigured_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "usage:" in result.stdout
