@@ -20,8 +20,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
+from weather_assets.definitions import defs
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.assets.skill import forecast_skill
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key
@@ -31,6 +33,7 @@ from weather_assets.defs.resources.predictions_db import (
     ComfortDatabase,
     DatabaseWriteError,
     TablesIOManager,
+    stored_in,
     tables_resources,
 )
 from weather_assets.domain.forecasts_table import FORECASTS
@@ -321,6 +324,54 @@ def test_rows_returns_the_rows_of_the_hours_asked_for(trained: Trained, db_url: 
 
     assert len(rows) == 10
     assert (rows["prediction_datetime"] == HOUR).all()
+
+
+def test_the_io_manager_upserts_the_table_an_asset_declares(db_url: str) -> None:
+    """An asset declaring the forecasts table is upserted there, and the predictions table is not touched."""
+    issued = HOUR - timedelta(hours=3)
+    forecast = pd.DataFrame(
+        {"forecast_datetime": [HOUR, HOUR], "station_id": [108, 112], "issued_at": [issued, issued],
+         "lead_hours": [3, 3], "region": ["Seoul", "Gangwon"], "comfort_score": [61.5, 55.0],
+         "temperature": [3.0, 4.0], "humidity": [55.0, 60.0], "precipitation": [0.0, 0.0], "pm10": [None, None],
+         "wind_speed": [2.0, 3.0], "pressure": [None, None], "forecast_inputs": ["temperature"] * 2,
+         "carried_inputs": ["pm10,pressure"] * 2, "model_name": ["comfort-model/1"] * 2}
+    )[list(FORECASTS.columns)]  # fmt: skip
+
+    @dg.asset(io_manager_key="tables_io_manager", metadata=stored_in(FORECASTS))
+    def some_forecasts() -> pd.DataFrame:
+        return forecast
+
+    database = ComfortDatabase(url=db_url)
+    assert dg.materialize([some_forecasts], resources=tables_resources(database)).success
+
+    rows = database.rows(FORECASTS)
+    assert list(rows["station_id"]) == [108, 112] and set(rows["issued_at"]) == {issued}
+    assert not sa.inspect(database.client(PREDICTIONS).engine).has_table("weather_predictions")
+
+
+def test_an_asset_that_declares_no_table_is_refused(tmp_path: Path) -> None:
+    @dg.asset(io_manager_key="tables_io_manager")
+    def undeclared() -> pd.DataFrame:
+        return pd.DataFrame()
+
+    database = ComfortDatabase(url=f"sqlite:///{tmp_path / 'weather.db'}")
+    result = dg.materialize([undeclared], resources=tables_resources(database), raise_on_error=False)
+
+    assert "undeclared names no table: declare metadata=stored_in" in failure(result)
+
+
+def test_readers_take_the_database_resource_never_the_io_manager() -> None:
+    """The IO manager only stores outputs: no asset or check asks for it as a resource, no module but its own
+    package and the code location's wiring names it."""
+    for asset in defs.assets:
+        assert "tables_io_manager" not in asset.op.required_resource_keys, asset.key
+    assert {"database"} <= weather_predictions.op.required_resource_keys & forecast_skill.op.required_resource_keys
+    package = REPO / "weather_assets"
+    naming = {path.relative_to(package).as_posix() for path in package.rglob("*.py") if "IOManager" in path.read_text()}
+    assert naming <= {
+        "definitions.py",
+        *(f"defs/resources/predictions_db/{name}" for name in ("__init__.py", "io_manager.py")),
+    }
 
 
 def test_the_table_is_not_loaded_as_an_input_but_read_by_range(db_url: str) -> None:

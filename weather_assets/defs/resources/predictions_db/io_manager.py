@@ -5,8 +5,8 @@ asset's definition metadata (`stored_in`) and the partitions from the Dagster co
 checks and upserts to the database resource. Nothing here knows one table from another.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Dagster reads the `database` field's annotation as a class to see
+# a nested resource (a string annotation refuses `ComfortDatabase.configure_at_launch()`).
 from datetime import datetime
 
 import dagster as dg
