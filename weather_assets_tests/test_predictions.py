@@ -1,4 +1,4 @@
-"""weather_predictions through the predictions IO manager, on a real MariaDB/MySQL server and on SQLite alike."""
+"""weather_predictions through the tables IO manager and the database resource, on MariaDB/MySQL and SQLite alike."""
 
 from __future__ import annotations
 
