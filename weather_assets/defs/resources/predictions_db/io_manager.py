@@ -34,9 +34,9 @@ class TablesIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         table = context.definition_metadata.get(TABLE_KEY)
         if table is None:
+            asset = context.asset_key.to_user_string() if context.has_asset_key else "the output"
             raise dg.Failure(
-                f"{context.asset_key.to_user_string() if context.has_asset_key else 'the output'} names no table: "
-                f"declare metadata=stored_in(<its TableSpec>) on the asset",
+                f"{asset} names no table: declare metadata=stored_in(<its TableSpec>) on the asset",
                 allow_retries=False,
             )
         written = self.database.upsert(table, obj, _window(context))
