@@ -38,9 +38,9 @@ import dagster as dg
 import pandas as pd
 import requests
 
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase
 from weather_assets.domain.hours import current_hour, partition_key
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS
 from weather_assets_tests.scratch import scratch_database, unconfigured_environment
 
 HERE = Path(__file__).resolve().parent
@@ -158,13 +158,13 @@ def wrk_scripts(folder: Path, hours: list[datetime]) -> dict[int, Path]:
 
 
 def stored(db_url: str, hours: list[datetime]) -> None:
-    """The hours' predictions for station 108, written by the platform's IO manager."""
+    """The hours' predictions for station 108, written by the platform's database resource."""
     frame = pd.DataFrame(
         {"prediction_datetime": hours, "station_id": 108, "region": "Seoul", "comfort_score": 61.5,
          "temperature": 12.0, "humidity": 55.0, "precipitation": 0.0, "pm10": 30.0, "wind_speed": 2.0,
          "pressure": 1015.0, "model_name": "comfort-model/1"}
     )[list(OUTPUT_COLUMNS)]  # fmt: skip
-    PredictionsIOManager(url=db_url).handle_output(dg.build_output_context(), frame)
+    ComfortDatabase(url=db_url).upsert(PREDICTIONS, frame)
 
 
 def champion(db_url: str, data_dir: Path) -> None:

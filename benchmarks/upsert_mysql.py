@@ -1,4 +1,4 @@
-"""Predictions IO manager upsert throughput on MySQL/MariaDB, against a plain multi-row INSERT through the same driver.
+"""The tables IO manager's upsert throughput on MySQL/MariaDB, against a plain multi-row INSERT through one driver.
 
     python -m benchmarks.upsert_mysql [--rows 100000] [--url mysql+pymysql://root@127.0.0.1:3306]
 
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
+from weather_assets.defs.resources.predictions_db import ComfortDatabase, TablesIOManager, stored_in
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS, predictions_table
 from weather_assets_tests.scratch import scratch_database
 
 
@@ -53,24 +53,25 @@ def main() -> None:
     server = sa.make_url(args.url)
     with scratch_database(args.url, "bench_weather") as url:
         frame = rows(args.rows)
-        io_manager = PredictionsIOManager(url=url)
-        io_manager.client().ensure_table()  # outside the timings
+        database = ComfortDatabase(url=url)
+        io_manager = TablesIOManager(database=database)
+        database.client(PREDICTIONS).ensure_table()  # outside the timings
 
         timings = {}
         for label in ("a", "b"):
             started = time.perf_counter()
-            io_manager.handle_output(dg.build_output_context(), frame)
+            io_manager.handle_output(dg.build_output_context(definition_metadata=stored_in(PREDICTIONS)), frame)
             timings[label] = time.perf_counter() - started
 
         twin = predictions_table("weather_predictions_twin")
-        twin.create(io_manager.client().engine)
+        twin.create(database.client(PREDICTIONS).engine)
         now = datetime.utcnow()
         values = frame.assign(created_at=now, updated_at=now).astype(object)
         values = values.where(values.notna(), None)
         columns = list(values.columns)
         statement = f"INSERT INTO {twin.name} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
         records = list(values.itertuples(index=False, name=None))
-        connection = io_manager.client().engine.raw_connection()
+        connection = database.client(PREDICTIONS).engine.raw_connection()
         try:
             started = time.perf_counter()
             with connection.cursor() as cursor:

@@ -31,6 +31,7 @@ from weather_assets.domain import comfort, kma_forecast
 from weather_assets.domain.commute import WINDOWS, newest_per_hour, next_window, window_start, worst_hour
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
+from weather_assets.domain.predictions_table import PREDICTIONS
 from weather_assets.domain.stations import station_names
 from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, whole_number
 
@@ -76,8 +77,8 @@ def station_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def latest_scores(hour: datetime) -> pd.DataFrame:
     """The hour's predictions per station, read back from the predictions table."""
-    with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
-        rows = resources.db.rows(hour, hour + timedelta(hours=1))
+    with dg.build_resources({"database": defs.resources["database"]}) as resources:
+        rows = resources.database.rows(PREDICTIONS, hour, hour + timedelta(hours=1))
     names = station_names()
     return pd.DataFrame(
         {
@@ -147,9 +148,9 @@ def settings_problem() -> str | None:
 
 def database_problem() -> str | None:
     """Whether predictions can be written, proved before ingest and training spend minutes (nothing is written)."""
-    with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
+    with dg.build_resources({"database": defs.resources["database"]}) as resources:
         try:
-            resources.db.check_writable()
+            resources.database.check_writable()
         except DatabaseWriteError as error:
             return f"the predictions database is not writable, so nothing was started: {error} (WEATHER_DB_URL)"
     return None
@@ -220,8 +221,8 @@ def commute_windows(now: datetime) -> pd.DataFrame:
     stored issue that forecasts it (`commute.newest_per_hour`, the read API's rule)."""
     windows = sorted((next_window(kind, now), kind) for kind in WINDOWS)  # the sooner window first
     reach = windows[0][0][0] - kma_forecast.REACH  # the oldest issue that may forecast a window's hour
-    with dg.build_resources({"db": defs.resources["predictions_io_manager"]}) as resources:
-        rows = newest_per_hour(resources.db.rows(reach, spec=FORECASTS))
+    with dg.build_resources({"database": defs.resources["database"]}) as resources:
+        rows = newest_per_hour(resources.database.rows(FORECASTS, reach))
     names = station_names()
     lines = []
     for hours, kind in windows:

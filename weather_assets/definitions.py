@@ -22,7 +22,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.schedules import forecast_issued, forecast_skill_daily, ingest_hourly, train_daily
 from weather_assets.defs.sensors import new_feature_files
 from weather_assets.environment import Env
@@ -60,7 +60,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOMa
         "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR), s3=S3Resource()),
         "mlflow": MLflowTracking(registry=registry),
         "model_registry": registry,
-        "predictions_io_manager": PredictionsIOManager(**_bound_to_env(url=Env.DB_URL, data_dir=Env.DATA_DIR)),
+        **tables_resources(ComfortDatabase(**_bound_to_env(url=Env.DB_URL, data_dir=Env.DATA_DIR))),
     }
 
 

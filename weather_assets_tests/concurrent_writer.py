@@ -13,12 +13,12 @@ def materialize_hour(lake_dir: str, registry_dir: str, db_url: str, partition: s
     from weather_assets.defs.assets.predictions import weather_predictions
     from weather_assets.defs.resources.lake import Lake
     from weather_assets.defs.resources.model_registry import ModelRegistry
-    from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+    from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 
     resources = {
         "lake": Lake(data_dir=lake_dir),
         "model_registry": ModelRegistry(data_dir=registry_dir),
-        "predictions_io_manager": PredictionsIOManager(url=db_url, backoff_seconds=0.05, max_attempts=8),
+        **tables_resources(ComfortDatabase(url=db_url, backoff_seconds=0.05, max_attempts=8)),
     }
     ModelRegistry(data_dir=registry_dir).champion()  # load the model before the start line, as a warm worker has
     start.wait()

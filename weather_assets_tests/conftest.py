@@ -29,7 +29,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.domain.hours import partition_key
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
 from weather_assets_tests.scratch import scratch_database
@@ -157,7 +157,7 @@ def prepare(
     resources = {
         "lake": lake,
         "model_registry": registry,
-        "predictions_io_manager": PredictionsIOManager(data_dir=str(data_dir), url=db_url),
+        **tables_resources(ComfortDatabase(data_dir=str(data_dir), url=db_url)),
     }
     for hour in predicted:
         assert dg.materialize(

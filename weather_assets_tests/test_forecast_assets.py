@@ -29,7 +29,7 @@ from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.schedules import forecast_issued
 from weather_assets.domain import kma_forecast
 from weather_assets.domain.forecasts_table import FORECASTS
@@ -63,7 +63,7 @@ def forecast(data: Path, db_url: str, issue: datetime) -> dg.ExecuteInProcessRes
             "kma": KMAClient(stations=STATIONS),
             "lake": Lake(data_dir=str(data)),
             "model_registry": ModelRegistry(data_dir=str(data)),
-            "predictions_io_manager": PredictionsIOManager(data_dir=str(data), url=db_url),
+            **tables_resources(ComfortDatabase(data_dir=str(data), url=db_url)),
         },
         partition_key=partition_key(issue),
         instance=dg.DagsterInstance.ephemeral(),
@@ -79,7 +79,7 @@ def test_an_issue_becomes_comfort_forecasts_once_per_station_hour_and_issue(trai
     again = forecast(trained, db_url, issue)
     assert again.success, failures(again)
 
-    rows = PredictionsIOManager(url=db_url).rows(spec=FORECASTS)
+    rows = ComfortDatabase(url=db_url).rows(FORECASTS)
     assert set(rows["issued_at"]) == {issue}
     assert not rows.duplicated(["forecast_datetime", "station_id", "issued_at"]).any()
     assert set(rows["station_id"]) == {108, 159}
@@ -189,20 +189,20 @@ def test_an_unreadable_observed_hour_is_passed_over_for_the_carried_values_with_
 
 
 def test_forecast_skill_charts_the_error_by_lead_once_hours_are_observed(trained: Path, tmp_path: Path) -> None:
-    db = PredictionsIOManager(url=f"sqlite:///{tmp_path / 'skill.db'}")
+    db = ComfortDatabase(url=f"sqlite:///{tmp_path / 'skill.db'}")
     issue = latest_due_issue() - timedelta(hours=24)
     assert forecast(trained, db.url, issue).success
     first, last = issue + timedelta(hours=1), current_hour() - timedelta(hours=1)
     predicted = dg.materialize(
         [weather_predictions],
         resources={"lake": Lake(data_dir=str(trained)), "model_registry": ModelRegistry(data_dir=str(trained)),
-                   "predictions_io_manager": db},
+                   **tables_resources(db)},
         tags=range_tags(first, last),
         instance=dg.DagsterInstance.ephemeral(),
     )  # fmt: skip
     assert predicted.success
 
-    skill = dg.materialize([forecast_skill], resources={"predictions_io_manager": db})
+    skill = dg.materialize([forecast_skill], resources={"database": db})
     meta = metadata(skill, "forecast_skill")
     observed_hours = int((last - first) / timedelta(hours=1)) + 1
     assert meta["dagster/row_count"] == 2 * observed_hours  # two stations, one issue

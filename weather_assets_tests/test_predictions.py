@@ -1,4 +1,4 @@
-"""weather_predictions through the predictions IO manager, on a real MariaDB/MySQL server and on SQLite alike."""
+"""weather_predictions through the tables IO manager and the database resource, on MariaDB/MySQL and SQLite alike."""
 
 from __future__ import annotations
 
@@ -20,17 +20,25 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
+from weather_assets.definitions import defs
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.assets.skill import forecast_skill
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.predictions_db import DatabaseWriteError, PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import (
+    ComfortDatabase,
+    DatabaseWriteError,
+    TablesIOManager,
+    stored_in,
+    tables_resources,
+)
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, predictions_table
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
 from weather_assets_tests.conftest import REPO, STATIONS, check_evaluations, ingest
 
@@ -65,11 +73,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     return Trained(lake_dir, registry_dir)
 
 
-def resources(trained: Trained, db_url: str, lake: Lake | None = None, **io_manager: object) -> dict[str, object]:
+def resources(trained: Trained, db_url: str, lake: Lake | None = None, **database: object) -> dict[str, object]:
     return {
         "lake": lake or Lake(data_dir=str(trained.lake_dir)),
         "model_registry": ModelRegistry(data_dir=str(trained.registry_dir)),
-        "predictions_io_manager": PredictionsIOManager(url=db_url, **io_manager),
+        **tables_resources(ComfortDatabase(url=db_url, **database)),
     }
 
 
@@ -79,11 +87,11 @@ def predict(
     first: datetime,
     last: datetime | None = None,
     lake: Lake | None = None,
-    **io_manager: object,
+    **database: object,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [weather_predictions],
-        resources=resources(trained, db_url, lake, **io_manager),
+        resources=resources(trained, db_url, lake, **database),
         partition_key=partition_key(first) if last is None else None,
         tags=range_tags(first, last) if last is not None else None,
         instance=dg.DagsterInstance.ephemeral(),
@@ -237,7 +245,7 @@ def test_one_unreadable_hour_fails_naming_it_and_writes_nothing(trained: Trained
     result = predict(trained, db_url, HOUR, lake=lake)
 
     assert f"features of {partition_key(HOUR)}: {lake.uri(features_key(HOUR))} is not a feature file" in failure(result)
-    assert not sa.inspect(PredictionsIOManager(url=db_url).client().engine).has_table("weather_predictions")
+    assert not sa.inspect(ComfortDatabase(url=db_url).client(PREDICTIONS).engine).has_table("weather_predictions")
 
 
 def test_unreachable_server_fails_clearly_without_the_password(trained: Trained) -> None:
@@ -274,14 +282,14 @@ def test_a_non_finite_value_is_refused_before_any_sql_naming_column_and_row(
          "precipitation": [0.0, 0.0], "pm10": [30.0, None], "wind_speed": [2.0, 3.0], "pressure": [1015.0, 1016.0],
          "model_name": ["comfort-model/1"] * 2}
     )[list(OUTPUT_COLUMNS)].astype({"temperature": dtype})  # fmt: skip
-    manager = PredictionsIOManager(url=db_url)
+    database = ComfortDatabase(url=db_url)
 
     with pytest.raises(ValueError, match=r"non-finite value\(s\) in column temperature.*station 112"):
-        manager.handle_output(dg.build_output_context(), rows)
+        database.upsert(PREDICTIONS, rows)
 
-    assert not sa.inspect(manager.client().engine).has_table("weather_predictions")  # not even created: no SQL ran
-    manager.handle_output(dg.build_output_context(), rows.assign(temperature=[3.0, None]))  # NaN is a missing value
-    assert manager.rows()["temperature"].isna().sum() == 1
+    assert not sa.inspect(database.client(PREDICTIONS).engine).has_table("weather_predictions")  # no SQL ran
+    database.upsert(PREDICTIONS, rows.assign(temperature=[3.0, None]))  # NaN is a missing value
+    assert database.rows(PREDICTIONS)["temperature"].isna().sum() == 1
 
 
 @pytest.mark.parametrize("name", ["predictions'; DROP TABLE weather_predictions; --", 'x"y', "a b", "t;", ""])
@@ -298,12 +306,9 @@ def test_hostile_table_name_is_refused_before_any_sql(trained: Trained, db_url: 
     try:
         result = dg.materialize(
             [weather_predictions],
-            resources={
-                **resources(trained, db_url),
-                "predictions_io_manager": PredictionsIOManager.configure_at_launch(),
-            },
+            resources={**resources(trained, db_url), **tables_resources(ComfortDatabase.configure_at_launch())},
             partition_key=partition_key(HOUR),
-            run_config={"resources": {"predictions_io_manager": {"config": {"url": db_url, "table": name}}}},
+            run_config={"resources": {"database": {"config": {"url": db_url, "table": name}}}},
             instance=dg.DagsterInstance.ephemeral(),
             raise_on_error=False,
         )
@@ -318,10 +323,58 @@ def test_hostile_table_name_is_refused_before_any_sql(trained: Trained, db_url: 
 def test_rows_returns_the_rows_of_the_hours_asked_for(trained: Trained, db_url: str) -> None:
     written(predict(trained, db_url, HOUR - timedelta(hours=1), HOUR + timedelta(hours=1)))
 
-    rows = PredictionsIOManager(url=db_url).rows(HOUR, HOUR + timedelta(hours=1))
+    rows = ComfortDatabase(url=db_url).rows(PREDICTIONS, HOUR, HOUR + timedelta(hours=1))
 
     assert len(rows) == 10
     assert (rows["prediction_datetime"] == HOUR).all()
+
+
+def test_the_io_manager_upserts_the_table_an_asset_declares(db_url: str) -> None:
+    """An asset declaring the forecasts table is upserted there, and the predictions table is not touched."""
+    issued = HOUR - timedelta(hours=3)
+    forecast = pd.DataFrame(
+        {"forecast_datetime": [HOUR, HOUR], "station_id": [108, 112], "issued_at": [issued, issued],
+         "lead_hours": [3, 3], "region": ["Seoul", "Gangwon"], "comfort_score": [61.5, 55.0],
+         "temperature": [3.0, 4.0], "humidity": [55.0, 60.0], "precipitation": [0.0, 0.0], "pm10": [None, None],
+         "wind_speed": [2.0, 3.0], "pressure": [None, None], "forecast_inputs": ["temperature"] * 2,
+         "carried_inputs": ["pm10,pressure"] * 2, "model_name": ["comfort-model/1"] * 2}
+    )[list(FORECASTS.columns)]  # fmt: skip
+
+    @dg.asset(io_manager_key="tables_io_manager", metadata=stored_in(FORECASTS))
+    def some_forecasts() -> pd.DataFrame:
+        return forecast
+
+    database = ComfortDatabase(url=db_url)
+    assert dg.materialize([some_forecasts], resources=tables_resources(database)).success
+
+    rows = database.rows(FORECASTS)
+    assert list(rows["station_id"]) == [108, 112] and set(rows["issued_at"]) == {issued}
+    assert not sa.inspect(database.client(PREDICTIONS).engine).has_table("weather_predictions")
+
+
+def test_an_asset_that_declares_no_table_is_refused(tmp_path: Path) -> None:
+    @dg.asset(io_manager_key="tables_io_manager")
+    def undeclared() -> pd.DataFrame:
+        return pd.DataFrame()
+
+    database = ComfortDatabase(url=f"sqlite:///{tmp_path / 'weather.db'}")
+    result = dg.materialize([undeclared], resources=tables_resources(database), raise_on_error=False)
+
+    assert "undeclared names no table: declare metadata=stored_in" in failure(result)
+
+
+def test_readers_take_the_database_resource_never_the_io_manager() -> None:
+    """The IO manager only stores outputs: no asset or check asks for it as a resource, no module but its own
+    package and the code location's wiring names it."""
+    for asset in defs.assets:
+        assert "tables_io_manager" not in asset.op.required_resource_keys, asset.key
+    assert {"database"} <= weather_predictions.op.required_resource_keys & forecast_skill.op.required_resource_keys
+    package = REPO / "weather_assets"
+    naming = {path.relative_to(package).as_posix() for path in package.rglob("*.py") if "IOManager" in path.read_text()}
+    assert naming <= {
+        "definitions.py",
+        *(f"defs/resources/predictions_db/{name}" for name in ("__init__.py", "io_manager.py")),
+    }
 
 
 def test_the_table_is_not_loaded_as_an_input_but_read_by_range(db_url: str) -> None:
@@ -329,8 +382,8 @@ def test_the_table_is_not_loaded_as_an_input_but_read_by_range(db_url: str) -> N
         asset_key=weather_predictions.key, partition_key=partition_key(HOUR), asset_partitions_def=hourly
     )
 
-    with pytest.raises(dg.Failure, match="weather_predictions is not loaded as an input.*rows\\(start, end\\)"):
-        PredictionsIOManager(url=db_url).load_input(context)
+    with pytest.raises(dg.Failure, match="weather_predictions is not loaded as an input.*rows\\(table, start, end\\)"):
+        TablesIOManager(database=ComfortDatabase(url=db_url)).load_input(context)
 
 
 @pytest.mark.parametrize(
@@ -343,7 +396,7 @@ def test_the_table_is_not_loaded_as_an_input_but_read_by_range(db_url: str) -> N
 )
 def test_the_write_check_names_a_bad_url_without_its_password(url: str, said: str) -> None:
     with pytest.raises(DatabaseWriteError, match=said) as refused:
-        PredictionsIOManager(url=url).check_writable()
+        ComfortDatabase(url=url).check_writable()
 
     assert "S3cret-pw" not in str(refused.value)
 
@@ -393,8 +446,9 @@ def test_init_sql_gives_the_tables_the_io_manager_creates(mysql_server: sa.URL, 
     by_init = f"weather_init_{mysql_database.rsplit('_', 1)[-1]}"
     apply_init_sql(mysql_server, by_init)
     created = sa.make_url(mysql_database)
-    PredictionsIOManager(url=mysql_database).client().ensure_table()
-    PredictionsIOManager(url=mysql_database).client(FORECASTS).ensure_table()
+    database = ComfortDatabase(url=mysql_database)
+    database.client(PREDICTIONS).ensure_table()
+    database.client(FORECASTS).ensure_table()
     engine = sa.create_engine(mysql_server)
     try:
         forecasts = columns(engine, by_init, "weather_forecasts")
@@ -449,7 +503,7 @@ def accounts(mysql_server: sa.URL) -> Iterator[Accounts]:
     )
     reader = sa.create_engine(sa.URL.create("mysql+pymysql", "weather_reader", "reader-pw", host, port, database))
     try:
-        written_by_app = PredictionsIOManager(url=app.url.render_as_string(hide_password=False))
+        written_by_app = ComfortDatabase(url=app.url.render_as_string(hide_password=False))
         frame = pd.DataFrame(
             [
                 {
@@ -467,7 +521,7 @@ def accounts(mysql_server: sa.URL) -> Iterator[Accounts]:
                 }
             ]
         )
-        written_by_app.handle_output(dg.build_output_context(), frame)
+        written_by_app.upsert(PREDICTIONS, frame)
         yield Accounts(app, reader)
     finally:
         app.dispose()
@@ -548,8 +602,8 @@ def test_prediction_checks_run_with_the_asset_and_pass(trained: Trained, db_url:
 def test_the_write_check_passes_for_the_app_account_and_refuses_the_reader_writing_nothing(accounts: Accounts) -> None:
     """The main command's up-front check: weather_app may write, weather_reader may not; the probe leaves no row."""
     before = pd.read_sql("SELECT * FROM weather_predictions", accounts.app)
-    PredictionsIOManager(url=accounts.app.url.render_as_string(hide_password=False)).check_writable()
-    reader = PredictionsIOManager(url=accounts.reader.url.render_as_string(hide_password=False), max_attempts=1)
+    ComfortDatabase(url=accounts.app.url.render_as_string(hide_password=False)).check_writable()
+    reader = ComfortDatabase(url=accounts.reader.url.render_as_string(hide_password=False), max_attempts=1)
 
     with pytest.raises(DatabaseWriteError, match="denied") as refused:
         reader.check_writable()
@@ -559,6 +613,6 @@ def test_the_write_check_passes_for_the_app_account_and_refuses_the_reader_writi
 
 
 def test_the_write_check_writes_nothing(db_url: str) -> None:
-    manager = PredictionsIOManager(url=db_url)
-    manager.check_writable()
-    assert manager.rows().empty
+    database = ComfortDatabase(url=db_url)
+    database.check_writable()
+    assert database.rows(PREDICTIONS).empty

@@ -16,7 +16,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.domain.hours import KST, current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
 from weather_assets_tests.conftest import prepare
@@ -109,7 +109,7 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
         "lake": Lake(data_dir=str(data_dir)),
         "model_registry": registry,
         "mlflow": MLflowTracking(registry=registry),  # comfort_model is in the code location, not in this run
-        "predictions_io_manager": PredictionsIOManager(data_dir=str(data_dir)),
+        **tables_resources(ComfortDatabase(data_dir=str(data_dir))),
     }
 
     result = dg.materialize(

@@ -19,7 +19,13 @@ from fastapi.testclient import TestClient
 from weather_assets.api import create_app
 from weather_assets.api.settings import Settings, SettingsError
 from weather_assets.defs.resources.model_registry import display_uri
-from weather_assets.defs.resources.predictions_db import DatabaseWriteError, PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import (
+    ComfortDatabase,
+    DatabaseWriteError,
+    stored_in,
+    tables_resources,
+)
+from weather_assets.domain.predictions_table import PREDICTIONS
 from weather_assets.environment import Env
 from weather_assets_tests.conftest import free_port
 from weather_assets_tests.test_main_command import main_command
@@ -80,10 +86,10 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def test_the_write_check_never_shows_the_password(
     url: str, logs: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    manager = PredictionsIOManager(url=url, max_attempts=2, backoff_seconds=0)
+    database = ComfortDatabase(url=url, max_attempts=2, backoff_seconds=0)
 
     with pytest.raises(DatabaseWriteError) as refused:
-        manager.check_writable()
+        database.check_writable()
 
     assert_no_secret(told(refused.value), logs.text, *capfd.readouterr())
     if url in REFUSED.values():
@@ -96,14 +102,14 @@ def test_a_run_that_cannot_write_never_shows_the_password(
 ) -> None:
     """The run's event log (messages, errors with their causes and stacks), its console and Python logs."""
 
-    @dg.asset(io_manager_key="predictions_io_manager")
+    @dg.asset(io_manager_key="tables_io_manager", metadata=stored_in(PREDICTIONS))
     def predictions() -> pd.DataFrame:
         return ROWS
 
     instance = dg.DagsterInstance.ephemeral()
-    manager = PredictionsIOManager(url=url, max_attempts=2, backoff_seconds=0)
+    database = ComfortDatabase(url=url, max_attempts=2, backoff_seconds=0)
     result = dg.materialize(
-        [predictions], resources={"predictions_io_manager": manager}, instance=instance, raise_on_error=False
+        [predictions], resources=tables_resources(database), instance=instance, raise_on_error=False
     )
 
     assert not result.success

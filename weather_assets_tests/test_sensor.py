@@ -29,7 +29,7 @@ from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.sensors import MAX_WAIT, SKEW, new_feature_files, scan
 from weather_assets.domain.hours import KST, current_hour, partition_key
 from weather_assets.domain.predictions_table import TABLE, predictions_table
@@ -408,7 +408,7 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
         resources={
             "lake": lake,
             "model_registry": registry,
-            "predictions_io_manager": PredictionsIOManager(data_dir=data_dir),
+            **tables_resources(ComfortDatabase(data_dir=data_dir)),
         },
         tags=dict(request.tags),
         instance=instance,

@@ -1,9 +1,10 @@
 """Asset checks: bad data is caught where it enters, and shown in the UI without stopping unrelated work.
 
-The assets emit their own checks, over the hours of each run, from the data they hold: `weather_features` from
-the rows it has just written and KMA's raw lines it read, `weather_predictions` from the table's rows read back
-after the IO manager upserted them (Dagster stores an output before the asset's code resumes). The checks are not
-partitioned (partitioned checks are a Dagster preview): each result names the partitions it judged.
+The assets emit their own checks, over the hours of each run, from the data they hold: `weather_features` from the
+rows it has just written and KMA's raw lines it read, `weather_predictions` from the table's rows read back with the
+`database` resource after the IO manager upserted them (Dagster stores an output before the asset's code resumes).
+The checks are not partitioned (partitioned checks are a Dagster preview): each result names the partitions it
+judged.
 Severity and blocking:
 - ERROR and blocking: a duplicate station-hour in the features (it would corrupt every later step of the
   same run). A blocking check that fails fails its asset's step, after the materialization, so it stops the

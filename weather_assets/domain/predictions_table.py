@@ -29,7 +29,7 @@ NUMBER = sa.Double().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
 
 @dataclass(frozen=True)
 class TableSpec:
-    """What the IO manager needs to know of a table it upserts: its columns, key and partition column."""
+    """What the database needs to know of a table it upserts and reads: its columns, key and partition column."""
 
     name: str
     key: tuple[str, ...]

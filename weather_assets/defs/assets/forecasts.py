@@ -13,9 +13,10 @@ from weather_assets.defs.partitions import forecast_issues, kst_window
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.predictions_db import stored_in
 from weather_assets.domain import kma_forecast
 from weather_assets.domain.comfort import label
-from weather_assets.domain.forecasts_table import OUTPUT_COLUMNS
+from weather_assets.domain.forecasts_table import FORECASTS, OUTPUT_COLUMNS
 from weather_assets.domain.hours import kst_now, partition_key
 
 # How far back the latest observed PM10 and pressure are looked for, before the issue.
@@ -168,7 +169,8 @@ def _stored_pages(lake: Lake, issued: datetime, point: tuple[int, int]) -> list[
     deps=[forecast_features, comfort_model],
     partitions_def=forecast_issues,
     group_name="forecast",
-    io_manager_key="predictions_io_manager",
+    io_manager_key="tables_io_manager",
+    metadata=stored_in(FORECASTS),
     kinds={"mysql", "pandas"},
     pool="mysql_writes",
 )

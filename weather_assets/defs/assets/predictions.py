@@ -12,11 +12,11 @@ from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import hourly, kst_hours, kst_window
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
 from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase, stored_in
 from weather_assets.domain.comfort import label
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS
+from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS
 from weather_assets.domain.stations import station_names
 
 
@@ -25,7 +25,8 @@ from weather_assets.domain.stations import station_names
     partitions_def=hourly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ml",
-    io_manager_key="predictions_io_manager",
+    io_manager_key="tables_io_manager",
+    metadata=stored_in(PREDICTIONS),
     kinds={"mysql", "pandas"},
     pool="mysql_writes",  # bounds parallel writes to MySQL; set its limit on the instance (docs/operating.md)
     check_specs=checks.PREDICTIONS_CHECKS,
@@ -34,13 +35,13 @@ def weather_predictions(
     context: dg.AssetExecutionContext,
     lake: Lake,
     model_registry: ModelRegistry,
-    predictions_io_manager: dg.ResourceParam[PredictionsIOManager],
+    database: ComfortDatabase,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     """The comfort score (0 to 100) of each station and KST hour, from the champion model, in MySQL.
 
     Table `weather_predictions`, one row per `(prediction_datetime, station_id)`: the score, the six
     measurements it was computed from, the region and the model's name and version. Materializing an hour
-    again updates its rows (the predictions IO manager upserts); a range of hours is one run and one transaction.
+    again updates its rows (the tables IO manager upserts); a range of hours is one run and one transaction.
     Its checks (`checks.PREDICTIONS_CHECKS`) read the hours' rows back once they are written: Dagster hands a
     yielded output to the IO manager before this function resumes. An hour whose feature file cannot be read costs
     that hour: the others are predicted and written, then the run fails naming each unreadable hour and its object
@@ -59,7 +60,7 @@ def weather_predictions(
         predictions = predictions_frame(rows, scores, champion.model_name)
         metadata = {"comfort_now": comfort_chart(predictions), "unreadable_hours": len(read.unreadable)}
         yield dg.Output(predictions, metadata=metadata)
-        written = predictions_io_manager.rows(*kst_window(context.partition_time_window))
+        written = database.rows(PREDICTIONS, *kst_window(context.partition_time_window))
         yield from checks.predictions_results(context, written, rows)
     if read.unreadable:
         errors = "; ".join(map(str, read.unreadable.values()))

@@ -8,10 +8,11 @@ from pydantic import Field
 
 from weather_assets.defs.assets.forecasts import weather_forecasts
 from weather_assets.defs.assets.predictions import weather_predictions
-from weather_assets.defs.resources.predictions_db import PredictionsIOManager
+from weather_assets.defs.resources.predictions_db import ComfortDatabase
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour
 from weather_assets.domain.kma_forecast import REACH
+from weather_assets.domain.predictions_table import PREDICTIONS
 
 BUCKET_HOURS = 6
 
@@ -44,9 +45,7 @@ def skill_by_lead(forecasts: pd.DataFrame, observed: pd.DataFrame) -> pd.DataFra
 
 
 @dg.asset(deps=[weather_forecasts, weather_predictions], group_name="forecast", kinds={"pandas"})
-def forecast_skill(
-    config: SkillConfig, predictions_io_manager: dg.ResourceParam[PredictionsIOManager]
-) -> dg.MaterializeResult:
+def forecast_skill(config: SkillConfig, database: ComfortDatabase) -> dg.MaterializeResult:
     """Forecast skill over the last `days`: for every forecast hour that has since been observed, the comfort
     forecast against the comfort the champion computed from the observation (`weather_predictions`), as the mean
     absolute error per 6-hour lead bucket. The chart shows how fast the forecast loses its edge; forecast rows
@@ -54,9 +53,9 @@ def forecast_skill(
     """
     end = current_hour() + timedelta(hours=1)
     start = end - timedelta(days=config.days)
-    forecasts = predictions_io_manager.rows(start - REACH, end, spec=FORECASTS)
+    forecasts = database.rows(FORECASTS, start - REACH, end)
     forecasts = forecasts[(forecasts["forecast_datetime"] >= start) & (forecasts["forecast_datetime"] < end)]
-    observed = predictions_io_manager.rows(start, end)
+    observed = database.rows(PREDICTIONS, start, end)
     skill = skill_by_lead(forecasts, observed)
     return dg.MaterializeResult(
         metadata={
