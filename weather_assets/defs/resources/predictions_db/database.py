@@ -95,7 +95,7 @@ class ComfortDatabase(dg.ConfigurableResource):
         client = self.client(spec)
         upsert = frames.Upsert.of(spec, client.table, frame, self.batch_size)
         client.ensure_table()
-        rows = len(upsert.records)
+        rows = upsert.rows
         inserted = client.transaction(upsert.run, f"write {rows} rows") if rows else 0
         return Upserted(spec, frame, inserted, client.where)
 

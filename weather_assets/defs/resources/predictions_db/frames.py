@@ -100,7 +100,7 @@ class Upsert:
 
     spec: TableSpec
     table: sa.Table
-    records: list[dict[str, object]]
+    columns: dict[str, list[object]]
     stamped: datetime
     times: tuple[datetime, datetime]
     batch_size: int
@@ -109,15 +109,35 @@ class Upsert:
     def of(cls, spec: TableSpec, table: sa.Table, frame: pd.DataFrame, batch_size: int) -> Upsert:
         """The frame's rows with created_at and updated_at set to now (UTC), sent `batch_size` rows a statement."""
         now = datetime.now(UTC).replace(tzinfo=None)
-        records = _records(frame.assign(created_at=now, updated_at=now))
+        columns = _columns(frame) | {"created_at": [now] * len(frame), "updated_at": [now] * len(frame)}
         times = frame[spec.time_column]
-        return cls(spec, table, records, now, (times.min(), times.max()), batch_size)
+        return cls(spec, table, columns, now, (times.min(), times.max()), batch_size)
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[self.spec.key[0]])
 
     def run(self, connection: sa.Connection) -> int:
-        """Upsert the rows in statements of `batch_size`; the number of rows inserted (the others were updated)."""
-        statement = upsert_statement(self.spec, self.table, connection.dialect.name)
-        for start in range(0, len(self.records), self.batch_size):
-            connection.execute(statement, self.records[start : start + self.batch_size])
+        """Upsert the rows in statements of `batch_size`; the number of rows inserted (the others were updated).
+
+        The statement is compiled once and the rows go to the driver as tuples, each column through its type's
+        bind processor: SQLAlchemy's per-row parameter handling cost a third of a 100,000-row write. The driver
+        sends each batch as one multi-row statement (PyMySQL rewrites an executemany of ``INSERT ... VALUES``).
+        """
+        dialect = connection.dialect
+        names = list(self.columns)
+        compiled = upsert_statement(self.spec, self.table, dialect.name).compile(dialect=dialect, column_keys=names)
+        order = list(compiled.positiontup or ())
+        if sorted(order) != sorted(names):  # every column bound once, positionally: else the fast path is wrong
+            raise RuntimeError(f"unexpected parameters in the {self.spec.name} upsert: {order}")
+        values = []
+        for name in order:
+            process = self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            column = self.columns[name]
+            values.append([None if value is None else process(value) for value in column] if process else column)
+        rows = list(zip(*values, strict=True))
+        for start in range(0, len(rows), self.batch_size):
+            connection.exec_driver_sql(compiled.string, rows[start : start + self.batch_size])
         # A row this write inserted has created_at == stamped; one it updated kept its first created_at.
         inserted = sa.select(sa.func.count()).where(
             self.table.c.created_at == self.stamped, self.table.c[self.spec.time_column].between(*self.times)
@@ -167,8 +187,9 @@ def upsert_statement(spec: TableSpec, table: sa.Table, dialect: str) -> sa.Inser
     raise ValueError(f"no upsert for the {dialect} dialect")
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """Rows as plain Python values, NaN as None, built column by column (a 100,000-row write spends real time here)."""
+def _columns(frame: pd.DataFrame) -> dict[str, list[object]]:
+    """Columns as plain Python values, NaN as None, built column by column (a 100,000-row write spends real time
+    here)."""
     columns: dict[str, list[object]] = {}
     for name, values in frame.items():
         if pd.api.types.is_datetime64_any_dtype(values):
@@ -177,5 +198,4 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
             columns[name] = [None if value != value else value for value in values.tolist()]  # NaN != NaN
         else:
             columns[name] = [None if pd.isna(value) else value for value in values.tolist()]
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    return columns
