@@ -38,7 +38,7 @@ from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.offline_kma import OfflineKMA
+from weather_assets.offline.hub import OfflineKMA
 from weather_assets_tests.scratch import unconfigured_environment
 
 REPO = Path(__file__).resolve().parents[1]

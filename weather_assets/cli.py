@@ -27,13 +27,14 @@ from weather_assets.defs.assets.model import ComfortModelConfig
 from weather_assets.defs.jobs import forecast_job, ingest_job, predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.predictions_db import DatabaseWriteError
-from weather_assets.domain import comfort, kma_forecast
+from weather_assets.domain import comfort
 from weather_assets.domain.commute import WINDOWS, newest_per_hour, next_window, window_start, worst_hour
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
-from weather_assets.domain.predictions_table import PREDICTIONS
 from weather_assets.domain.stations import station_names
+from weather_assets.domain.tables import PREDICTIONS
 from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, whole_number
+from weather_assets.kma.forecast import REACH, settled_issue
 
 MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
 CHUNK_HOURS = 31 * 24
@@ -202,12 +203,12 @@ def predict(hours: list[datetime], instance: dg.DagsterInstance) -> bool:
 def forecast(instance: dg.DagsterInstance) -> bool:
     """KMA's newest settled forecast issue scored, and each station's next commute windows printed.
 
-    Settled (`kma_forecast.settled_issue`): KMA should have served it for all of the publication wait, so a run
+    Settled (`kma.forecast.settled_issue`): KMA should have served it for all of the publication wait, so a run
     never polls in this process for a late issue, and its first hour has begun, so it forecasts the current hour.
     """
     with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
         wait = timedelta(minutes=resources.kma.publication_wait_minutes)
-    issue = kma_forecast.settled_issue(kst_now(), wait)
+    issue = settled_issue(kst_now(), wait)
     print(f"\nForecasting (KMA's issue of {partition_key(issue)} KST)", flush=True)
     if not succeeded(runs.materialize(forecast_job.selection, instance, partition_key=partition_key(issue))):
         return False
@@ -220,7 +221,7 @@ def commute_windows(now: datetime) -> pd.DataFrame:
     """Per station, the next morning and evening windows judged by the worst hour, each hour from the newest
     stored issue that forecasts it (`commute.newest_per_hour`, the read API's rule)."""
     windows = sorted((next_window(kind, now), kind) for kind in WINDOWS)  # the sooner window first
-    reach = windows[0][0][0] - kma_forecast.REACH  # the oldest issue that may forecast a window's hour
+    reach = windows[0][0][0] - REACH  # the oldest issue that may forecast a window's hour
     with dg.build_resources({"database": defs.resources["database"]}) as resources:
         rows = newest_per_hour(resources.database.rows(FORECASTS, reach))
     names = station_names()

@@ -111,10 +111,12 @@ def test_range_window_lists_every_hour() -> None:
     ]
 
 
-@pytest.mark.parametrize("package", ["weather_assets.domain", "weather_assets.api"])
+@pytest.mark.parametrize(
+    "package", ["weather_assets.kma", "weather_assets.offline", "weather_assets.domain", "weather_assets.api"]
+)
 def test_layers_that_do_not_load_dagster(package: str) -> None:
-    """The layering the Layout section promises: the domain is plain Python, and the read API loads Dagster only in
-    a worker that computes an hour (`runs`, imported on demand)."""
+    """The layering the Layout section promises: KMA's formats, the offline generator and the domain are plain
+    Python, and the read API loads Dagster only in a worker that computes an hour (`runs`, imported on demand)."""
     program = (
         f"import pkgutil, importlib, sys, {package} as p\n"
         f"for m in pkgutil.iter_modules(p.__path__): importlib.import_module(f'{package}.{{m.name}}')\n"

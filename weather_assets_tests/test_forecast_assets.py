@@ -31,9 +31,9 @@ from weather_assets.defs.resources.lake import Lake, features_key, forecast_feat
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.schedules import forecast_issued
-from weather_assets.domain import kma_forecast
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
+from weather_assets.kma.forecast import latest_issue
 from weather_assets.runs import failures, metadata
 from weather_assets_tests.conftest import dagster_materialize, prepare
 from weather_assets_tests.kma_hub import FakeHub, status
@@ -44,7 +44,7 @@ STATIONS = "108,159"
 
 def latest_due_issue() -> datetime:
     """The newest forecast issue KMA (and the generator) serves now."""
-    return kma_forecast.latest_issue(kst_now())
+    return latest_issue(kst_now())
 
 
 @pytest.fixture(scope="module")

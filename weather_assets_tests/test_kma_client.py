@@ -12,7 +12,7 @@ import pytest
 
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.kma_forecast import latest_issue, parse_forecast, read_answer
+from weather_assets.kma.forecast import latest_issue, parse_forecast, read_answer
 from weather_assets_tests.kma_hub import Action, FakeHub, answer, echo, slow, status
 
 KEY = "SECRET-KEY-123"

@@ -18,7 +18,7 @@ from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.domain.hours import KST, current_hour, partition_key
-from weather_assets.domain.predictions_table import TABLE, predictions_table
+from weather_assets.domain.tables import PREDICTIONS
 from weather_assets_tests.conftest import prepare
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
 
@@ -128,7 +128,7 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
         >= 4
     )
     assert len(asks_after) == 1  # landed at the first ask after publication
-    table = predictions_table(TABLE)
+    table = PREDICTIONS.table()
     engine = sa.create_engine(f"sqlite:///{data_dir / 'weather.db'}")
     with engine.connect() as connection:
         count = sa.select(sa.func.count()).where(table.c.prediction_datetime == hour)

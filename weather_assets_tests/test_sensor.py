@@ -32,7 +32,7 @@ from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.sensors import MAX_WAIT, SKEW, new_feature_files, scan
 from weather_assets.domain.hours import KST, current_hour, partition_key
-from weather_assets.domain.predictions_table import TABLE, predictions_table
+from weather_assets.domain.tables import PREDICTIONS
 
 FIRST = datetime(2026, 11, 26, 6)
 
@@ -415,7 +415,7 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
     )
     assert predicted.success
 
-    table = predictions_table(TABLE)
+    table = PREDICTIONS.table()
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
     with engine.connect() as connection:
         query = sa.select(

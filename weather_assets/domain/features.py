@@ -13,9 +13,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weather_assets.domain import kma_fields, kma_format
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.stations import all_stations
+from weather_assets.kma import fields, wire
 
 MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
 # `ir` is KMA's IR code of the hour (3 dry; 1, 2, 4 wet): how KMA reported its precipitation, kept beside it.
@@ -44,7 +44,7 @@ class Features:
     precipitation_unknown: dict[datetime, dict[str, int]] = field(default_factory=dict)
 
 
-class RawHourError(kma_format.KMAFormatError):
+class RawHourError(wire.KMAFormatError):
     """One hour's raw object of one kind (``asos`` or ``pm10``) that cannot be parsed; `hour` and `kind` name it."""
 
     def __init__(self, hour: datetime, kind: str, reason: str) -> None:
@@ -57,7 +57,7 @@ def build(
 ) -> Features:
     """Feature rows of KST hours from their (ASOS, PM10) raw objects: one per hour and reported station.
 
-    The hour's PM10 is `kma_format.hourly_pm10`, the mean of its valid 5-minute readings; a station
+    The hour's PM10 is `wire.hourly_pm10`, the mean of its valid 5-minute readings; a station
     without a dust sensor gets NaN. A station reported twice in an hour keeps one line (`resolve_duplicates`),
     and the lines dropped are counted per hour. `before` holds raw ASOS objects of hours before
     the first: the first hour's precipitation needs the previous hour's day total (`precipitation`), so the hour before
@@ -75,14 +75,14 @@ def build(
             skipped[hour] = lines
         asos_rows += (row for row in parsed.rows if row[1] == hour)
         pm10_rows += readings.rows
-    frame = pd.DataFrame(asos_rows, columns=list(kma_fields.ASOS_ROW))
+    frame = pd.DataFrame(asos_rows, columns=list(fields.ASOS_ROW))
     frame, duplicates = resolve_duplicates(frame[frame["station_id"].isin(stations)])
     rain = precipitation(frame, _earlier_rows(before, stations))
     hours = frame["observed_at"]
     conflicted = hours[rain.conflict].value_counts()
     unknown = pd.crosstab(hours[rain.unknown.notna()], rain.unknown.dropna())
     frame = frame.assign(precipitation=rain.amount)
-    pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_fields.PM10_ROW)))
+    pm10 = wire.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(fields.PM10_ROW)))
     frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
     frame = frame.assign(
@@ -102,11 +102,11 @@ def build(
     )
 
 
-def _parsed(hour: datetime, kind: str, body: bytes) -> kma_format.Parsed:
-    parse = kma_format.parse_asos if kind == "asos" else kma_format.parse_pm10
+def _parsed(hour: datetime, kind: str, body: bytes) -> wire.Parsed:
+    parse = wire.parse_asos if kind == "asos" else wire.parse_pm10
     try:
         return parse(body)
-    except kma_format.KMAFormatError as error:
+    except wire.KMAFormatError as error:
         raise RawHourError(hour, kind, str(error)) from None
 
 
@@ -115,10 +115,10 @@ def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFr
     rows: list[tuple[object, ...]] = []
     for body in before:
         try:
-            rows += kma_format.parse_asos(body).rows
-        except kma_format.KMAFormatError:
+            rows += wire.parse_asos(body).rows
+        except wire.KMAFormatError:
             continue
-    frame = pd.DataFrame(rows, columns=list(kma_fields.ASOS_ROW))
+    frame = pd.DataFrame(rows, columns=list(fields.ASOS_ROW))
     return resolve_duplicates(frame[frame["station_id"].isin(stations)])[0]
 
 
@@ -161,7 +161,7 @@ def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> Rain:
     first_hour = rows["observed_at"].dt.hour == 1
     base[first_hour] = 0.0
     rise = (total - base).round(1)
-    dry = rows["ir"] == kma_fields.IR_DRY
+    dry = rows["ir"] == fields.IR_DRY
     unknown = pd.Series(pd.NA, index=rows.index, dtype="string")
     unknown[base.isna() & ~dry] = "previous_hour_unread"  # not read, or itself without a total
     unknown[total.isna()] = "wet_without_total"
@@ -174,14 +174,14 @@ def day_total(lines: pd.DataFrame) -> pd.Series:
     """Each line's day total so far: RN_DAY, its -9.0 (NaN here) being 0.0 (nothing yet today) except on a wet
     line (IR 1, 2, 4), where it is unknown."""
     rn_day = lines["rn_day"].astype("float64")
-    return rn_day.mask(rn_day.isna() & ~lines["ir"].isin(kma_fields.IR_WET), 0.0)
+    return rn_day.mask(rn_day.isna() & ~lines["ir"].isin(fields.IR_WET), 0.0)
 
 
 def resolve_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[datetime, int]]:
     """One row per (hour, station): of a station's lines in one hour, the one with the most valid readings,
     then the later one in KMA's answer (a correction follows what it corrects). Returns the rows kept, in their
     order, and how many lines were dropped per hour."""
-    measured = [column for column in kma_fields.ASOS_COLUMNS.values() if column in rows.columns]
+    measured = [column for column in fields.ASOS_COLUMNS.values() if column in rows.columns]
     ranked = rows.assign(_valid=rows[measured].notna().sum(axis=1), _order=range(len(rows)))
     ranked = ranked.sort_values(["observed_at", "station_id", "_valid", "_order"], kind="stable")
     kept = ranked.drop_duplicates(["observed_at", "station_id"], keep="last").sort_values("_order")

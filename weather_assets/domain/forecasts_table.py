@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from weather_assets.domain.features import MEASUREMENTS
-from weather_assets.domain.predictions_table import ID, NUMBER, TIME, TableSpec
+from weather_assets.domain.tables import ID, NUMBER, TIME, TableSpec
 
 TABLE = "weather_forecasts"
 KEY = ("forecast_datetime", "station_id", "issued_at")

@@ -18,8 +18,9 @@ from weather_assets.defs.resources.lake import (
     features_key,
     raw_key,
 )
-from weather_assets.domain import features, kma_format
+from weather_assets.domain import features
 from weather_assets.domain.hours import TIMEZONE, kst_now, partition_key
+from weather_assets.kma import wire
 
 # What an operator does about a feature file that cannot be read: the asset that wrote it writes it again.
 REWRITE = (
@@ -159,7 +160,7 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     # The sensor follows arrivals; a run that also predicts these hours needs no second run from it.
     predicted_here = dg.AssetKey("weather_predictions") in context.job_def.asset_layer.selected_asset_keys
     arrival = lake.record_arrival(Arrival(context.run.run_id, sorted(files), predicted_in_run=predicted_here))
-    raw_duplicates = sum(kma_format.duplicate_lines(asos) for asos, _ in raw.values())
+    raw_duplicates = sum(wire.duplicate_lines(asos) for asos, _ in raw.values())
     return dg.MaterializeResult(
         metadata=_features_metadata(built, len(hours), uris, arrival),
         check_results=checks.features_results(

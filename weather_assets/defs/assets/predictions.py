@@ -16,8 +16,8 @@ from weather_assets.defs.resources.predictions_db import ComfortDatabase, stored
 from weather_assets.domain.comfort import label
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS
 from weather_assets.domain.stations import station_names
+from weather_assets.domain.tables import PREDICTIONS
 
 
 @dg.asset(
@@ -83,7 +83,7 @@ def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -
             **{name: rows[name] for name in MEASUREMENTS},
             "model_name": model_name,
         }
-    )[list(OUTPUT_COLUMNS)]
+    )[list(PREDICTIONS.columns)]
 
 
 def comfort_chart(predictions: pd.DataFrame) -> dg.MetadataValue:

@@ -11,8 +11,8 @@ from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.resources.predictions_db import ComfortDatabase
 from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour
-from weather_assets.domain.kma_forecast import REACH
-from weather_assets.domain.predictions_table import PREDICTIONS
+from weather_assets.domain.tables import PREDICTIONS
+from weather_assets.kma.forecast import REACH
 
 BUCKET_HOURS = 6
 

@@ -13,11 +13,11 @@ import dagster as dg
 import requests
 from pydantic import Field
 
-from weather_assets.domain import kma_forecast, kma_format
-from weather_assets.domain.grid import to_grid
-from weather_assets.domain.offline_kma import OfflineKMA
 from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
 from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, within
+from weather_assets.kma import forecast, wire
+from weather_assets.kma.grid import to_grid
+from weather_assets.offline.hub import OfflineKMA
 
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url"
 # VilageFcstInfoService_2.0 on the API Hub (typ02: KMA's public-data services, keyed by authKey like typ01)
@@ -67,7 +67,7 @@ if not any(isinstance(f, _RedactKeyFilter) for f in _urllib3_log.filters):
 
 @dataclass(frozen=True)
 class RawHours:
-    """The canonical raw objects of some hours (see `kma_format.regroup_by_hour`) and how they were got."""
+    """The canonical raw objects of some hours (see `wire.regroup_by_hour`) and how they were got."""
 
     asos: dict[datetime, bytes]
     pm10: dict[datetime, bytes]
@@ -147,7 +147,7 @@ class KMAClient(dg.ConfigurableResource):
         """
         hours = sorted(hours)
         stations = self.station_ids()
-        tm = kma_format.tm
+        tm = wire.tm
         with requests.Session() as session:
             get = lambda endpoint, **params: self._get(session, endpoint, params)  # noqa: E731
             if len(hours) <= len(stations):
@@ -160,16 +160,16 @@ class KMAClient(dg.ConfigurableResource):
                 spans = [(first, last, str(stn)) for stn in stations for first, last in self._spans(hours)]
                 asos = [get("kma_sfctm3.php", tm1=tm(a), tm2=tm(b), stn=stn, help="0") for a, b, stn in spans]
                 pm10 = [get("kma_pm10.php", tm1=tm(a - _PM10_LEAD), tm2=tm(b), stn=stn) for a, b, stn in spans]
-        asos_blocks = [kma_format.split_block(body) for body in asos]
-        pm10_blocks = [kma_format.split_block(body) for body in pm10]
+        asos_blocks = [wire.split_block(body) for body in asos]
+        pm10_blocks = [wire.split_block(body) for body in pm10]
         reported: dict[datetime, set[int]] = {hour: set() for hour in hours}
         for block in asos_blocks:
             for hour, station in block.keys:
                 if hour in reported and station in stations:
                     reported[hour].add(station)
         return RawHours(
-            asos=kma_format.regroup_by_hour(asos_blocks, hours, stations),
-            pm10=kma_format.regroup_by_hour(pm10_blocks, hours, stations),
+            asos=wire.regroup_by_hour(asos_blocks, hours, stations),
+            pm10=wire.regroup_by_hour(pm10_blocks, hours, stations),
             calls=len(asos) + len(pm10),
             malformed=[line for block in asos_blocks + pm10_blocks for line in block.malformed],
             reported=reported,
@@ -195,7 +195,7 @@ class KMAClient(dg.ConfigurableResource):
 
     def _forecast_pages(self, session: requests.Session, issued_at: datetime, point: tuple[int, int]) -> list[bytes]:
         """Every page of one issue at one point, fetched in order until the items reach ``totalCount``."""
-        query = {"numOfRows": str(kma_forecast.PAGE_ROWS), "dataType": "JSON"}
+        query = {"numOfRows": str(forecast.PAGE_ROWS), "dataType": "JSON"}
         query |= {"base_date": f"{issued_at:%Y%m%d}", "base_time": f"{issued_at:%H%M}"}
         query |= {"nx": str(point[0]), "ny": str(point[1])}
         pages: list[bytes] = []
@@ -210,12 +210,12 @@ class KMAClient(dg.ConfigurableResource):
             total = page.total_count if not pages else total  # the count page 1 announced
             pages.append(body)
             got += len(page.items)
-            needed = -(-total // kma_forecast.PAGE_ROWS)
+            needed = -(-total // forecast.PAGE_ROWS)
             where = f"issue {issued_at:%Y-%m-%d %H:%M} KST, grid point nx={point[0]}, ny={point[1]}"
             if needed > self.max_forecast_pages:
                 raise KMAForecastTooLong(
                     f"getVilageFcst ({where}) announced totalCount {total}, {needed} pages of "
-                    f"{kma_forecast.PAGE_ROWS} rows, and at most {self.max_forecast_pages} pages are read "
+                    f"{forecast.PAGE_ROWS} rows, and at most {self.max_forecast_pages} pages are read "
                     "(max_forecast_pages)"
                 )
             if got < total and not page.items:  # the issue may have changed under the pages: worth a retry
@@ -225,12 +225,12 @@ class KMAClient(dg.ConfigurableResource):
                 )
         return pages
 
-    def _checked_forecast(self, body: bytes, issued_at: datetime, point: tuple[int, int]) -> kma_forecast.Page:
+    def _checked_forecast(self, body: bytes, issued_at: datetime, point: tuple[int, int]) -> forecast.Page:
         """The page of a forecast body; the check reads a scrubbed copy, so its message quotes no key."""
         try:
-            page = kma_forecast.read_answer(self._scrub(body), issued_at, point)
-        except kma_forecast.KMAForecastError as error:
-            kind = KMAForecastUnpublished if isinstance(error, kma_forecast.KMAForecastNoData) else KMAError
+            page = forecast.read_answer(self._scrub(body), issued_at, point)
+        except forecast.KMAForecastError as error:
+            kind = KMAForecastUnpublished if isinstance(error, forecast.KMAForecastNoData) else KMAError
             problem = kind(str(error), error.code)
         else:
             return page
@@ -265,7 +265,7 @@ class KMAClient(dg.ConfigurableResource):
                     if code >= 400:
                         raise KMAError(
                             f"{endpoint} ({self._describe(params)}) answered HTTP {code}: "
-                            f"{kma_format.snippet(self._scrub(response.content))!r}"
+                            f"{wire.snippet(self._scrub(response.content))!r}"
                         )
                     return response.content
                 problem = f"HTTP {code}"
@@ -278,8 +278,8 @@ class KMAClient(dg.ConfigurableResource):
     def _checked(self, endpoint: str, body: bytes, params: dict[str, str] | None = None) -> bytes:
         """The body, if it is KMA's text format; the check reads a scrubbed copy, so its message quotes no key."""
         try:
-            kma_format.check_block(self._scrub(body))
-        except kma_format.KMAFormatError as error:
+            wire.check_block(self._scrub(body))
+        except wire.KMAFormatError as error:
             message = f"{endpoint} ({self._describe(params or {})}): {error}"
         else:
             return body

@@ -27,12 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from weather_assets.domain import kma_format
 from weather_assets.domain.features import MEASUREMENTS
-from weather_assets.domain.forecast_values import number, parse_pcp, parse_wsd
-from weather_assets.domain.grid import to_grid
 from weather_assets.domain.stations import all_stations
+from weather_assets.kma import wire
+from weather_assets.kma.forecast_values import number, parse_pcp, parse_wsd
+from weather_assets.kma.grid import to_grid
 
+ENDPOINT = "getVilageFcst"  # VilageFcstInfoService_2.0's short-term forecast
 BASE_HOURS = (2, 5, 8, 11, 14, 17, 20, 23)
 PUBLICATION_DELAY = timedelta(minutes=10)  # an issue is served from about base time + 10 min
 REACH = timedelta(days=5)  # an issue's last forecast hour is within five days of it (KMA's reach since 2024-11-28)
@@ -143,7 +144,7 @@ def read_answer(body: bytes, issued_at: datetime | None = None, point: tuple[int
         message_match = next(filter(None, (pattern.search(text) for pattern in _XML_MESSAGES)), None)
         if code_match is None:
             raise KMAForecastError(
-                f"getVilageFcst{where} answered neither KMA's JSON nor its XML error: {kma_format.snippet(body)!r}"
+                f"getVilageFcst{where} answered neither KMA's JSON nor its XML error: {wire.snippet(body)!r}"
             ) from None
         code, message = code_match[1], message_match[1] if message_match else ""
     if code != "00":
