@@ -29,10 +29,9 @@ from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.predictions_db import DatabaseWriteError
 from weather_assets.domain import comfort
 from weather_assets.domain.commute import WINDOWS, newest_per_hour, next_window, window_start, worst_hour
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
 from weather_assets.domain.stations import station_names
-from weather_assets.domain.tables import PREDICTIONS
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS
 from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, whole_number
 from weather_assets.kma.forecast import REACH, settled_issue
 

@@ -31,8 +31,8 @@ from weather_assets.defs.resources.lake import Lake, features_key, forecast_feat
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.schedules import forecast_issued
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
+from weather_assets.domain.tables import FORECASTS
 from weather_assets.kma.forecast import latest_issue
 from weather_assets.runs import failures, metadata
 from weather_assets_tests.conftest import dagster_materialize, prepare

@@ -36,9 +36,8 @@ from weather_assets.defs.resources.predictions_db import (
     stored_in,
     tables_resources,
 )
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.tables import PREDICTIONS, predictions_table
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
 from weather_assets_tests.conftest import REPO, STATIONS, check_evaluations, ingest
 

@@ -22,9 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from weather_assets.domain.forecasts_table import forecasts_table
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.tables import PREDICTIONS
+from weather_assets.domain.tables import PREDICTIONS, forecasts_table
 
 log = logging.getLogger("uvicorn.error.weather_api")
 ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}

@@ -15,8 +15,8 @@ from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, for
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import stored_in
 from weather_assets.domain.comfort import label
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import kst_now, partition_key
+from weather_assets.domain.tables import FORECASTS
 from weather_assets.kma import forecast
 
 # How far back the latest observed PM10 and pressure are looked for, before the issue.

@@ -9,9 +9,8 @@ from pydantic import Field
 from weather_assets.defs.assets.forecasts import weather_forecasts
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.resources.predictions_db import ComfortDatabase
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour
-from weather_assets.domain.tables import PREDICTIONS
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS
 from weather_assets.kma.forecast import REACH
 
 BUCKET_HOURS = 6
