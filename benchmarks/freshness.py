@@ -33,10 +33,10 @@ from weather_assets import runs
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import kst_now
 from weather_assets.offline.hub import OfflineKMA
 from weather_assets_tests.scratch import unconfigured_environment
@@ -90,7 +90,7 @@ def train_champion(data_dir: Path, before: datetime) -> None:
     ingested = runs.materialize(
         [kma_observations, weather_features],
         instance,
-        resources={"kma": KMAClient(), "lake": lake},
+        resources={"kma": OfflineKMAClient(), "lake": lake},
         tags=range_tags(first, last),
     )
     assert ingested.success, runs.failures(ingested)

@@ -23,10 +23,10 @@ from weather_assets import runs
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry, load_champion
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 
 END = datetime(2026, 11, 1)
 
@@ -43,7 +43,7 @@ def main() -> None:
         ingested = runs.materialize(
             [kma_observations, weather_features],
             instance,
-            resources={"kma": KMAClient(), "lake": lake},
+            resources={"kma": OfflineKMAClient(), "lake": lake},
             tags=range_tags(END - timedelta(days=args.days), END - timedelta(hours=1)),
         )
         assert ingested.success, runs.failures(ingested)

@@ -18,10 +18,11 @@ from weather_assets.defs.jobs import (
     predict_job,
     train_job,
 )
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAClient, KMAHubClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.schedules import forecast_issued, forecast_skill_daily, ingest_hourly, train_daily
 from weather_assets.defs.sensors import new_feature_files
@@ -42,21 +43,25 @@ def _bound_to_int_env(**fields: Env) -> dict[str, dg.EnvVar]:
     return {field: dg.EnvVar.int(variable.value) for field, variable in fields.items() if variable.get()}
 
 
+def kma_client_from_env() -> KMAClient:
+    """The KMA client the environment asks for: the API Hub when KMA_AUTH_KEY is set, else the offline generator.
+
+    The one place the two are chosen between; the main command and the read API's runs use it through `defs`.
+    """
+    settings = _bound_to_env(stations=Env.STATIONS) | _bound_to_int_env(
+        publication_poll_seconds=Env.KMA_POLL_SECONDS, publication_wait_minutes=Env.KMA_WAIT_MINUTES
+    )
+    if not Env.KMA_AUTH_KEY.get():
+        return OfflineKMAClient(**settings)
+    hub = _bound_to_env(auth_key=Env.KMA_AUTH_KEY, base_url=Env.KMA_API_URL, forecast_url=Env.KMA_FORECAST_URL)
+    return KMAHubClient(**hub, **settings)
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """Resources as the environment configures them (embedded defaults for every unset variable)."""
     registry = ModelRegistry(**_bound_to_env(tracking_uri=Env.TRACKING_URI, data_dir=Env.DATA_DIR))
     return {
-        "kma": KMAClient(
-            **_bound_to_env(
-                auth_key=Env.KMA_AUTH_KEY,
-                base_url=Env.KMA_API_URL,
-                forecast_url=Env.KMA_FORECAST_URL,
-                stations=Env.STATIONS,
-            ),
-            **_bound_to_int_env(
-                publication_poll_seconds=Env.KMA_POLL_SECONDS, publication_wait_minutes=Env.KMA_WAIT_MINUTES
-            ),
-        ),
+        "kma": kma_client_from_env(),
         "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR), s3=S3Resource()),
         "mlflow": MLflowTracking(registry=registry),
         "model_registry": registry,

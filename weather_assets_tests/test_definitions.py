@@ -11,8 +11,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from weather_assets.definitions import build_resources, defs
+from weather_assets.definitions import build_resources, defs, kma_client_from_env
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
+from weather_assets.defs.resources.kma_client import KMAHubClient
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import current_hour, kst_now
 from weather_assets.environment import INGEST_MINUTE, PARTITIONS_START, Env, ingest_minute, partitions_start
 from weather_assets_tests.conftest import REPO
@@ -121,6 +123,31 @@ def test_layers_that_do_not_load_dagster(package: str) -> None:
         f"import pkgutil, importlib, sys, {package} as p\n"
         f"for m in pkgutil.iter_modules(p.__path__): importlib.import_module(f'{package}.{{m.name}}')\n"
         "print(sorted(n for n in sys.modules if n == 'dagster' or n.startswith('dagster.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_kma_client_is_the_api_hub_with_a_key_and_the_offline_generator_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One choice, by whether KMA_AUTH_KEY is set; the key stays the variable's name until a run resolves it."""
+    monkeypatch.setenv(Env.STATIONS.value, "108")
+    monkeypatch.delenv(Env.KMA_AUTH_KEY.value, raising=False)
+    offline = kma_client_from_env()
+    monkeypatch.setenv(Env.KMA_AUTH_KEY.value, "S3CRET")
+    hub = kma_client_from_env()
+    assert isinstance(offline, OfflineKMAClient) and offline.source == "offline"
+    assert isinstance(hub, KMAHubClient) and hub.source == "kma"
+    assert hub.auth_key == dg.EnvVar(Env.KMA_AUTH_KEY.value) and "S3CRET" not in repr(hub)
+    assert offline.stations == hub.stations == dg.EnvVar(Env.STATIONS.value)
+
+
+def test_the_api_hub_client_does_not_load_the_offline_generator() -> None:
+    """The production client's module imports no offline code: only the environment's choice brings it in."""
+    program = (
+        "import sys, weather_assets.defs.resources.kma_client\n"
+        "print(sorted(n for n in sys.modules if n.startswith('weather_assets.offline')))"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

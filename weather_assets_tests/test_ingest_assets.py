@@ -13,8 +13,9 @@ import pytest
 
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.lake import Arrival, Lake, features_key, raw_key
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain import features
 from weather_assets.domain.hours import partition_key
 from weather_assets.kma import fields, wire
@@ -29,7 +30,7 @@ HOUR = datetime(2026, 11, 26, 9)
 
 
 def local_resources(root: Path, stations: str = STATIONS) -> dict[str, object]:
-    return {"kma": KMAClient(stations=stations), "lake": Lake(data_dir=str(root))}
+    return {"kma": OfflineKMAClient(stations=stations), "lake": Lake(data_dir=str(root))}
 
 
 def local_objects(root: Path) -> dict[str, bytes]:
@@ -136,7 +137,7 @@ def test_same_hour_twice_gives_identical_objects(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_s3_lake_through_moto_server_matches_the_local_lake(tmp_path: Path, s3_bucket: str) -> None:
-    s3 = {"kma": KMAClient(stations=STATIONS), "lake": Lake(url=f"s3://{s3_bucket}/weather")}
+    s3 = {"kma": OfflineKMAClient(stations=STATIONS), "lake": Lake(url=f"s3://{s3_bucket}/weather")}
     first, last = HOUR - timedelta(hours=47), HOUR
 
     assert ingest(s3, HOUR).success
@@ -262,7 +263,7 @@ KEY = "K3Y-never-to-be-seen"
 
 
 def online_resources(root: Path, hub: FakeHub, stations: str = "108,112") -> dict[str, object]:
-    kma = KMAClient(auth_key=KEY, base_url=hub.base_url, stations=stations, backoff_seconds=0.01)
+    kma = KMAHubClient(auth_key=KEY, base_url=hub.base_url, stations=stations, backoff_seconds=0.01)
     return {"kma": kma, "lake": Lake(data_dir=str(root))}
 
 

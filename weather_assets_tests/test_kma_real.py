@@ -13,7 +13,7 @@ import pytest
 
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import hourly_partitions, range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.lake import Lake, features_key
 from weather_assets.domain import features
 from weather_assets.domain.hours import partition_key
@@ -100,7 +100,7 @@ def serve_excerpt(path: Path) -> object:
 
 
 def resources(root: Path, hub: FakeHub) -> dict[str, object]:
-    kma = KMAClient(auth_key="real-excerpt", base_url=hub.base_url, stations="108", backoff_seconds=0.01)
+    kma = KMAHubClient(auth_key="real-excerpt", base_url=hub.base_url, stations="108", backoff_seconds=0.01)
     return {"kma": kma, "lake": Lake(data_dir=str(root))}
 
 

@@ -25,10 +25,10 @@ from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill
 from weather_assets.defs.partitions import hourly, range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import (
     ComfortDatabase,
     DatabaseWriteError,
@@ -59,7 +59,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     instance = dg.DagsterInstance.ephemeral()
     lake = Lake(data_dir=str(lake_dir))
     assert ingest(
-        {"kma": KMAClient(stations=STATIONS), "lake": lake},
+        {"kma": OfflineKMAClient(stations=STATIONS), "lake": lake},
         END - timedelta(days=4),
         END - timedelta(hours=1),
         instance=instance,

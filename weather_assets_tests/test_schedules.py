@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from weather_assets.definitions import defs
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
@@ -96,7 +96,7 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
     )
     (request,) = schedule.evaluate_tick(tick).run_requests
     job = defs.resolve_job_def(request.job_name or schedule.job_name)
-    kma = KMAClient(
+    kma = KMAHubClient(
         auth_key="test-key",
         base_url=hub.base_url,
         stations="108,112",

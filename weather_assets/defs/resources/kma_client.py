@@ -1,11 +1,18 @@
-"""The KMA API Hub client resource: hours of ASOS and PM10 text, and short-term forecast issues, online or offline."""
+"""The KMA client resource: hours of ASOS and PM10 text, and short-term forecast issues.
+
+`KMAClient` is the interface the assets use and the checks every answer goes through; `KMAHubClient` asks KMA's
+API Hub. The offline generator's client is `offline_kma_client.OfflineKMAClient`, which this module does not import:
+`definitions.kma_client_from_env` chooses one of the two, once.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,15 +24,15 @@ from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse
 from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, within
 from weather_assets.kma import forecast, wire
 from weather_assets.kma.grid import to_grid
-from weather_assets.offline.hub import OfflineKMA
 
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url"
 # VilageFcstInfoService_2.0 on the API Hub (typ02: KMA's public-data services, keyed by authKey like typ01)
 DEFAULT_FORECAST_URL = "https://apihub.kma.go.kr/api/typ02/openApi/VilageFcstInfoService_2.0/getVilageFcst"
-FORECAST_ENDPOINT = "getVilageFcst"
 _KEY_IN_TEXT = re.compile(r"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
 _KEY_IN_BYTES = re.compile(rb"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
 _PM10_LEAD = timedelta(minutes=55)  # the 09:00 hour's readings run from 08:05 to 09:00
+
+Ask = Callable[[str, dict[str, str]], bytes]  # an endpoint's name and query to its answer's body
 
 
 class KMAError(RuntimeError):
@@ -90,23 +97,15 @@ class RawHours:
         )
 
 
-class KMAClient(dg.ConfigurableResource):
-    """KMA API Hub (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``, ``getVilageFcst``), or the offline generator.
+class KMAClient(dg.ConfigurableResource, ABC):
+    """KMA's observations (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``) and short-term forecast (``getVilageFcst``):
+    the calls the assets make, and the checks every answer goes through.
 
-    Both speak the same bytes, so everything downstream runs the same code; only `source` tells them apart.
-    Transient failures (timeouts, connection errors, HTTP 5xx and 429) are retried with exponential backoff. The
-    key never leaves this class: URLs and bodies are redacted before they reach a log line or an error.
+    `KMAHubClient` asks the API Hub and `OfflineKMAClient` the offline generator; both speak the same bytes, so
+    everything downstream runs the same code, and only `source` tells them apart.
     """
 
-    auth_key: str | None = Field(default=None, description="API Hub key (KMA_AUTH_KEY); unset: offline generator.")
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="API Hub base URL (KMA_API_URL).")
-    forecast_url: str = Field(
-        default=DEFAULT_FORECAST_URL, description="getVilageFcst URL on the API Hub (KMA_FORECAST_URL)."
-    )
     stations: str = Field(default=DEFAULT_STATIONS, description="Comma-separated ASOS ids (WEATHER_STATIONS).")
-    timeout_seconds: float = Field(default=30.0, description="Connect and read timeout of one request.")
-    max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
-    backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles on each attempt.")
     max_range_days: int = Field(default=31, description="Longest span of one range call (KMA allows 31 days).")
     max_forecast_pages: int = Field(
         default=5, description="Most getVilageFcst pages (1000 rows each) read for one issue and grid point."
@@ -126,9 +125,13 @@ class KMAClient(dg.ConfigurableResource):
         within(Env.KMA_WAIT_MINUTES, self.publication_wait_minutes)
 
     @property
+    @abstractmethod
     def source(self) -> str:
-        """``kma`` for the API Hub, ``offline`` for the generator."""
-        return "kma" if self.auth_key else "offline"
+        """Where the answers come from, for run metadata: ``kma`` or ``offline``."""
+
+    @abstractmethod
+    def _connection(self) -> AbstractContextManager[Ask]:
+        """A way to ask the endpoints for the span of one fetch."""
 
     def still_due(self, hours: Sequence[datetime], now: datetime) -> bool:
         """Whether KMA may still publish every one of these (naive KST) hours at `now`, so waiting makes sense."""
@@ -148,8 +151,8 @@ class KMAClient(dg.ConfigurableResource):
         hours = sorted(hours)
         stations = self.station_ids()
         tm = wire.tm
-        with requests.Session() as session:
-            get = lambda endpoint, **params: self._get(session, endpoint, params)  # noqa: E731
+        with self._connection() as ask:
+            get = lambda endpoint, **params: self._checked(endpoint, ask(endpoint, params), params)  # noqa: E731
             if len(hours) <= len(stations):
                 asos = [get("kma_sfctm2.php", tm=tm(hour), stn="0", help="0") for hour in hours]
                 pm10 = [
@@ -190,10 +193,10 @@ class KMAClient(dg.ConfigurableResource):
         Transient failures are retried as for the hours; an error answer raises `KMAError` naming the issue and
         the point (`KMAForecastUnpublished` for NO_DATA), and so does a count the pages do not reach.
         """
-        with requests.Session() as session:
-            return {point: self._forecast_pages(session, issued_at, point) for point in points}
+        with self._connection() as ask:
+            return {point: self._forecast_pages(ask, issued_at, point) for point in points}
 
-    def _forecast_pages(self, session: requests.Session, issued_at: datetime, point: tuple[int, int]) -> list[bytes]:
+    def _forecast_pages(self, ask: Ask, issued_at: datetime, point: tuple[int, int]) -> list[bytes]:
         """Every page of one issue at one point, fetched in order until the items reach ``totalCount``."""
         query = {"numOfRows": str(forecast.PAGE_ROWS), "dataType": "JSON"}
         query |= {"base_date": f"{issued_at:%Y%m%d}", "base_time": f"{issued_at:%H%M}"}
@@ -201,11 +204,7 @@ class KMAClient(dg.ConfigurableResource):
         pages: list[bytes] = []
         got, total = 0, 1
         while got < total:
-            params = {"pageNo": str(len(pages) + 1), **query}
-            if self.auth_key:
-                body = self._fetch(session, self.forecast_url, FORECAST_ENDPOINT, params)
-            else:
-                body = OfflineKMA().respond(FORECAST_ENDPOINT, params)
+            body = ask(forecast.ENDPOINT, {"pageNo": str(len(pages) + 1), **query})
             page = self._checked_forecast(body, issued_at, point)
             total = page.total_count if not pages else total  # the count page 1 announced
             pages.append(body)
@@ -243,16 +242,57 @@ class KMAClient(dg.ConfigurableResource):
             chunk = hours[start : start + per_call]
             yield chunk[0], chunk[-1]
 
-    def _get(self, session: requests.Session, endpoint: str, params: dict[str, str]) -> bytes:
-        """One checked body of KMA's text format, from the API Hub or the offline generator."""
-        if not self.auth_key:
-            return self._checked(endpoint, OfflineKMA().respond(endpoint, params))
-        url = f"{self.base_url.rstrip('/')}/{endpoint}"
-        return self._checked(endpoint, self._fetch(session, url, endpoint, params), params)
+    def _checked(self, endpoint: str, body: bytes, params: dict[str, str]) -> bytes:
+        """The body, if it is KMA's text format; the check reads a scrubbed copy, so its message quotes no key."""
+        try:
+            wire.check_block(self._scrub(body))
+        except wire.KMAFormatError as error:
+            message = f"{endpoint} ({self._describe(params)}): {error}"
+        else:
+            return body
+        raise KMAError(message)  # raised outside the except block: no chained exception carries the body
 
-    def _fetch(self, session: requests.Session, url: str, endpoint: str, params: dict[str, str]) -> bytes:
+    def _describe(self, params: dict[str, str]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in params.items() if k.lower() != "authkey")
+
+    def _scrub(self, body: bytes) -> bytes:
+        """The body with any ``authKey=...`` blanked, before any part of it is quoted."""
+        return _KEY_IN_BYTES.sub(rb"\1***", body)
+
+
+class KMAHubClient(KMAClient):
+    """KMA's API Hub, keyed by `auth_key`.
+
+    Transient failures (timeouts, connection errors, HTTP 5xx and 429) are retried with exponential backoff. The
+    key never leaves this class: URLs and bodies are redacted before they reach a log line or an error.
+    """
+
+    auth_key: str = Field(description="API Hub key (KMA_AUTH_KEY).")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API Hub base URL (KMA_API_URL).")
+    forecast_url: str = Field(
+        default=DEFAULT_FORECAST_URL, description="getVilageFcst URL on the API Hub (KMA_FORECAST_URL)."
+    )
+    timeout_seconds: float = Field(default=30.0, description="Connect and read timeout of one request.")
+    max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
+    backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles on each attempt.")
+
+    @property
+    def source(self) -> str:
+        return "kma"
+
+    @contextmanager
+    def _connection(self) -> Iterator[Ask]:
+        """One HTTP session for the fetch's calls."""
+        with requests.Session() as session:
+            yield lambda endpoint, params: self._fetch(session, endpoint, params)
+
+    def _url(self, endpoint: str) -> str:
+        return self.forecast_url if endpoint == forecast.ENDPOINT else f"{self.base_url.rstrip('/')}/{endpoint}"
+
+    def _fetch(self, session: requests.Session, endpoint: str, params: dict[str, str]) -> bytes:
         """One answer's body; retries transient failures, never lets the key into a message."""
         log = dg.get_dagster_logger()
+        url = self._url(endpoint)
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -275,22 +315,9 @@ class KMAClient(dg.ConfigurableResource):
                 time.sleep(delay)
         raise KMAError(f"{endpoint} ({self._describe(params)}) failed after {self.max_attempts} attempts: {problem}")
 
-    def _checked(self, endpoint: str, body: bytes, params: dict[str, str] | None = None) -> bytes:
-        """The body, if it is KMA's text format; the check reads a scrubbed copy, so its message quotes no key."""
-        try:
-            wire.check_block(self._scrub(body))
-        except wire.KMAFormatError as error:
-            message = f"{endpoint} ({self._describe(params or {})}): {error}"
-        else:
-            return body
-        raise KMAError(message)  # raised outside the except block: no chained exception carries the body
-
-    def _describe(self, params: dict[str, str]) -> str:
-        return ", ".join(f"{k}={v}" for k, v in params.items() if k.lower() != "authkey")
-
     def _scrub(self, body: bytes) -> bytes:
         """The body with the key blanked, before any part of it is quoted (a cut could split the key)."""
-        body = _KEY_IN_BYTES.sub(rb"\1***", body)
+        body = super()._scrub(body)
         return body.replace(self.auth_key.encode(), b"***") if self.auth_key else body
 
     def _redact(self, text: str) -> str:
