@@ -87,14 +87,14 @@ def train_champion(data_dir: Path, before: datetime) -> None:
     lake, registry = Lake(data_dir=str(data_dir)), ModelRegistry(data_dir=str(data_dir))
     instance = dg.DagsterInstance.ephemeral()
     first, last = before - timedelta(days=4), before - timedelta(hours=1)
-    ingested = runs.materialize(
+    ingested = runs.materialize_here(
         [kma_observations, weather_features],
         instance,
         resources={"kma": OfflineKMAClient(), "lake": lake},
         tags=range_tags(first, last),
     )
     assert ingested.success, runs.failures(ingested)
-    trained = runs.materialize(
+    trained = runs.materialize_here(
         [comfort_model], instance, resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}
     )
     assert trained.success, runs.failures(trained)

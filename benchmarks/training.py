@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root, dg.DagsterInstance.ephemeral() as instance:
         lake = Lake(data_dir=root)
         tracking = MLflowTracking(registry=ModelRegistry(data_dir=root))
-        ingested = runs.materialize(
+        ingested = runs.materialize_here(
             [kma_observations, weather_features],
             instance,
             resources={"kma": OfflineKMAClient(), "lake": lake},
@@ -50,7 +50,7 @@ def main() -> None:
         seconds = []
         for _ in range(2):
             started = time.perf_counter()
-            trained = runs.materialize([comfort_model], instance, resources={"lake": lake, "mlflow": tracking})
+            trained = runs.materialize_here([comfort_model], instance, resources={"lake": lake, "mlflow": tracking})
             seconds.append(time.perf_counter() - started)
             assert trained.success, runs.failures(trained)
         meta = trained.get_asset_materialization_events()[0].materialization.metadata

@@ -166,7 +166,7 @@ def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInP
     chunks = chunked(hours)
     done = 0
     for chunk in chunks:
-        result = runs.materialize(ingest_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
+        result = runs.materialize_here(ingest_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
         if not result.success:
             return result
         done += len(chunk)
@@ -182,7 +182,7 @@ def predict(hours: list[datetime], instance: dg.DagsterInstance) -> bool:
     chunks = chunked(hours)
     counts = {"dagster/row_count": 0, "rows_inserted": 0, "rows_updated": 0}
     for done, chunk in enumerate(chunks, start=1):
-        predicted = runs.materialize(predict_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
+        predicted = runs.materialize_here(predict_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
         if not succeeded(predicted):
             return False
         written = runs.metadata(predicted, "weather_predictions")
@@ -209,7 +209,7 @@ def forecast(instance: dg.DagsterInstance) -> bool:
         wait = timedelta(minutes=resources.kma.publication_wait_minutes)
     issue = settled_issue(kst_now(), wait)
     print(f"\nForecasting (KMA's issue of {partition_key(issue)} KST)", flush=True)
-    if not succeeded(runs.materialize(forecast_job.selection, instance, partition_key=partition_key(issue))):
+    if not succeeded(runs.materialize_here(forecast_job.selection, instance, partition_key=partition_key(issue))):
         return False
     print("The next commute windows (the worst hour decides):")
     print(commute_windows(kst_now()).to_string(index=False))
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print("\nTraining comfort_model", flush=True)
-    if not succeeded(trained := runs.materialize(train_job.selection, instance)):
+    if not succeeded(trained := runs.materialize_here(train_job.selection, instance)):
         return 1
     print(report_training(runs.metadata(trained, "comfort_model")))
 

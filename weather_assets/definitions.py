@@ -57,7 +57,7 @@ def kma_client_from_env() -> KMAClient:
     return KMAHubClient(**hub, **settings)
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
+def resources_from_env() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """Resources as the environment configures them (embedded defaults for every unset variable)."""
     registry = ModelRegistry(**_bound_to_env(tracking_uri=Env.TRACKING_URI, data_dir=Env.DATA_DIR))
     return {
@@ -83,7 +83,7 @@ defs = dg.Definitions(
     jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job, forecast_job, forecast_skill_job],
     schedules=[ingest_hourly, train_daily, forecast_issued, forecast_skill_daily],
     sensors=[new_feature_files],
-    resources=build_resources(),
+    resources=resources_from_env(),
     # Every run executes its steps in the run's own process. The stages form a chain, so a process per step
     # (the multiprocess default) bought no parallelism and cost seconds per step: a launched one-hour run
     # would spend most of its time importing the code location again for each step.

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from weather_assets.definitions import build_resources, defs, kma_client_from_env
+from weather_assets.definitions import defs, kma_client_from_env, resources_from_env
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
 from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
@@ -92,7 +92,7 @@ def test_the_kma_waits_refuse_a_value_out_of_range_when_a_run_starts(
 ) -> None:
     """Resolved by Dagster when a run starts: a poll of 0 s (KMA asked without pause) or -5 s (a crash) is refused."""
     monkeypatch.setenv(variable.value, value)
-    with pytest.raises(dg.DagsterError) as refused, dg.build_resources({"kma": build_resources()["kma"]}):
+    with pytest.raises(dg.DagsterError) as refused, dg.build_resources({"kma": resources_from_env()["kma"]}):
         pass
     assert said in describe(refused.value)
 
@@ -123,6 +123,18 @@ def test_layers_that_do_not_load_dagster(package: str) -> None:
         f"import pkgutil, importlib, sys, {package} as p\n"
         f"for m in pkgutil.iter_modules(p.__path__): importlib.import_module(f'{package}.{{m.name}}')\n"
         "print(sorted(n for n in sys.modules if n == 'dagster' or n.startswith('dagster.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_kma_package_imports_nothing_else_of_the_project() -> None:
+    """`kma/` says what KMA sends and nothing of what the platform makes of it: the domain builds on it, not the
+    other way round."""
+    program = (
+        "import pkgutil, importlib, sys, weather_assets.kma as p\n"
+        "for m in pkgutil.iter_modules(p.__path__): importlib.import_module(f'weather_assets.kma.{m.name}')\n"
+        "print(sorted(n for n in sys.modules if n.startswith('weather_assets.') and n.split('.')[1] != 'kma'))"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

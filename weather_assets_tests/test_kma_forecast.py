@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets.domain.features import MEASUREMENTS
+from weather_assets.domain.features import MEASUREMENTS, from_forecast
 from weather_assets.kma import forecast
 from weather_assets.kma.forecast import (
     KMAForecastError,
     KMAForecastNoData,
-    forecast_features,
     issues_between,
     latest_issue,
     parse_forecast,
@@ -351,7 +350,7 @@ def test_forecast_features_map_stations_to_their_point_and_carry_pm10_and_pressu
     """Seoul (60, 127) takes its point's forecast and its last observed PM10 and pressure for every hour."""
     forecast = pd.concat([forecast_of((60, 127)), forecast_of((97, 74))])
     carried = pd.DataFrame({"station_id": [108], "pm10": [42.0], "pressure": [1012.5]})
-    frame = forecast_features(forecast, carried, [108, 159, 112])
+    frame = from_forecast(forecast, carried, [108, 159, 112])
     assert list(frame.columns) == [
         "station_id", "station_name", "region", "observed_at", "issued_at", "lead_hours", *MEASUREMENTS,
         "forecast_inputs", "carried_inputs",
@@ -374,4 +373,4 @@ def test_forecast_features_map_stations_to_their_point_and_carry_pm10_and_pressu
 def test_forecast_features_refuse_two_carried_rows_for_one_station() -> None:
     carried = pd.DataFrame({"station_id": [108, 108], "pm10": [1.0, 2.0], "pressure": [1000.0, 1001.0]})
     with pytest.raises(ValueError, match="one row per station"):
-        forecast_features(forecast_of((60, 127)), carried, [108])
+        from_forecast(forecast_of((60, 127)), carried, [108])

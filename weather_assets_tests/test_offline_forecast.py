@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets.domain import comfort
+from weather_assets.domain import comfort, features
 from weather_assets.kma import forecast
 from weather_assets.kma.forecast import KMAForecastNoData, issues_between, parse_forecast, parse_pcp
 from weather_assets.offline.forecast import sno_text
@@ -172,7 +172,7 @@ def test_offline_forecast_features_score_like_observations() -> None:
     """The whole path offline: answers of two points, features with carried PM10 and pressure, comfort scores."""
     answers = pd.concat(parse_forecast(ask(ISSUE, point, numOfRows="1000")) for point in (SEOUL, (54, 125)))
     carried = pd.DataFrame({"station_id": [108, 112], "pm10": [30.0, 55.0], "pressure": [1008.0, 1009.0]})
-    frame = forecast.forecast_features(answers, carried, [108, 112])
+    frame = features.from_forecast(answers, carried, [108, 112])
     leads = set(range(1, 67)) | {67 + 3 * step for step in range(8)}
     assert len(frame) == 2 * 74 and set(frame["lead_hours"]) == leads
     scores = comfort.score(frame)

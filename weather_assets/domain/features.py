@@ -1,4 +1,5 @@
-"""From raw ASOS and PM10 objects to the cleaned hourly feature table, and its parquet files."""
+"""From raw ASOS and PM10 objects to the cleaned hourly feature table, and its parquet files; and the same rows
+from a parsed forecast, for forecast hours."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ import pyarrow.parquet as pq
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.stations import all_stations
 from weather_assets.kma import fields, wire
+from weather_assets.kma.grid import to_grid
 
 MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
+FORECAST_MEASUREMENTS = ("temperature", "humidity", "precipitation", "wind_speed")  # what KMA's forecast gives
+CARRIED_MEASUREMENTS = ("pm10", "pressure")  # what it lacks, carried from the latest observation
 # `ir` is KMA's IR code of the hour (3 dry; 1, 2, 4 wet): how KMA reported its precipitation, kept beside it.
 COLUMNS = ("station_id", "station_name", "region", "observed_at", *MEASUREMENTS, "ir")
 DTYPES = {
@@ -205,6 +209,55 @@ def hour_files(frame: pd.DataFrame) -> dict[datetime, bytes]:
         files[hour.to_pydatetime()] = buffer.getvalue()
         offset += rows
     return files
+
+
+def from_forecast(forecast: pd.DataFrame, carried: pd.DataFrame, station_ids: Sequence[int]) -> pd.DataFrame:
+    """Feature rows of forecast hours, per station, read like observations by the comfort rule and the model.
+
+    `forecast` is KMA's parsed forecast (`kma.forecast.parse_forecast`); a station takes the forecast of its grid
+    point (`grid.to_grid`); ``observed_at`` is the forecast hour, ``lead_hours`` the hours from the issue to it.
+    Temperature, humidity, precipitation and wind speed are the forecast's. The forecast has no PM10 and no
+    pressure, so these are carried: the station's row of `carried` (one per station, its latest observed ``pm10``
+    and ``pressure``) is held for every forecast hour (persistence, the usual forecast of slow quantities without a
+    model of their own); NaN when the station has no such row or value, which the comfort rule and the model read as
+    a missing reading.
+    ``forecast_inputs`` and ``carried_inputs`` name, comma-separated, the measurements of the row that came
+    from the forecast and from the carried observation (present values only).
+    """
+    if carried["station_id"].duplicated().any():
+        raise ValueError("carried must hold one row per station (its latest observed pm10 and pressure)")
+    known = all_stations()
+    unknown = sorted(set(station_ids) - set(known))
+    if unknown:
+        raise ValueError(f"stations {unknown} are not in weather_assets/domain/data/stations.csv")
+    places = pd.DataFrame(
+        [
+            (s, known[s].station_name, known[s].region, *to_grid(known[s].latitude, known[s].longitude))
+            for s in station_ids
+        ],
+        columns=["station_id", "station_name", "region", "nx", "ny"],
+    )
+    frame = places.merge(forecast, on=["nx", "ny"]).merge(
+        carried[["station_id", *CARRIED_MEASUREMENTS]], on="station_id", how="left"
+    )
+    frame = frame.assign(
+        observed_at=frame["forecast_at"],
+        lead_hours=(frame["forecast_at"] - frame["issued_at"]) // pd.Timedelta(hours=1),
+        forecast_inputs=_present(frame, FORECAST_MEASUREMENTS),
+        carried_inputs=_present(frame, CARRIED_MEASUREMENTS),
+    )
+    columns = ["station_id", "station_name", "region", "observed_at", "issued_at", "lead_hours", *MEASUREMENTS]
+    types = {"station_id": "int64", "station_name": "string", "region": "string", "lead_hours": "int64"}
+    types |= {"observed_at": "datetime64[ns]", "issued_at": "datetime64[ns]"} | {m: "float64" for m in MEASUREMENTS}
+    types |= {"forecast_inputs": "string", "carried_inputs": "string"}
+    frame = frame[[*columns, "forecast_inputs", "carried_inputs"]].astype(types)
+    return frame.sort_values(["issued_at", "observed_at", "station_id"]).reset_index(drop=True)
+
+
+def _present(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """Per row, the comma-separated names among `names` whose value is there."""
+    present = frame[list(names)].notna().to_numpy() if len(frame) else []
+    return [",".join(n for n, there in zip(names, row, strict=True) if there) for row in present]
 
 
 class FeatureFileError(ValueError):

@@ -70,7 +70,7 @@ def parse_wsd(text: str, coded: bool = False) -> float:
     (9 and more) 9.0, where the comfort rule's wind penalty starts."""
     value = text.strip()
     named = _class(value, _WIND_NAMES, coded)
-    return _WIND_CLASSES[named] if named is not None else number(value)
+    return _WIND_CLASSES[named] if named is not None else parse_number(value)
 
 
 def _class(value: str, names: dict[str, str], coded: bool) -> str | None:
@@ -80,7 +80,7 @@ def _class(value: str, names: dict[str, str], coded: bool) -> str | None:
     return names.get(value.replace(" ", ""))
 
 
-def number(text: str) -> float:
+def parse_number(text: str) -> float:
     """A finite number, NaN for KMA's missing value (+-900 and beyond); ValueError for a non-finite one."""
     value = float(text)
     if not math.isfinite(value):

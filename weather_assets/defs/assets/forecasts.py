@@ -14,6 +14,7 @@ from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAFor
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import stored_in
+from weather_assets.domain import features
 from weather_assets.domain.comfort import label
 from weather_assets.domain.hours import kst_now, partition_key
 from weather_assets.domain.tables import FORECASTS
@@ -132,7 +133,7 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
     for problem in unreadable:
         context.log.warning(f"{problem}: read as missing")
     carried = _latest_observed(context, lake, issued)
-    rows = forecast.forecast_features(pd.concat(answers, ignore_index=True), carried, kma.station_ids())
+    rows = features.from_forecast(pd.concat(answers, ignore_index=True), carried, kma.station_ids())
     buffer = io.BytesIO()
     rows.to_parquet(buffer, index=False)
     uri = lake.write(forecast_features_key(issued), buffer.getvalue())
