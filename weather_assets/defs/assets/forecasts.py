@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from weather_assets.defs.assets.ingest import REWRITE
-from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
+from weather_assets.defs.assets.metadata import bar_chart, comfort_row, path_list, rain_metadata, table_schema
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import forecast_issues, kst_window
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
@@ -15,7 +15,6 @@ from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, for
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import stored_in
 from weather_assets.domain import features
-from weather_assets.domain.comfort import label
 from weather_assets.domain.hours import kst_now, partition_key
 from weather_assets.domain.tables import FORECASTS
 from weather_assets.kma import forecast
@@ -208,12 +207,9 @@ def _latest_observed(context: dg.AssetExecutionContext, lake: Lake, issued: date
 
 def _forecast_chart(forecasts: pd.DataFrame, station_id: int) -> dg.MetadataValue:
     """A Markdown bar chart of one station's forecast hours: the issue's story at a glance."""
-    rows = forecasts[forecasts["station_id"] == station_id].sort_values("forecast_datetime").head(48)
-    lines = ["| forecast hour | lead | score | label | |", "|---|--:|--:|---|---|"]
-    for row in rows.itertuples():
-        bar = "█" * round(row.comfort_score / 5)
-        lines.append(
-            f"| {partition_key(row.forecast_datetime)} | {row.lead_hours} h | {row.comfort_score:.1f} | "
-            f"{label(row.comfort_score)} | `{bar}` |"
-        )
-    return dg.MetadataValue.md("\n".join(lines))
+    hours = forecasts[forecasts["station_id"] == station_id].sort_values("forecast_datetime").head(48)
+    rows = [
+        comfort_row([partition_key(row.forecast_datetime), f"{row.lead_hours} h"], row.comfort_score)
+        for row in hours.itertuples()
+    ]
+    return bar_chart(["forecast hour", "lead", "score", "label"], rows, right={"lead", "score"})

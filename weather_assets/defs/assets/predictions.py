@@ -8,12 +8,12 @@ import pandas as pd
 
 from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import REWRITE, weather_features
+from weather_assets.defs.assets.metadata import bar_chart, comfort_row
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import hourly, kst_hours, kst_window
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, stored_in
-from weather_assets.domain.comfort import label
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.stations import station_names
@@ -91,9 +91,9 @@ def comfort_chart(predictions: pd.DataFrame) -> dg.MetadataValue:
     newest = predictions["prediction_datetime"].max()
     hour = predictions[predictions["prediction_datetime"] == newest].sort_values("comfort_score", ascending=False)
     names = station_names()
-    lines = [f"**{partition_key(newest)} KST**", "", "| station | region | score | label | |", "|---|---|--:|---|---|"]
-    for row in hour.itertuples():
-        bar = "█" * round(row.comfort_score / 5)
-        station = f"{names.get(row.station_id, row.station_id)} ({row.station_id})"
-        lines.append(f"| {station} | {row.region} | {row.comfort_score:.1f} | {label(row.comfort_score)} | `{bar}` |")
-    return dg.MetadataValue.md("\n".join(lines))
+    rows = [
+        comfort_row([f"{names.get(row.station_id, row.station_id)} ({row.station_id})", row.region], row.comfort_score)
+        for row in hour.itertuples()
+    ]
+    columns = ["station", "region", "score", "label"]
+    return bar_chart(columns, rows, right={"score"}, title=f"**{partition_key(newest)} KST**")

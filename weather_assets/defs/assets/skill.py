@@ -7,6 +7,7 @@ import pandas as pd
 from pydantic import Field
 
 from weather_assets.defs.assets.forecasts import weather_forecasts
+from weather_assets.defs.assets.metadata import bar_chart
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.resources.predictions_db import ComfortDatabase
 from weather_assets.domain.hours import current_hour
@@ -69,7 +70,5 @@ def forecast_skill(config: SkillConfig, database: ComfortDatabase) -> dg.Materia
 def _chart(skill: pd.DataFrame) -> dg.MetadataValue:
     if skill.empty:
         return dg.MetadataValue.md("No forecast hour has been observed yet.")
-    lines = ["| lead | MAE (points) | samples | |", "|---|--:|--:|---|"]
-    for row in skill.itertuples():
-        lines.append(f"| {row.leads} | {row.mae:.2f} | {row.samples} | `{'█' * max(1, round(row.mae))}` |")
-    return dg.MetadataValue.md("\n".join(lines))
+    rows = [([row.leads, f"{row.mae:.2f}", str(row.samples)], max(1, round(row.mae))) for row in skill.itertuples()]
+    return bar_chart(["lead", "MAE (points)", "samples"], rows, right={"MAE (points)", "samples"})
