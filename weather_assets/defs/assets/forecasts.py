@@ -9,6 +9,7 @@ import pandas as pd
 from weather_assets.defs.assets.ingest import REWRITE
 from weather_assets.defs.assets.metadata import bar_chart, comfort_row, path_list, rain_metadata, table_schema
 from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import forecast_issues, kst_window
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
@@ -126,7 +127,7 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
         try:
             answers.append(forecast.parse_forecast(_stored_pages(lake, issued, point), issued, point, unreadable))
         except LakeObjectMissingError as missing:
-            raise dg.Failure(f"{missing}: materialize kma_forecasts first", allow_retries=False) from None
+            raise materialize_first("kma_forecasts", missing) from None
         except forecast.KMAForecastError as error:
             raise dg.Failure(f"a stored forecast answer cannot be read: {error}", allow_retries=False) from None
     for problem in unreadable:
@@ -184,7 +185,7 @@ def weather_forecasts(context: dg.AssetExecutionContext, lake: Lake, model_regis
     try:
         rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issued))))
     except LakeObjectMissingError as missing:
-        raise dg.Failure(f"{missing}: materialize forecast_features first", allow_retries=False) from None
+        raise materialize_first("forecast_features", missing) from None
     champion = model_registry.champion_for_run()
     forecasts = rows.assign(
         forecast_datetime=rows["observed_at"], comfort_score=champion.comfort(rows), model_name=champion.model_name

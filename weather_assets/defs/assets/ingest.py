@@ -8,6 +8,7 @@ from pydantic import Field
 
 from weather_assets.defs import checks
 from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
+from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import hourly, kst_hours
 from weather_assets.defs.resources.kma_client import KMAClient, RawHours
 from weather_assets.defs.resources.lake import (
@@ -118,9 +119,8 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
         try:
             raw[hour] = lake.read(raw_key("asos", hour)), lake.read(raw_key("pm10", hour))
         except LakeObjectMissingError as missing:
-            raise dg.Failure(
-                f"no raw KMA answer for {partition_key(hour)} ({missing}): materialize kma_observations first",
-                allow_retries=False,
+            raise materialize_first(
+                "kma_observations", f"no raw KMA answer for {partition_key(hour)} ({missing})"
             ) from None
         except LakeObjectUnreadableError as error:
             raise dg.Failure(

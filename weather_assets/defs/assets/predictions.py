@@ -10,6 +10,7 @@ from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import REWRITE, weather_features
 from weather_assets.defs.assets.metadata import bar_chart, comfort_row
 from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import hourly, kst_hours, kst_window
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
 from weather_assets.defs.resources.model_registry import ModelRegistry
@@ -51,7 +52,7 @@ def weather_predictions(
     try:
         read = lake.read_feature_hours(hours)
     except LakeObjectMissingError as missing:
-        raise dg.Failure(f"{missing}: materialize weather_features first", allow_retries=False) from None
+        raise materialize_first("weather_features", missing) from None
     if len(read.unreadable) < len(hours):
         rows = read.frame
         champion = model_registry.champion_for_run()
