@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -39,6 +42,13 @@ MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
 CHUNK_HOURS = 31 * 24
 
 
+@contextmanager
+def built_resource(key: str) -> Iterator[Any]:
+    """The code location's resource `key`, built as a run builds it (its settings resolved), for one block."""
+    with dg.build_resources({key: defs.resources[key]}) as built:
+        yield getattr(built, key)
+
+
 def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
     """The `count` KST hours that end with the last complete one (KMA has surely published it)."""
     current = current_hour(now)
@@ -52,9 +62,9 @@ def rounded(values: pd.Series, decimals: int = 1) -> pd.Series:
 
 def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
     """Per-station summary of the hours' feature files, read back from the lake, and the lake's root."""
-    with dg.build_resources({"lake": defs.resources["lake"]}) as resources:
-        frame = resources.lake.read_features(hours)
-        root = resources.lake.root
+    with built_resource("lake") as lake:
+        frame = lake.read_features(hours)
+        root = lake.root
     return station_summary(frame), root
 
 
@@ -77,8 +87,8 @@ def station_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def latest_scores(hour: datetime) -> pd.DataFrame:
     """The hour's predictions per station, read back from the predictions table."""
-    with dg.build_resources({"database": defs.resources["database"]}) as resources:
-        rows = resources.database.rows(PREDICTIONS, hour, hour + timedelta(hours=1))
+    with built_resource("database") as database:
+        rows = database.rows(PREDICTIONS, hour, hour + timedelta(hours=1))
     names = station_names()
     return pd.DataFrame(
         {
@@ -139,8 +149,8 @@ def settings_problem() -> str | None:
     try:
         whole_number(Env.KMA_POLL_SECONDS, KMA_POLL_SECONDS)
         whole_number(Env.KMA_WAIT_MINUTES, KMA_WAIT_MINUTES)
-        with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
-            resources.kma.station_ids()
+        with built_resource("kma") as kma:
+            kma.station_ids()
     except ValueError as error:
         return f"{error}; nothing was started"
     return None
@@ -148,9 +158,9 @@ def settings_problem() -> str | None:
 
 def database_problem() -> str | None:
     """Whether predictions can be written, proved before ingest and training spend minutes (nothing is written)."""
-    with dg.build_resources({"database": defs.resources["database"]}) as resources:
+    with built_resource("database") as database:
         try:
-            resources.database.check_writable()
+            database.check_writable()
         except DatabaseWriteError as error:
             return f"the predictions database is not writable, so nothing was started: {error} (WEATHER_DB_URL)"
     return None
@@ -205,8 +215,8 @@ def forecast(instance: dg.DagsterInstance) -> bool:
     Settled (`kma.forecast.settled_issue`): KMA should have served it for all of the publication wait, so a run
     never polls in this process for a late issue, and its first hour has begun, so it forecasts the current hour.
     """
-    with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
-        wait = timedelta(minutes=resources.kma.publication_wait_minutes)
+    with built_resource("kma") as kma:
+        wait = timedelta(minutes=kma.publication_wait_minutes)
     issue = settled_issue(kst_now(), wait)
     print(f"\nForecasting (KMA's issue of {partition_key(issue)} KST)", flush=True)
     if not succeeded(runs.materialize_here(forecast_job.selection, instance, partition_key=partition_key(issue))):
@@ -221,8 +231,8 @@ def commute_windows(now: datetime) -> pd.DataFrame:
     stored issue that forecasts it (`commute.newest_per_hour`, the read API's rule)."""
     windows = sorted((next_window(kind, now), kind) for kind in WINDOWS)  # the sooner window first
     reach = windows[0][0][0] - REACH  # the oldest issue that may forecast a window's hour
-    with dg.build_resources({"database": defs.resources["database"]}) as resources:
-        rows = newest_per_hour(resources.database.rows(FORECASTS, reach))
+    with built_resource("database") as database:
+        rows = newest_per_hour(database.rows(FORECASTS, reach))
     names = station_names()
     lines = []
     for hours, kind in windows:
