@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -11,7 +13,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+import weather_assets.defs
 from weather_assets.definitions import defs, kma_client_from_env, resources_from_env
+from weather_assets.defs.jobs import ingest_job
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
 from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
@@ -33,6 +37,30 @@ def test_definitions_load_with_the_contracted_asset_keys() -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"kma_observations", "weather_features"} <= keys
     assert defs.resolve_job_def("ingest").partitions_def == hourly
+
+
+def test_every_definition_under_defs_is_in_the_code_location() -> None:
+    """definitions.py loads the defs folder: an asset, check, job, schedule or sensor that any module under defs/
+    defines (by hand, or with `dg scaffold defs`) is in `defs`, with no list to add it to."""
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    asset_job = type(ingest_job)  # what dg.define_asset_job returns, resolved only by the repository
+    missing = []
+    for module in pkgutil.walk_packages(weather_assets.defs.__path__, "weather_assets.defs."):
+        for name, value in vars(importlib.import_module(module.name)).items():
+            if isinstance(value, dg.AssetsDefinition):
+                absent = set(value.keys) - graph.get_all_asset_keys()
+                absent |= set(value.check_keys) - graph.asset_check_keys
+            elif isinstance(value, dg.JobDefinition | asset_job):
+                absent = set() if repository.has_job(value.name) else {value.name}
+            elif isinstance(value, dg.ScheduleDefinition):
+                absent = set() if repository.has_schedule_def(value.name) else {value.name}
+            elif isinstance(value, dg.SensorDefinition):
+                absent = set() if repository.has_sensor_def(value.name) else {value.name}
+            else:
+                continue
+            missing += [f"{module.name}.{name}: {each}" for each in absent]
+    assert missing == []
 
 
 def test_partition_key_is_the_kst_observation_hour() -> None:
