@@ -40,7 +40,7 @@ import requests
 
 from weather_assets.defs.resources.predictions_db import ComfortDatabase
 from weather_assets.domain.hours import current_hour, partition_key
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS
+from weather_assets.domain.tables import PREDICTIONS
 from weather_assets_tests.scratch import scratch_database, unconfigured_environment
 
 HERE = Path(__file__).resolve().parent
@@ -163,7 +163,7 @@ def stored(db_url: str, hours: list[datetime]) -> None:
         {"prediction_datetime": hours, "station_id": 108, "region": "Seoul", "comfort_score": 61.5,
          "temperature": 12.0, "humidity": 55.0, "precipitation": 0.0, "pm10": 30.0, "wind_speed": 2.0,
          "pressure": 1015.0, "model_name": "comfort-model/1"}
-    )[list(OUTPUT_COLUMNS)]  # fmt: skip
+    )[list(PREDICTIONS.columns)]  # fmt: skip
     ComfortDatabase(url=db_url).upsert(PREDICTIONS, frame)
 
 

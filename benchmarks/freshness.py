@@ -33,12 +33,12 @@ from weather_assets import runs
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.offline_kma import OfflineKMA
+from weather_assets.offline.hub import OfflineKMA
 from weather_assets_tests.scratch import unconfigured_environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,14 +87,14 @@ def train_champion(data_dir: Path, before: datetime) -> None:
     lake, registry = Lake(data_dir=str(data_dir)), ModelRegistry(data_dir=str(data_dir))
     instance = dg.DagsterInstance.ephemeral()
     first, last = before - timedelta(days=4), before - timedelta(hours=1)
-    ingested = runs.materialize(
+    ingested = runs.materialize_here(
         [kma_observations, weather_features],
         instance,
-        resources={"kma": KMAClient(), "lake": lake},
+        resources={"kma": OfflineKMAClient(), "lake": lake},
         tags=range_tags(first, last),
     )
     assert ingested.success, runs.failures(ingested)
-    trained = runs.materialize(
+    trained = runs.materialize_here(
         [comfort_model], instance, resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}
     )
     assert trained.success, runs.failures(trained)

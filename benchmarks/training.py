@@ -23,10 +23,10 @@ from weather_assets import runs
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry, load_champion
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 
 END = datetime(2026, 11, 1)
 
@@ -40,17 +40,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root, dg.DagsterInstance.ephemeral() as instance:
         lake = Lake(data_dir=root)
         tracking = MLflowTracking(registry=ModelRegistry(data_dir=root))
-        ingested = runs.materialize(
+        ingested = runs.materialize_here(
             [kma_observations, weather_features],
             instance,
-            resources={"kma": KMAClient(), "lake": lake},
+            resources={"kma": OfflineKMAClient(), "lake": lake},
             tags=range_tags(END - timedelta(days=args.days), END - timedelta(hours=1)),
         )
         assert ingested.success, runs.failures(ingested)
         seconds = []
         for _ in range(2):
             started = time.perf_counter()
-            trained = runs.materialize([comfort_model], instance, resources={"lake": lake, "mlflow": tracking})
+            trained = runs.materialize_here([comfort_model], instance, resources={"lake": lake, "mlflow": tracking})
             seconds.append(time.perf_counter() - started)
             assert trained.success, runs.failures(trained)
         meta = trained.get_asset_materialization_events()[0].materialization.metadata

@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, TablesIOManager, stored_in
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS, predictions_table
+from weather_assets.domain.tables import PREDICTIONS, predictions_table
 from weather_assets_tests.scratch import scratch_database
 
 
@@ -42,7 +42,7 @@ def rows(count: int) -> pd.DataFrame:
             "pressure": random.normal(1015, 6, count).round(1),
             "model_name": "comfort-model/1",
         }
-    )[list(OUTPUT_COLUMNS)]
+    )[list(PREDICTIONS.columns)]
 
 
 def main() -> None:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -27,16 +30,23 @@ from weather_assets.defs.assets.model import ComfortModelConfig
 from weather_assets.defs.jobs import forecast_job, ingest_job, predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.predictions_db import DatabaseWriteError
-from weather_assets.domain import comfort, kma_forecast
+from weather_assets.domain import comfort
 from weather_assets.domain.commute import WINDOWS, newest_per_hour, next_window, window_start, worst_hour
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
-from weather_assets.domain.predictions_table import PREDICTIONS
 from weather_assets.domain.stations import station_names
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS
 from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, whole_number
+from weather_assets.kma.forecast import REACH, settled_issue
 
 MIN_TRAINING_HOURS = ComfortModelConfig().min_hours
 CHUNK_HOURS = 31 * 24
+
+
+@contextmanager
+def built_resource(key: str) -> Iterator[Any]:
+    """The code location's resource `key`, built as a run builds it (its settings resolved), for one block."""
+    with dg.build_resources({key: defs.resources[key]}) as built:
+        yield getattr(built, key)
 
 
 def latest_hours(count: int, now: datetime | None = None) -> list[datetime]:
@@ -52,9 +62,9 @@ def rounded(values: pd.Series, decimals: int = 1) -> pd.Series:
 
 def summarize(hours: list[datetime]) -> tuple[pd.DataFrame, str]:
     """Per-station summary of the hours' feature files, read back from the lake, and the lake's root."""
-    with dg.build_resources({"lake": defs.resources["lake"]}) as resources:
-        frame = resources.lake.read_features(hours)
-        root = resources.lake.root
+    with built_resource("lake") as lake:
+        frame = lake.read_features(hours)
+        root = lake.root
     return station_summary(frame), root
 
 
@@ -77,8 +87,8 @@ def station_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def latest_scores(hour: datetime) -> pd.DataFrame:
     """The hour's predictions per station, read back from the predictions table."""
-    with dg.build_resources({"database": defs.resources["database"]}) as resources:
-        rows = resources.database.rows(PREDICTIONS, hour, hour + timedelta(hours=1))
+    with built_resource("database") as database:
+        rows = database.rows(PREDICTIONS, hour, hour + timedelta(hours=1))
     names = station_names()
     return pd.DataFrame(
         {
@@ -139,8 +149,8 @@ def settings_problem() -> str | None:
     try:
         whole_number(Env.KMA_POLL_SECONDS, KMA_POLL_SECONDS)
         whole_number(Env.KMA_WAIT_MINUTES, KMA_WAIT_MINUTES)
-        with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
-            resources.kma.station_ids()
+        with built_resource("kma") as kma:
+            kma.station_ids()
     except ValueError as error:
         return f"{error}; nothing was started"
     return None
@@ -148,9 +158,9 @@ def settings_problem() -> str | None:
 
 def database_problem() -> str | None:
     """Whether predictions can be written, proved before ingest and training spend minutes (nothing is written)."""
-    with dg.build_resources({"database": defs.resources["database"]}) as resources:
+    with built_resource("database") as database:
         try:
-            resources.database.check_writable()
+            database.check_writable()
         except DatabaseWriteError as error:
             return f"the predictions database is not writable, so nothing was started: {error} (WEATHER_DB_URL)"
     return None
@@ -166,7 +176,7 @@ def ingest(hours: list[datetime], instance: dg.DagsterInstance) -> dg.ExecuteInP
     chunks = chunked(hours)
     done = 0
     for chunk in chunks:
-        result = runs.materialize(ingest_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
+        result = runs.materialize_here(ingest_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
         if not result.success:
             return result
         done += len(chunk)
@@ -182,7 +192,7 @@ def predict(hours: list[datetime], instance: dg.DagsterInstance) -> bool:
     chunks = chunked(hours)
     counts = {"dagster/row_count": 0, "rows_inserted": 0, "rows_updated": 0}
     for done, chunk in enumerate(chunks, start=1):
-        predicted = runs.materialize(predict_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
+        predicted = runs.materialize_here(predict_job.selection, instance, tags=range_tags(chunk[0], chunk[-1]))
         if not succeeded(predicted):
             return False
         written = runs.metadata(predicted, "weather_predictions")
@@ -202,14 +212,14 @@ def predict(hours: list[datetime], instance: dg.DagsterInstance) -> bool:
 def forecast(instance: dg.DagsterInstance) -> bool:
     """KMA's newest settled forecast issue scored, and each station's next commute windows printed.
 
-    Settled (`kma_forecast.settled_issue`): KMA should have served it for all of the publication wait, so a run
+    Settled (`kma.forecast.settled_issue`): KMA should have served it for all of the publication wait, so a run
     never polls in this process for a late issue, and its first hour has begun, so it forecasts the current hour.
     """
-    with dg.build_resources({"kma": defs.resources["kma"]}) as resources:
-        wait = timedelta(minutes=resources.kma.publication_wait_minutes)
-    issue = kma_forecast.settled_issue(kst_now(), wait)
+    with built_resource("kma") as kma:
+        wait = timedelta(minutes=kma.publication_wait_minutes)
+    issue = settled_issue(kst_now(), wait)
     print(f"\nForecasting (KMA's issue of {partition_key(issue)} KST)", flush=True)
-    if not succeeded(runs.materialize(forecast_job.selection, instance, partition_key=partition_key(issue))):
+    if not succeeded(runs.materialize_here(forecast_job.selection, instance, partition_key=partition_key(issue))):
         return False
     print("The next commute windows (the worst hour decides):")
     print(commute_windows(kst_now()).to_string(index=False))
@@ -220,9 +230,9 @@ def commute_windows(now: datetime) -> pd.DataFrame:
     """Per station, the next morning and evening windows judged by the worst hour, each hour from the newest
     stored issue that forecasts it (`commute.newest_per_hour`, the read API's rule)."""
     windows = sorted((next_window(kind, now), kind) for kind in WINDOWS)  # the sooner window first
-    reach = windows[0][0][0] - kma_forecast.REACH  # the oldest issue that may forecast a window's hour
-    with dg.build_resources({"database": defs.resources["database"]}) as resources:
-        rows = newest_per_hour(resources.database.rows(FORECASTS, reach))
+    reach = windows[0][0][0] - REACH  # the oldest issue that may forecast a window's hour
+    with built_resource("database") as database:
+        rows = newest_per_hour(database.rows(FORECASTS, reach))
     names = station_names()
     lines = []
     for hours, kind in windows:
@@ -291,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print("\nTraining comfort_model", flush=True)
-    if not succeeded(trained := runs.materialize(train_job.selection, instance)):
+    if not succeeded(trained := runs.materialize_here(train_job.selection, instance)):
         return 1
     print(report_training(runs.metadata(trained, "comfort_model")))
 

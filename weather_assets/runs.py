@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-def materialize(
+def materialize_here(
     selection: dg.AssetSelection | Sequence[dg.AssetsDefinition],
     instance: dg.DagsterInstance,
     *,
@@ -49,11 +49,11 @@ def materialize(
 
 
 def job_of(name: str) -> dg.JobDefinition:
-    """A job of the code location by name (what `execute_job` rebuilds the job with)."""
+    """A job of the code location by name (what `run_job_here` rebuilds the job with)."""
     return defs.resolve_job_def(name)
 
 
-def execute_job(
+def run_job_here(
     name: str, instance: dg.DagsterInstance, *, tags: Mapping[str, str], run_config: Mapping[str, Any]
 ) -> None:
     """One run of a job of the code location in this process, as the UI would launch it.

@@ -25,10 +25,10 @@ from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.domain.hours import partition_key
 from weather_assets_tests.kma_hub import hub  # noqa: F401 - the API Hub stand-in, for every test module
@@ -147,7 +147,7 @@ def prepare(
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize(
         [kma_observations, weather_features],
-        resources={"kma": KMAClient(stations=stations), "lake": lake},
+        resources={"kma": OfflineKMAClient(stations=stations), "lake": lake},
         tags=range_tags(first, last),
         instance=instance,
     ).success

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from weather_assets.domain.offline_kma import OfflineKMA
+from weather_assets.offline.hub import OfflineKMA
 
 # An action answers one request: (handler, endpoint, params without authKey).
 Action = Callable[["HubHandler", str, dict[str, str]], None]

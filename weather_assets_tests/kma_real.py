@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from weather_assets.domain import kma_format
+from weather_assets.kma import wire
 
 FOLDER = Path(__file__).parent / "data" / "kma_real"
 SUMMER_RAIN = FOLDER / "asos_sfctm3_stn108_202407_summer_rain_midnight.txt"
@@ -23,12 +23,12 @@ _HOUR = timedelta(hours=1)
 
 def parsed(path: Path) -> pd.DataFrame:
     """An excerpt's rows, parsed as the ingest assets parse an answer."""
-    return kma_format.parse_asos(path.read_bytes()).frame
+    return wire.parse_asos(path.read_bytes()).frame
 
 
 def hours(path: Path) -> list[datetime]:
     """The KST hours an excerpt holds, in order."""
-    return sorted({hour for hour, _ in kma_format.split_block(path.read_bytes()).keys})
+    return sorted({hour for hour, _ in wire.split_block(path.read_bytes()).keys})
 
 
 def kma_amounts(frame: pd.DataFrame) -> pd.Series:

@@ -32,7 +32,7 @@ from weather_assets.api.dagster_runs import SERVED_BY, TERMINAL, ChildProcessRun
 from weather_assets.api.locks import Locks
 from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
-from weather_assets.domain.predictions_table import TABLE, predictions_table
+from weather_assets.domain.tables import PREDICTIONS
 from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, slow, status
 from weather_assets_tests.scratch import SETTING_PREFIXES, unconfigured_environment
@@ -60,7 +60,7 @@ class Served:
             return instance.get_runs_count()
 
     def rows(self, hour: datetime) -> int:
-        table = predictions_table(TABLE)
+        table = PREDICTIONS.table()
         engine = sa.create_engine(self.db_url)
         try:
             with engine.connect() as connection:
@@ -70,7 +70,7 @@ class Served:
             engine.dispose()
 
     def newest(self, station_id: int) -> datetime:
-        table = predictions_table(TABLE)
+        table = PREDICTIONS.table()
         engine = sa.create_engine(self.db_url)
         try:
             with engine.connect() as connection:
@@ -225,7 +225,7 @@ def test_health_names_the_newest_hour_and_its_age_from_that_hour(served: Served)
 
 def store_hours(db_url: str, station_id: int, hours: list[datetime]) -> None:
     """Prediction rows for the station's hours, as the pipeline writes them, written now."""
-    table = predictions_table(TABLE)
+    table = PREDICTIONS.table()
     engine = sa.create_engine(db_url)
     written = kst_now()
     row = {"comfort_score": 70.0, "region": "Seoul", "station_id": station_id, "model_name": "comfort-model"}
@@ -515,7 +515,7 @@ def test_the_apis_run_retries_no_step_so_a_kma_error_ends_it_at_once(hub: FakeHu
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     (tmp_path / "weather").mkdir()
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
-    predictions_table(TABLE).create(engine)  # the pipeline's table, without the hour
+    PREDICTIONS.table().create(engine)  # the pipeline's table, without the hour
     engine.dispose()
     env = unconfigured_environment()
     env |= {

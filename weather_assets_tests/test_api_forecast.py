@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from weather_assets.api import Settings, create_app
 from weather_assets.api.service import window_title
 from weather_assets.domain.commute import newest_per_hour, next_window, window_start
-from weather_assets.domain.forecasts_table import forecasts_table
+from weather_assets.domain.tables import forecasts_table
 
 HOUR = timedelta(hours=1)
 DAY = datetime(2026, 12, 1)  # a Tuesday

@@ -13,8 +13,8 @@ from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources import lake
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import partition_key
 from weather_assets_tests.conftest import check_evaluations
 
@@ -104,7 +104,7 @@ def test_rows_match_features() -> None:
 def test_feature_checks_run_with_the_ingest_range_and_pass_on_generator_data(tmp_path: Path) -> None:
     result = dg.materialize(
         [kma_observations, weather_features],
-        resources={"kma": KMAClient(), "lake": Lake(data_dir=str(tmp_path))},
+        resources={"kma": OfflineKMAClient(), "lake": Lake(data_dir=str(tmp_path))},
         tags=range_tags(HOUR - timedelta(hours=5), HOUR),
         instance=dg.DagsterInstance.ephemeral(),
     )
@@ -137,7 +137,7 @@ def test_a_failing_blocking_feature_check_stops_the_downstream_steps_of_its_run(
 
     result = dg.materialize(
         [kma_observations, weather_features, downstream],
-        resources={"kma": KMAClient(), "lake": Lake(data_dir=str(tmp_path))},
+        resources={"kma": OfflineKMAClient(), "lake": Lake(data_dir=str(tmp_path))},
         tags=range_tags(HOUR - timedelta(hours=1), HOUR),
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
@@ -174,7 +174,7 @@ def test_a_feature_file_that_does_not_read_back_fails_its_check_naming_it_withou
     written = Lake(data_dir=str(tmp_path))
     result = dg.materialize(
         [kma_observations, weather_features, downstream],
-        resources={"kma": KMAClient(), "lake": written},
+        resources={"kma": OfflineKMAClient(), "lake": written},
         tags=range_tags(HOUR - timedelta(hours=2), HOUR),
         instance=dg.DagsterInstance.ephemeral(),
     )

@@ -16,7 +16,6 @@ from mlflow import MlflowClient
 
 from weather_assets import runs
 from weather_assets.defs.assets.model import comfort_model
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import (
@@ -28,6 +27,7 @@ from weather_assets.defs.resources.model_registry import (
     promote_if_better,
     register,
 )
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain import comfort, features
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.training import FEATURES, feature_matrix, fit_candidates, time_split
@@ -48,7 +48,7 @@ class History:
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     lake_dir = tmp_path_factory.mktemp("history")
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"kma": KMAClient(stations=STATIONS), "lake": Lake(data_dir=str(lake_dir))}
+    resources = {"kma": OfflineKMAClient(stations=STATIONS), "lake": Lake(data_dir=str(lake_dir))}
     assert ingest(resources, END - timedelta(days=30), END - timedelta(hours=1), instance=instance).success
     yield History(lake_dir, instance)
 
@@ -182,7 +182,7 @@ def test_unreadable_hours_are_left_out_of_training_and_named(history: History, t
 @pytest.mark.slow
 def test_too_little_data_names_what_was_found_and_what_to_backfill(tmp_path: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"kma": KMAClient(stations="108"), "lake": Lake(data_dir=str(tmp_path))}
+    resources = {"kma": OfflineKMAClient(stations="108"), "lake": Lake(data_dir=str(tmp_path))}
     assert ingest(resources, END - timedelta(hours=10), END - timedelta(hours=1), instance=instance).success
 
     result = dg.materialize(
@@ -206,7 +206,7 @@ def test_too_little_readable_data_says_how_many_hours_could_not_be_read(tmp_path
     instance = dg.DagsterInstance.ephemeral()
     lake = Lake(data_dir=str(tmp_path))
     assert ingest(
-        {"kma": KMAClient(stations="108"), "lake": lake},
+        {"kma": OfflineKMAClient(stations="108"), "lake": lake},
         END - timedelta(hours=10),
         END - timedelta(hours=1),
         instance=instance,

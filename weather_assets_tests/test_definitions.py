@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -11,8 +13,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from weather_assets.definitions import build_resources, defs
+import weather_assets.defs
+from weather_assets.definitions import defs, kma_client_from_env, resources_from_env
+from weather_assets.defs.jobs import ingest_job
 from weather_assets.defs.partitions import hourly, hourly_partitions, kst_hours
+from weather_assets.defs.resources.kma_client import KMAHubClient
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import current_hour, kst_now
 from weather_assets.environment import INGEST_MINUTE, PARTITIONS_START, Env, ingest_minute, partitions_start
 from weather_assets_tests.conftest import REPO
@@ -31,6 +37,30 @@ def test_definitions_load_with_the_contracted_asset_keys() -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"kma_observations", "weather_features"} <= keys
     assert defs.resolve_job_def("ingest").partitions_def == hourly
+
+
+def test_every_definition_under_defs_is_in_the_code_location() -> None:
+    """definitions.py loads the defs folder: an asset, check, job, schedule or sensor that any module under defs/
+    defines (by hand, or with `dg scaffold defs`) is in `defs`, with no list to add it to."""
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    asset_job = type(ingest_job)  # what dg.define_asset_job returns, resolved only by the repository
+    missing = []
+    for module in pkgutil.walk_packages(weather_assets.defs.__path__, "weather_assets.defs."):
+        for name, value in vars(importlib.import_module(module.name)).items():
+            if isinstance(value, dg.AssetsDefinition):
+                absent = set(value.keys) - graph.get_all_asset_keys()
+                absent |= set(value.check_keys) - graph.asset_check_keys
+            elif isinstance(value, dg.JobDefinition | asset_job):
+                absent = set() if repository.has_job(value.name) else {value.name}
+            elif isinstance(value, dg.ScheduleDefinition):
+                absent = set() if repository.has_schedule_def(value.name) else {value.name}
+            elif isinstance(value, dg.SensorDefinition):
+                absent = set() if repository.has_sensor_def(value.name) else {value.name}
+            else:
+                continue
+            missing += [f"{module.name}.{name}: {each}" for each in absent]
+    assert missing == []
 
 
 def test_partition_key_is_the_kst_observation_hour() -> None:
@@ -90,7 +120,7 @@ def test_the_kma_waits_refuse_a_value_out_of_range_when_a_run_starts(
 ) -> None:
     """Resolved by Dagster when a run starts: a poll of 0 s (KMA asked without pause) or -5 s (a crash) is refused."""
     monkeypatch.setenv(variable.value, value)
-    with pytest.raises(dg.DagsterError) as refused, dg.build_resources({"kma": build_resources()["kma"]}):
+    with pytest.raises(dg.DagsterError) as refused, dg.build_resources({"kma": resources_from_env()["kma"]}):
         pass
     assert said in describe(refused.value)
 
@@ -111,14 +141,53 @@ def test_range_window_lists_every_hour() -> None:
     ]
 
 
-@pytest.mark.parametrize("package", ["weather_assets.domain", "weather_assets.api"])
+@pytest.mark.parametrize(
+    "package", ["weather_assets.kma", "weather_assets.offline", "weather_assets.domain", "weather_assets.api"]
+)
 def test_layers_that_do_not_load_dagster(package: str) -> None:
-    """The layering the Layout section promises: the domain is plain Python, and the read API loads Dagster only in
-    a worker that computes an hour (`runs`, imported on demand)."""
+    """The layering the Layout section promises: KMA's formats, the offline generator and the domain are plain
+    Python, and the read API loads Dagster only in a worker that computes an hour (`runs`, imported on demand)."""
     program = (
         f"import pkgutil, importlib, sys, {package} as p\n"
         f"for m in pkgutil.iter_modules(p.__path__): importlib.import_module(f'{package}.{{m.name}}')\n"
         "print(sorted(n for n in sys.modules if n == 'dagster' or n.startswith('dagster.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_kma_package_imports_nothing_else_of_the_project() -> None:
+    """`kma/` says what KMA sends and nothing of what the platform makes of it: the domain builds on it, not the
+    other way round."""
+    program = (
+        "import pkgutil, importlib, sys, weather_assets.kma as p\n"
+        "for m in pkgutil.iter_modules(p.__path__): importlib.import_module(f'weather_assets.kma.{m.name}')\n"
+        "print(sorted(n for n in sys.modules if n.startswith('weather_assets.') and n.split('.')[1] != 'kma'))"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_kma_client_is_the_api_hub_with_a_key_and_the_offline_generator_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One choice, by whether KMA_AUTH_KEY is set; the key stays the variable's name until a run resolves it."""
+    monkeypatch.setenv(Env.STATIONS.value, "108")
+    monkeypatch.delenv(Env.KMA_AUTH_KEY.value, raising=False)
+    offline = kma_client_from_env()
+    monkeypatch.setenv(Env.KMA_AUTH_KEY.value, "S3CRET")
+    hub = kma_client_from_env()
+    assert isinstance(offline, OfflineKMAClient) and offline.source == "offline"
+    assert isinstance(hub, KMAHubClient) and hub.source == "kma"
+    assert hub.auth_key == dg.EnvVar(Env.KMA_AUTH_KEY.value) and "S3CRET" not in repr(hub)
+    assert offline.stations == hub.stations == dg.EnvVar(Env.STATIONS.value)
+
+
+def test_the_api_hub_client_does_not_load_the_offline_generator() -> None:
+    """The production client's module imports no offline code: only the environment's choice brings it in."""
+    program = (
+        "import sys, weather_assets.defs.resources.kma_client\n"
+        "print(sorted(n for n in sys.modules if n.startswith('weather_assets.offline')))"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

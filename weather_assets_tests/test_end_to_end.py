@@ -24,10 +24,10 @@ from weather_assets.api import Settings, create_app
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import current_hour, partition_key
 from weather_assets_tests.conftest import REPO, free_port, missing_tool, serving
 from weather_assets_tests.scratch import unconfigured_environment
@@ -75,7 +75,7 @@ def weather_dir(tmp_path: Path) -> Path:
     instance = dg.DagsterInstance.ephemeral()
     ingested = dg.materialize(
         [kma_observations, weather_features],
-        resources={"kma": KMAClient(), "lake": lake},
+        resources={"kma": OfflineKMAClient(), "lake": lake},
         tags=range_tags(FIRST - timedelta(days=4), FIRST - timedelta(hours=1)),
         instance=instance,
     )

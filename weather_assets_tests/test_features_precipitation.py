@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from weather_assets.domain import features, kma_format
+from weather_assets.domain import features
+from weather_assets.kma import wire
 from weather_assets_tests.test_kma_format import HELP, asos_line, block
 
 DAY = datetime(2024, 1, 15)
@@ -29,17 +30,14 @@ def same(got: list[float], want: list[float]) -> bool:
 def rain_line(hour: datetime, rn: str, rn_day: str, ir: str, station: int = 108) -> str:
     """A 46-field line of `station` at `hour` with the given RN (16), RN_DAY (17) and IR (45) tokens."""
     fields = asos_line().split()
-    fields[0], fields[1], fields[15], fields[16], fields[44] = kma_format.tm(hour), str(station), rn, rn_day, ir
+    fields[0], fields[1], fields[15], fields[16], fields[44] = wire.tm(hour), str(station), rn, rn_day, ir
     return " ".join(fields)
 
 
 def built(*lines: str, before: Sequence[str] = ()) -> features.Features:
     """`features.build` of station 108's lines, one raw object per hour, with `before` as the hours before them."""
-    hours = sorted({kma_format.parse_tm(line.split()[0]) for line in lines})
-    raw = {
-        hour: (block(*HELP, *(line for line in lines if line.startswith(kma_format.tm(hour)))), block())
-        for hour in hours
-    }
+    hours = sorted({wire.parse_tm(line.split()[0]) for line in lines})
+    raw = {hour: (block(*HELP, *(line for line in lines if line.startswith(wire.tm(hour)))), block()) for hour in hours}
     return features.build(raw, [108], before=[block(*HELP, line) for line in before])
 
 

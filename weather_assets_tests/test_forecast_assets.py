@@ -26,14 +26,15 @@ from weather_assets.defs.assets.forecasts import (
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill, skill_by_lead
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.lake import Lake, features_key, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.schedules import forecast_issued
-from weather_assets.domain import kma_forecast
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
+from weather_assets.domain.tables import FORECASTS
+from weather_assets.kma.forecast import latest_issue
 from weather_assets.runs import failures, metadata
 from weather_assets_tests.conftest import dagster_materialize, prepare
 from weather_assets_tests.kma_hub import FakeHub, status
@@ -44,7 +45,7 @@ STATIONS = "108,159"
 
 def latest_due_issue() -> datetime:
     """The newest forecast issue KMA (and the generator) serves now."""
-    return kma_forecast.latest_issue(kst_now())
+    return latest_issue(kst_now())
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def forecast(data: Path, db_url: str, issue: datetime) -> dg.ExecuteInProcessRes
     return dg.materialize(
         [kma_forecasts, forecast_features, weather_forecasts],
         resources={
-            "kma": KMAClient(stations=STATIONS),
+            "kma": OfflineKMAClient(stations=STATIONS),
             "lake": Lake(data_dir=str(data)),
             "model_registry": ModelRegistry(data_dir=str(data)),
             **tables_resources(ComfortDatabase(data_dir=str(data), url=db_url)),
@@ -119,9 +120,9 @@ def test_every_page_is_kept_as_received_and_all_are_read(trained: Path, tmp_path
     assert sorted(path.name for path in stored.iterdir()) == [
         "60_127.json", "60_127_page2.json", "97_74.json", "97_74_page2.json",
     ]  # fmt: skip
-    assert (stored / "60_127_page2.json").read_bytes() == KMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[
-        (60, 127)
-    ][1]
+    assert (stored / "60_127_page2.json").read_bytes() == OfflineKMAClient(stations="108").fetch_forecast(
+        issue, [(60, 127)]
+    )[(60, 127)][1]
     raw = metadata(result, "kma_forecasts")
     assert raw["pages"] == 4 and raw["total_count"] > 2000 and "60,127: " in raw["grid_points"]
     features = metadata(result, "forecast_features")
@@ -133,7 +134,7 @@ def test_an_unknown_value_is_missing_for_its_hour_and_counted(trained: Path, tmp
     """A word the parser does not know costs its hour that value, with a warning and a count, not the issue."""
     issue = latest_due_issue()
     lake = Lake(data_dir=str(tmp_path))
-    pages = KMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[(60, 127)]
+    pages = OfflineKMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[(60, 127)]
     answer = json.loads(pages[0])
     next(i for i in answer["response"]["body"]["items"]["item"] if i["category"] == "PCP")["fcstValue"] = "비 조금"
     odd = json.dumps(answer, ensure_ascii=False).encode()
@@ -142,7 +143,7 @@ def test_an_unknown_value_is_missing_for_its_hour_and_counted(trained: Path, tmp
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [forecast_features],
-        resources={"kma": KMAClient(stations="108"), "lake": lake},
+        resources={"kma": OfflineKMAClient(stations="108"), "lake": lake},
         partition_key=partition_key(issue),
         instance=instance,
     )
@@ -169,13 +170,15 @@ def test_an_unreadable_observed_hour_is_passed_over_for_the_carried_values_with_
     lake = Lake(data_dir=str(tmp_path))
     newest = max(hour for hour in (issue - timedelta(hours=h) for h in range(6)) if hour < current_hour())
     lake.write(features_key(newest), b"")
-    for number, body in enumerate(KMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[(60, 127)], start=1):
+    for number, body in enumerate(
+        OfflineKMAClient(stations="108").fetch_forecast(issue, [(60, 127)])[(60, 127)], start=1
+    ):
         lake.write(forecast_raw_key(issue, (60, 127), number), body)
     instance = dg.DagsterInstance.ephemeral()
 
     result = dg.materialize(
         [forecast_features],
-        resources={"kma": KMAClient(stations="108"), "lake": lake},
+        resources={"kma": OfflineKMAClient(stations="108"), "lake": lake},
         partition_key=partition_key(issue),
         instance=instance,
         raise_on_error=False,
@@ -269,7 +272,7 @@ def test_an_issue_kma_serves_late_lands_once_it_is_served(trained: Path, tmp_pat
     """A loopback API Hub that answers NO_DATA twice: the run asks again each poll and stores the issue."""
     nodata = b'{"response":{"header":{"resultCode":"03","resultMsg":"NO_DATA"}}}'
     hub.script.extend([status(200, nodata), status(200, nodata)])
-    kma = KMAClient(
+    kma = KMAHubClient(
         auth_key="test-key", forecast_url=hub.forecast_url, stations="108", backoff_seconds=0.01,
         publication_poll_seconds=1, publication_wait_minutes=600,
     )  # fmt: skip
@@ -291,7 +294,7 @@ def test_an_issue_kma_serves_late_lands_once_it_is_served(trained: Path, tmp_pat
 def refused(hub: FakeHub, lake: Path, issue: datetime, body: bytes, **kma: object) -> BaseException:
     """What `kma_forecasts` raises for the issue when the loopback API Hub answers `body`."""
     hub.script.append(status(200, body))
-    client = KMAClient(auth_key="test-key", forecast_url=hub.forecast_url, stations="108", **kma)
+    client = KMAHubClient(auth_key="test-key", forecast_url=hub.forecast_url, stations="108", **kma)
     context = dg.build_asset_context(partition_key=partition_key(issue))
     with pytest.raises((dg.Failure, dg.RetryRequested)) as caught:
         kma_forecasts(context, kma=client, lake=Lake(data_dir=str(lake)))
@@ -347,7 +350,7 @@ def test_an_issue_longer_than_the_pages_read_fails_without_retry(hub: FakeHub, t
     issue = latest_due_issue() - timedelta(hours=3)
     while issue.hour != 17:
         issue -= timedelta(hours=3)
-    client = KMAClient(auth_key="test-key", forecast_url=hub.forecast_url, stations="108", max_forecast_pages=1)
+    client = KMAHubClient(auth_key="test-key", forecast_url=hub.forecast_url, stations="108", max_forecast_pages=1)
     retried = dg.define_asset_job("retried", [kma_forecasts], op_retry_policy=dg.RetryPolicy(max_retries=2))
     job = dg.Definitions(
         assets=[kma_forecasts], jobs=[retried], resources={"kma": client, "lake": Lake(data_dir=str(tmp_path))}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from weather_assets.domain.grid import to_grid
 from weather_assets.domain.stations import all_stations
+from weather_assets.kma.grid import to_grid
 
 # Rows of KMA's grid-point spreadsheet (단기예보 조회서비스 활용가이드, 격자_위경도), as quoted in the public
 # repository BadaHertz52/weather_react, src/modules/sfGrid.ts: (area, latitude, longitude, nx, ny).

@@ -13,11 +13,14 @@ import pytest
 
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.lake import Arrival, Lake, features_key, raw_key
-from weather_assets.domain import features, kma_fields, kma_format
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
+from weather_assets.domain import features
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.offline_kma import OfflineKMA, wet_and_rain
+from weather_assets.kma import fields, wire
+from weather_assets.offline.hub import OfflineKMA
+from weather_assets.offline.observations import wet_and_rain
 from weather_assets.runs import metadata
 from weather_assets_tests.conftest import STATIONS, dagster_materialize, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
@@ -27,7 +30,7 @@ HOUR = datetime(2026, 11, 26, 9)
 
 
 def local_resources(root: Path, stations: str = STATIONS) -> dict[str, object]:
-    return {"kma": KMAClient(stations=stations), "lake": Lake(data_dir=str(root))}
+    return {"kma": OfflineKMAClient(stations=stations), "lake": Lake(data_dir=str(root))}
 
 
 def local_objects(root: Path) -> dict[str, bytes]:
@@ -134,7 +137,7 @@ def test_same_hour_twice_gives_identical_objects(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_s3_lake_through_moto_server_matches_the_local_lake(tmp_path: Path, s3_bucket: str) -> None:
-    s3 = {"kma": KMAClient(stations=STATIONS), "lake": Lake(url=f"s3://{s3_bucket}/weather")}
+    s3 = {"kma": OfflineKMAClient(stations=STATIONS), "lake": Lake(url=f"s3://{s3_bucket}/weather")}
     first, last = HOUR - timedelta(hours=47), HOUR
 
     assert ingest(s3, HOUR).success
@@ -241,17 +244,17 @@ def test_feature_values_follow_the_raw_lines(tmp_path: Path) -> None:
     """Features are the parsed raw lines: PS is pressure, IR is kept, PM10 is the hour's mean."""
     assert ingest(local_resources(tmp_path, stations="108"), HOUR).success
     lake = Lake(data_dir=str(tmp_path))
-    line = next(iter(kma_format.split_block(lake.read(raw_key("asos", HOUR))).lines)).split()
-    fields = dict(zip(kma_fields.ASOS_FIELDS, (token.decode() for token in line), strict=True))
-    readings = kma_format.parse_pm10(lake.read(raw_key("pm10", HOUR))).frame["pm10"]
+    line = next(iter(wire.split_block(lake.read(raw_key("asos", HOUR))).lines)).split()
+    written = dict(zip(fields.ASOS_FIELDS, (token.decode() for token in line), strict=True))
+    readings = wire.parse_pm10(lake.read(raw_key("pm10", HOUR))).frame["pm10"]
     row = features.from_parquet(lake.read(features_key(HOUR))).iloc[0]
 
-    assert row["pressure"] == float(fields["PS"]) != float(fields["PA"])
-    temperature = float(fields["TA"])
+    assert row["pressure"] == float(written["PS"]) != float(written["PA"])
+    temperature = float(written["TA"])
     assert row["temperature"] == pytest.approx(math.nan if temperature <= -99 else temperature, nan_ok=True)
     # The hour before is not ingested here: IR 3 says the hour was dry; a wet hour's amount is unknown without it
-    assert row["precipitation"] == pytest.approx(0.0 if fields["IR"] == "3" else math.nan, nan_ok=True)
-    assert row["ir"] == float(fields["IR"])
+    assert row["precipitation"] == pytest.approx(0.0 if written["IR"] == "3" else math.nan, nan_ok=True)
+    assert row["ir"] == float(written["IR"])
     assert row["pm10"] == pytest.approx(readings.mean())
     assert len(readings) == 12
 
@@ -260,7 +263,7 @@ KEY = "K3Y-never-to-be-seen"
 
 
 def online_resources(root: Path, hub: FakeHub, stations: str = "108,112") -> dict[str, object]:
-    kma = KMAClient(auth_key=KEY, base_url=hub.base_url, stations=stations, backoff_seconds=0.01)
+    kma = KMAHubClient(auth_key=KEY, base_url=hub.base_url, stations=stations, backoff_seconds=0.01)
     return {"kma": kma, "lake": Lake(data_dir=str(root))}
 
 
@@ -348,7 +351,7 @@ def test_a_station_kma_reports_twice_is_resolved_counted_and_fails_the_duplicate
 
 
 def line_of(body: bytes, station: int) -> bytes:
-    (line,) = [line for line in kma_format.split_block(body).lines if kma_format.line_station(line) == station]
+    (line,) = [line for line in wire.split_block(body).lines if wire.line_station(line) == station]
     return line
 
 
@@ -373,7 +376,7 @@ def test_a_winter_days_precipitation_is_each_hours_rain_through_the_dagster_cli(
 
     lake = Lake(data_dir=str(tmp_path))
     frame = features.from_parquet_files(lake.read(features_key(hour)) for hour in hours)
-    midnight = kma_format.parse_asos(lake.read(raw_key("asos", hours[-1]))).frame.iloc[0]
+    midnight = wire.parse_asos(lake.read(raw_key("asos", hours[-1]))).frame.iloc[0]
     truth = [wet_and_rain(108, hour)[1] for hour in hours]
     assert [moment.to_pydatetime() for moment in frame["observed_at"]] == hours
     assert frame["precipitation"].tolist() == pytest.approx(truth, abs=1e-9)

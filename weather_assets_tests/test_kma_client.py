@@ -10,9 +10,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
+from weather_assets.defs.resources.kma_client import (
+    KMAClient,
+    KMAError,
+    KMAForecastTooLong,
+    KMAForecastUnpublished,
+    KMAHubClient,
+)
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.kma_forecast import latest_issue, parse_forecast, read_answer
+from weather_assets.kma.forecast import latest_issue, parse_forecast, read_answer
 from weather_assets_tests.kma_hub import Action, FakeHub, answer, echo, slow, status
 
 KEY = "SECRET-KEY-123"
@@ -29,7 +36,7 @@ def online(hub: FakeHub, **overrides: object) -> KMAClient:
         "timeout_seconds": 5.0,  # generous for real answers on a busy machine; slow tests set their own
         "stations": STATIONS,
     }
-    return KMAClient(**{**config, **overrides})
+    return KMAHubClient(**{**config, **overrides})
 
 
 def closed_port() -> int:
@@ -58,7 +65,7 @@ def test_one_hour_costs_one_sfctm2_and_one_pm10_call_and_matches_offline(hub: Fa
     (pm10,) = hub.queries("kma_pm10.php")
     assert (pm10["tm1"], pm10["tm2"], pm10["authKey"]) == ("202401150805", "202401150900", KEY)
     assert raw.calls == 2
-    assert raw == KMAClient(stations=STATIONS).fetch_hours([HOUR])
+    assert raw == OfflineKMAClient(stations=STATIONS).fetch_hours([HOUR])
 
 
 def covered(queries: list[dict[str, str]]) -> dict[tuple[str, str], set[str]]:
@@ -124,7 +131,7 @@ def test_503_twice_then_success_is_retried(hub: FakeHub) -> None:
     hub.script.extend([status(503), status(503)])
     raw = online(hub).fetch_hours([HOUR])
     assert hub.endpoints() == ["kma_sfctm2.php"] * 3 + ["kma_pm10.php"]
-    assert raw == KMAClient(stations=STATIONS).fetch_hours([HOUR])
+    assert raw == OfflineKMAClient(stations=STATIONS).fetch_hours([HOUR])
 
 
 def test_persistent_500_fails_naming_endpoint_and_attempts(hub: FakeHub) -> None:
@@ -144,7 +151,7 @@ def test_slow_answer_then_fast_one_succeeds(hub: FakeHub) -> None:
     hub.script.append(slow(3.0))
     raw = online(hub, timeout_seconds=1.0).fetch_hours([HOUR])
     assert hub.endpoints() == ["kma_sfctm2.php"] * 2 + ["kma_pm10.php"]
-    assert raw == KMAClient(stations=STATIONS).fetch_hours([HOUR])
+    assert raw == OfflineKMAClient(stations=STATIONS).fetch_hours([HOUR])
 
 
 def test_always_slow_fails_with_kma_error(hub: FakeHub) -> None:
@@ -230,7 +237,7 @@ def test_echoed_url_keeps_the_parameter_name_with_the_key_blanked(hub: FakeHub) 
 
 def test_key_never_appears_in_connection_errors() -> None:
     """requests puts the full URL, query and key, into connection errors; the client must blank it."""
-    client = KMAClient(
+    client = KMAHubClient(
         auth_key=KEY,
         base_url=f"http://127.0.0.1:{closed_port()}/api/typ01/url",
         backoff_seconds=0.01,
@@ -293,8 +300,8 @@ def test_no_fragment_of_the_key_leaks_when_the_quote_cuts_through_it(hub: FakeHu
 
 def test_source_is_offline_without_a_key_and_kma_with_one() -> None:
     """Run metadata must tell generated data from KMA's: `source` follows the presence of the key."""
-    assert KMAClient(stations=STATIONS).source == "offline"
-    assert KMAClient(stations=STATIONS, auth_key=KEY).source == "kma"
+    assert OfflineKMAClient(stations=STATIONS).source == "offline"
+    assert KMAHubClient(stations=STATIONS, auth_key=KEY).source == "kma"
 
 
 def forecaster(hub: FakeHub, **overrides: object) -> KMAClient:
@@ -312,7 +319,7 @@ def published_issue(base_hour: int | None = None) -> datetime:
 
 def test_forecast_points_are_the_stations_grid_points() -> None:
     """Seoul (108) and Incheon (112) lie on two different grid points of KMA's 5 km grid."""
-    assert KMAClient(stations=STATIONS).forecast_points() == [(54, 125), (60, 127)]
+    assert OfflineKMAClient(stations=STATIONS).forecast_points() == [(54, 125), (60, 127)]
 
 
 def test_a_forecast_costs_one_call_per_point_and_matches_offline(hub: FakeHub) -> None:
@@ -334,7 +341,7 @@ def test_a_forecast_costs_one_call_per_point_and_matches_offline(hub: FakeHub) -
         "ny": "125",
         "authKey": KEY,
     }
-    assert raw == KMAClient(stations=STATIONS).fetch_forecast(issue, [(54, 125), (60, 127)])
+    assert raw == OfflineKMAClient(stations=STATIONS).fetch_forecast(issue, [(54, 125), (60, 127)])
     (page,) = raw[(60, 127)]
     seoul = parse_forecast(page)
     assert len(seoul) == 66 + 8 and (seoul["issued_at"] == issue).all()  # hourly to 모레's end, 3-hourly on 글피
@@ -346,7 +353,7 @@ def test_an_issue_beyond_one_page_is_fetched_page_by_page_until_its_count(hub: F
     raw = forecaster(hub).fetch_forecast(issue, [(60, 127)])
     assert [query["pageNo"] for query in hub.queries("getVilageFcst")] == ["1", "2"]
     pages = raw[(60, 127)]
-    assert pages == KMAClient(stations=STATIONS).fetch_forecast(issue, [(60, 127)])[(60, 127)]
+    assert pages == OfflineKMAClient(stations=STATIONS).fetch_forecast(issue, [(60, 127)])[(60, 127)]
     assert [len(read_answer(page).items) for page in pages] == [1000, read_answer(pages[0]).total_count - 1000]
     frame = parse_forecast(pages)
     assert len(frame) == 6 + 72 + 8 and frame["forecast_at"].max() == issue.replace(hour=21) + timedelta(days=4)
@@ -407,7 +414,7 @@ def test_a_forecast_503_then_success_is_retried(hub: FakeHub) -> None:
     issue = published_issue(5)
     raw = forecaster(hub).fetch_forecast(issue, [(60, 127)])
     assert hub.endpoints() == ["getVilageFcst"] * 2
-    assert raw == KMAClient(stations=STATIONS).fetch_forecast(issue, [(60, 127)])
+    assert raw == OfflineKMAClient(stations=STATIONS).fetch_forecast(issue, [(60, 127)])
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets.domain import kma_forecast
-from weather_assets.domain.features import MEASUREMENTS
-from weather_assets.domain.kma_forecast import (
+from weather_assets.domain.features import MEASUREMENTS, from_forecast
+from weather_assets.kma import forecast
+from weather_assets.kma.forecast import (
     KMAForecastError,
     KMAForecastNoData,
-    forecast_features,
     issues_between,
     latest_issue,
     parse_forecast,
@@ -83,7 +82,7 @@ def test_a_real_answer_parses_to_one_row_per_hour_with_missing_categories_as_nan
     assert (row["temperature"], row["wind_speed"], row["pop"], row["precipitation"]) == (9.0, 2.3, 30.0, 0.0)
     assert (row["sky"], row["pty"]) == (4, 0)
     assert math.isnan(row["humidity"])
-    assert list(frame.columns) == list(kma_forecast.FORECAST_COLUMNS)
+    assert list(frame.columns) == list(forecast.FORECAST_COLUMNS)
     assert frame["temperature"].dtype == "float64" and str(frame["sky"].dtype) == "Int64"
     assert frame["issued_at"].dtype == "datetime64[ns]" and frame["nx"].dtype == "int64"
 
@@ -243,15 +242,15 @@ def test_extension_codes_are_classes_only_in_the_extension_days() -> None:
         )
     )
     assert frame["wind_speed"].tolist() == [3.0, 9.0] and frame["precipitation"].tolist() == [6.0, 9.0]
-    assert not kma_forecast.in_extension(datetime(2022, 11, 28, 17), extension)
-    assert kma_forecast.in_extension(datetime(2022, 11, 28, 17), datetime(2022, 12, 2, 0))
+    assert not forecast.in_extension(datetime(2022, 11, 28, 17), extension)
+    assert forecast.in_extension(datetime(2022, 11, 28, 17), datetime(2022, 12, 2, 0))
 
 
 def test_pages_merge_and_the_count_is_read() -> None:
     first, second = datetime(2022, 11, 28, 6), datetime(2022, 11, 28, 7)
     pages = [answer(item("TMP", first, "1"), total=2), answer(item("TMP", second, "2"), total=2)]
-    assert kma_forecast.read_answer(pages[0]).total_count == 2
-    assert kma_forecast.read_answer(answer(item("TMP", first, "1"))).total_count == 1  # no count: the page is all
+    assert forecast.read_answer(pages[0]).total_count == 2
+    assert forecast.read_answer(answer(item("TMP", first, "1"))).total_count == 1  # no count: the page is all
     assert parse_forecast(pages)["temperature"].tolist() == [1.0, 2.0]
 
 
@@ -322,7 +321,7 @@ def test_latest_issue_is_the_newest_that_is_due(now: datetime, issue: datetime) 
 def test_the_settled_issue_is_never_waited_for_and_forecasts_the_current_hour(
     now: datetime, wait: int, issue: datetime
 ) -> None:
-    assert kma_forecast.settled_issue(now, timedelta(minutes=wait)) == issue
+    assert forecast.settled_issue(now, timedelta(minutes=wait)) == issue
     assert issue + timedelta(hours=1) <= now.replace(minute=0)
 
 
@@ -343,7 +342,7 @@ def forecast_of(point: tuple[int, int], hours: int = 3) -> pd.DataFrame:
         (ISSUE, ISSUE + pd.Timedelta(hours=i), *point, 10.0 + i, math.nan if i == 2 else 60.0, 2.0, 0.0, 0.0, 1, 0)
         for i in range(1, hours + 1)
     ]
-    frame = pd.DataFrame(rows, columns=list(kma_forecast.FORECAST_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(forecast.FORECAST_COLUMNS))
     return frame.astype({"sky": "Int64", "pty": "Int64"})
 
 
@@ -351,7 +350,7 @@ def test_forecast_features_map_stations_to_their_point_and_carry_pm10_and_pressu
     """Seoul (60, 127) takes its point's forecast and its last observed PM10 and pressure for every hour."""
     forecast = pd.concat([forecast_of((60, 127)), forecast_of((97, 74))])
     carried = pd.DataFrame({"station_id": [108], "pm10": [42.0], "pressure": [1012.5]})
-    frame = forecast_features(forecast, carried, [108, 159, 112])
+    frame = from_forecast(forecast, carried, [108, 159, 112])
     assert list(frame.columns) == [
         "station_id", "station_name", "region", "observed_at", "issued_at", "lead_hours", *MEASUREMENTS,
         "forecast_inputs", "carried_inputs",
@@ -374,4 +373,4 @@ def test_forecast_features_map_stations_to_their_point_and_carry_pm10_and_pressu
 def test_forecast_features_refuse_two_carried_rows_for_one_station() -> None:
     carried = pd.DataFrame({"station_id": [108, 108], "pm10": [1.0, 2.0], "pressure": [1000.0, 1001.0]})
     with pytest.raises(ValueError, match="one row per station"):
-        forecast_features(forecast_of((60, 127)), carried, [108])
+        from_forecast(forecast_of((60, 127)), carried, [108])

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from weather_assets.domain import features, kma_fields, kma_format
-from weather_assets.domain.kma_format import KMAFormatError
+from weather_assets.domain import features
+from weather_assets.kma import fields, wire
+from weather_assets.kma.wire import KMAFormatError
 
 # Fields 17..46 of an ASOS line (RN_DAY .. IX), as KMA writes them on a quiet night: sentinels and `-`.
 TAIL = (
@@ -50,14 +51,14 @@ def block(*lines: str, encoding: str = "utf-8") -> bytes:
 
 def test_hand_written_lines_have_46_fields() -> None:
     """The fixtures below are only meaningful if they follow the 46-field layout of KMA's help text."""
-    assert len(kma_fields.ASOS_FIELDS) == 46
+    assert len(fields.ASOS_FIELDS) == 46
     for line in (L090_09, L108_09, L112_09, L119_09, L108_10, L112_10):
         assert len(line.split()) == 46
 
 
 def test_parse_asos_reads_ta_hm_rn_ws_ps_by_field_position() -> None:
     """TA is field 12, HM 14, RN 16, WS 4 and PS 9, counted after splitting on runs of spaces."""
-    parsed = kma_format.parse_asos(block(*HELP, L108_09, L112_09))
+    parsed = wire.parse_asos(block(*HELP, L108_09, L112_09))
     assert parsed.skipped == []
     rows = parsed.frame.set_index("station_id")
     assert list(rows.index) == [108, 112]
@@ -72,14 +73,14 @@ def test_parse_asos_reads_ta_hm_rn_ws_ps_by_field_position() -> None:
 
 def test_pressure_is_sea_level_ps_not_station_pa() -> None:
     """PS (field 9) is comparable across station heights; PA (field 8) must not be read as the pressure."""
-    rows = kma_format.parse_asos(block(*HELP, L108_09, L119_09)).frame.set_index("station_id")
+    rows = wire.parse_asos(block(*HELP, L108_09, L119_09)).frame.set_index("station_id")
     assert rows.loc[108, "pressure"] == 1028.4  # PA of this line is 1018.0
     assert rows.loc[119, "pressure"] == 1028.1  # PA of this line is 1024.3
 
 
 def test_rn_is_read_as_written_and_its_missing_code_is_nan() -> None:
     """RN's -9.0 is its missing code (what it means is IR's to say: `features.precipitation`); 1.5 mm stays."""
-    rows = kma_format.parse_asos(block(*HELP, L108_09, L112_09)).frame.set_index("station_id")
+    rows = wire.parse_asos(block(*HELP, L108_09, L112_09)).frame.set_index("station_id")
     assert math.isnan(rows.loc[108, "rn"])
     assert rows.loc[112, "rn"] == 1.5
     assert rows.loc[112, "ir"] == 3.0  # the tail's IR
@@ -95,7 +96,7 @@ def asos_line(ws: str = "2.3", ps: str = "1028.4", ta: str = "-3.2", hm: str = "
 @pytest.mark.parametrize("code", ["-9", "-9.0", "-9.00", "-99", "-99.0", "-999"])
 def test_fields_that_cannot_be_negative_are_missing_at_every_negative_code(code: str) -> None:
     """HM, WS, PS and RN cannot be negative: the -9 family (and -99) is 'no reading'."""
-    row = kma_format.parse_asos(block(*HELP, asos_line(ws=code, ps=code, hm=code, rn=code))).frame.iloc[0]
+    row = wire.parse_asos(block(*HELP, asos_line(ws=code, ps=code, hm=code, rn=code))).frame.iloc[0]
     for column in ("humidity", "wind_speed", "pressure", "rn"):
         assert math.isnan(row[column]), column
 
@@ -103,13 +104,13 @@ def test_fields_that_cannot_be_negative_are_missing_at_every_negative_code(code:
 @pytest.mark.parametrize(("token", "temperature"), [("-9", -9.0), ("-9.0", -9.0), ("-9.00", -9.0), ("-98.9", -98.9)])
 def test_a_signed_field_keeps_minus_nine(token: str, temperature: float) -> None:
     """TA can be negative: -9.0 deg C is a real winter temperature (Seoul passes it most winters), not missing."""
-    row = kma_format.parse_asos(block(*HELP, asos_line(ta=token))).frame.iloc[0]
+    row = wire.parse_asos(block(*HELP, asos_line(ta=token))).frame.iloc[0]
     assert row["temperature"] == temperature
 
 
 @pytest.mark.parametrize("token", ["-99", "-99.0", "-999", "-999.0", "-"])
 def test_a_signed_field_is_missing_at_the_minus_99_family(token: str) -> None:
-    row = kma_format.parse_asos(block(*HELP, asos_line(ta=token))).frame.iloc[0]
+    row = wire.parse_asos(block(*HELP, asos_line(ta=token))).frame.iloc[0]
     assert math.isnan(row["temperature"])
 
 
@@ -119,24 +120,24 @@ def test_the_docs_missing_code_table_is_the_modules_table() -> None:
     lines = [line.strip() for line in doc.read_text("utf-8").splitlines()]
     start = lines.index("| field | feature | missing at |") + 2
     end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
-    rows = [f"| `{name}` | {code.feature} | {code.rule} |" for name, code in kma_fields.MISSING_CODES.items()]
+    rows = [f"| `{name}` | {code.feature} | {code.rule} |" for name, code in fields.MISSING_CODES.items()]
     assert lines[start:end] == rows
 
 
-@pytest.mark.parametrize("name", sorted(kma_fields.MISSING_CODES))
+@pytest.mark.parametrize("name", sorted(fields.MISSING_CODES))
 def test_value_reads_every_field_by_its_row_of_the_table(name: str) -> None:
     """-99.0 is missing everywhere; -9.0 exactly where the table says any negative value is (and for IR)."""
-    code = kma_fields.MISSING_CODES[name]
-    assert math.isnan(kma_fields.value("-99.0", name)) and math.isnan(kma_fields.value("-", name))
-    assert math.isnan(kma_fields.value("-9.0", name)) == ("any negative value" in code.rule or name == "IR")
-    assert kma_fields.value("3", name) == 3.0
+    code = fields.MISSING_CODES[name]
+    assert math.isnan(fields.value("-99.0", name)) and math.isnan(fields.value("-", name))
+    assert math.isnan(fields.value("-9.0", name)) == ("any negative value" in code.rule or name == "IR")
+    assert fields.value("3", name) == 3.0
 
 
 @pytest.mark.parametrize("token", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 def test_non_finite_tokens_make_the_line_malformed(token: str) -> None:
     """Python's float() takes these; KMA never writes them: the line is skipped with its number, not stored."""
     # line 1 #START7777, 2 header, 3 the hostile line, 4 L112_09
-    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, asos_line(ta=token), L112_09))
+    parsed = wire.parse_asos(block(HEAD_COLUMNS, asos_line(ta=token), L112_09))
     assert [number for number, _ in parsed.skipped] == [3]
     assert "not a finite number" in parsed.skipped[0][1] and token in parsed.skipped[0][1]
     assert list(parsed.frame["station_id"]) == [112]
@@ -145,7 +146,7 @@ def test_non_finite_tokens_make_the_line_malformed(token: str) -> None:
 @pytest.mark.parametrize("token", ["1_0", "\u0661\u0660", "\uff11\uff10", "1e1", "0x1", "+-1", "1..0", "."])
 def test_tokens_float_would_take_but_kma_never_writes_make_the_line_malformed(token: str) -> None:
     """float() takes `1_0`, Arabic-Indic and full-width digits and exponents; KMA writes plain ASCII decimals only."""
-    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, asos_line(hm=token), L112_09))
+    parsed = wire.parse_asos(block(HEAD_COLUMNS, asos_line(hm=token), L112_09))
     assert [number for number, _ in parsed.skipped] == [3]
     assert list(parsed.frame["station_id"]) == [112]
 
@@ -153,13 +154,13 @@ def test_tokens_float_would_take_but_kma_never_writes_make_the_line_malformed(to
 @pytest.mark.parametrize("station", ["1_08", "\uff11\uff10\uff18"])
 def test_a_station_id_that_int_would_take_but_is_not_ascii_digits_is_unreadable(station: str) -> None:
     line = asos_line().replace(" 108 ", f" {station} ", 1)
-    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, line, L112_09))
+    parsed = wire.parse_asos(block(HEAD_COLUMNS, line, L112_09))
     assert [number for number, _ in parsed.skipped] == [3]
-    assert kma_format.split_block(block(HEAD_COLUMNS, line)).malformed[0][0] == 3
+    assert wire.split_block(block(HEAD_COLUMNS, line)).malformed[0][0] == 3
 
 
 def test_a_non_finite_pm10_reading_makes_its_line_malformed() -> None:
-    parsed = kma_format.parse_pm10(block("# TM, STN, PM10, FLAG, MQC", "202403010805,108, inf,0,0,=",
+    parsed = wire.parse_pm10(block("# TM, STN, PM10, FLAG, MQC", "202403010805,108, inf,0,0,=",
                                          "202403010810,108,  41,0,0,="))  # fmt: skip
     assert [number for number, _ in parsed.skipped] == [3]
     assert parsed.frame["pm10"].tolist() == [41.0]
@@ -169,7 +170,7 @@ def test_dash_fields_are_missing_and_near_sentinel_values_are_real() -> None:
     """`-` is missing (NaN for WS and RN); -9.5 deg C is a real reading, not a sentinel."""
     line = "202401150900 108  27    -  -9 -9.0   -9 1018.0 1028.4 -9   -9.0  -9.5 -14.1  69.0   2.1      - " + TAIL
     assert len(line.split()) == 46
-    row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
+    row = wire.parse_asos(block(*HELP, line)).frame.iloc[0]
     assert math.isnan(row["wind_speed"]) and math.isnan(row["rn"])
     assert row["temperature"] == -9.5
     assert row["humidity"] == 69.0
@@ -182,7 +183,7 @@ def test_malformed_lines_are_skipped_with_their_line_numbers() -> None:
         "202401150900 119  18  1.2  -9 -9.0   -9 1024.3 1028.1 -9   -9.0  1O.5  -7.7  60.0   3.4   -9.0 " + TAIL
     )
     # line 1 #START7777, 2 header, 3 L108_09, 4 too_few, 5 bad_number, 6 L090_09, 7 #7777END
-    parsed = kma_format.parse_asos(block(HEAD_COLUMNS, L108_09, too_few, bad_number, L090_09))
+    parsed = wire.parse_asos(block(HEAD_COLUMNS, L108_09, too_few, bad_number, L090_09))
     assert [number for number, _ in parsed.skipped] == [4, 5]
     assert "112" in parsed.skipped[0][1]
     assert "1O.5" in parsed.skipped[1][1]
@@ -193,7 +194,7 @@ def test_body_with_only_malformed_lines_raises() -> None:
     """A block without one readable line is an error, not an empty hour."""
     body = block(HEAD_COLUMNS, "202401150900 108  27  2.3", "202401150900 112 x y z")
     with pytest.raises(KMAFormatError, match="line 3"):
-        kma_format.parse_asos(body)
+        wire.parse_asos(body)
 
 
 # A cp949 (EUC-KR) PM10 answer for the 09:00 KST hour. 08:00 belongs to the 08:00 hour, 09:05 to 10:00.
@@ -216,7 +217,7 @@ def test_euc_kr_pm10_body_parses() -> None:
     """KMA still serves EUC-KR; a Korean header must not break parsing, and sentinels/negatives are NaN."""
     with pytest.raises(UnicodeDecodeError):
         PM10_BODY.decode("utf-8")  # the fixture really is cp949, not UTF-8
-    parsed = kma_format.parse_pm10(PM10_BODY)
+    parsed = wire.parse_pm10(PM10_BODY)
     assert parsed.skipped == []
     frame = parsed.frame
     assert len(frame) == len(PM10_LINES)
@@ -227,7 +228,7 @@ def test_euc_kr_pm10_body_parses() -> None:
 
 def test_hourly_pm10_is_mean_over_the_hour_ending_at_it() -> None:
     """The 09:00 value covers (08:00, 09:00]: 08:05..09:00 count, 08:00 and 09:05 do not; missing is excluded."""
-    hourly = kma_format.hourly_pm10(kma_format.parse_pm10(PM10_BODY).frame)
+    hourly = wire.hourly_pm10(wire.parse_pm10(PM10_BODY).frame)
     means = {(row.observed_at, row.station_id): row.pm10 for row in hourly.itertuples()}
     nine = datetime(2024, 3, 1, 9)
     assert means[(nine, 108)] == pytest.approx((40 + 50 + 60) / 3)  # not 90 (08:00) nor 200 (09:05)
@@ -239,9 +240,9 @@ def test_hourly_pm10_is_mean_over_the_hour_ending_at_it() -> None:
 
 def test_line_hour_files_pm10_readings_under_the_hour_ending_at_or_after_them() -> None:
     """08:00 is the 08:00 hour's last reading, 08:05 the 09:00 hour's first, 09:00 its last."""
-    assert kma_format.line_hour(b"202403010800,108,90,0,0,=") == datetime(2024, 3, 1, 8)
-    assert kma_format.line_hour(b"202403010805,108,40,0,0,=") == datetime(2024, 3, 1, 9)
-    assert kma_format.line_hour(b"202403010900,108,60,0,0,=") == datetime(2024, 3, 1, 9)
+    assert wire.line_hour(b"202403010800,108,90,0,0,=") == datetime(2024, 3, 1, 8)
+    assert wire.line_hour(b"202403010805,108,40,0,0,=") == datetime(2024, 3, 1, 9)
+    assert wire.line_hour(b"202403010900,108,60,0,0,=") == datetime(2024, 3, 1, 9)
 
 
 HTML_503 = (
@@ -274,21 +275,21 @@ HTML_503 = (
 def test_error_bodies_fail_check_block_quoting_their_start(body: bytes, quoted: str) -> None:
     """KMA answers errors with HTTP 200, so the body decides; the message must show what came instead."""
     with pytest.raises(KMAFormatError) as caught:
-        kma_format.check_block(body)
+        wire.check_block(body)
     assert quoted in str(caught.value)
 
 
 def test_truncated_block_names_the_missing_end_marker() -> None:
     """A block cut off in transit is recognisable as such from the message."""
     with pytest.raises(KMAFormatError, match="#7777END"):
-        kma_format.check_block(("#START7777\n" + HEAD_COLUMNS + "\n" + L108_09 + "\n").encode())
+        wire.check_block(("#START7777\n" + HEAD_COLUMNS + "\n" + L108_09 + "\n").encode())
 
 
 @pytest.mark.parametrize("body", [b"", b"\r\n  \n"], ids=["empty", "blank"])
 def test_empty_body_fails_check_block(body: bytes) -> None:
     """An empty answer is an error, never an hour without data."""
     with pytest.raises(KMAFormatError, match="empty"):
-        kma_format.check_block(body)
+        wire.check_block(body)
 
 
 def test_check_block_quotes_a_long_korean_utf8_error_page_legibly() -> None:
@@ -302,7 +303,7 @@ def test_check_block_quotes_a_long_korean_utf8_error_page_legibly() -> None:
     for leading_newlines in range(3):  # shifts where a byte-count cut falls relative to the characters
         body = ("\n" * leading_newlines + page).encode("utf-8")
         with pytest.raises(KMAFormatError) as caught:
-            kma_format.check_block(body)
+            wire.check_block(body)
         assert "인증키가 유효하지 않습니다" in str(caught.value), leading_newlines
 
 
@@ -311,10 +312,10 @@ H_COLUMNS, H_UNITS = HEAD_COLUMNS.encode(), HEAD_UNITS.encode()
 
 def test_range_answers_regroup_to_the_same_bytes_as_an_all_station_answer() -> None:
     """A backfill (one range call per station) must leave the same hourly objects as hourly stn=0 calls."""
-    range_108 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L108_09, L108_10))
-    range_112 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L112_09, L112_10))
-    all_09 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L090_09, L108_09, L112_09, L119_09))
-    all_10 = kma_format.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L108_10, L112_10))
+    range_108 = wire.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L108_09, L108_10))
+    range_112 = wire.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L112_09, L112_10))
+    all_09 = wire.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L090_09, L108_09, L112_09, L119_09))
+    all_10 = wire.split_block(block(HEAD_COLUMNS, HEAD_UNITS, L108_10, L112_10))
     hours = [datetime(2024, 1, 15, 9), datetime(2024, 1, 15, 10)]
     expected = {
         hours[0]: b"#START7777\n"
@@ -336,17 +337,17 @@ def test_range_answers_regroup_to_the_same_bytes_as_an_all_station_answer() -> N
         + L112_10.encode()
         + b"\n#7777END\n",
     }
-    from_ranges = kma_format.regroup_by_hour([range_112, range_108], hours, [108, 112])
+    from_ranges = wire.regroup_by_hour([range_112, range_108], hours, [108, 112])
     assert from_ranges == expected
-    assert kma_format.regroup_by_hour([all_09], hours[:1], [108, 112]) == {hours[0]: expected[hours[0]]}
-    assert kma_format.regroup_by_hour([all_10], hours[1:], [108, 112]) == {hours[1]: expected[hours[1]]}
+    assert wire.regroup_by_hour([all_09], hours[:1], [108, 112]) == {hours[0]: expected[hours[0]]}
+    assert wire.regroup_by_hour([all_10], hours[1:], [108, 112]) == {hours[1]: expected[hours[1]]}
 
 
 def test_regroup_drops_unrequested_stations_and_hours() -> None:
     """Only the configured stations and the requested hours are stored."""
-    answer = kma_format.split_block(block(HEAD_COLUMNS, L090_09, L108_09, L112_09, L119_09, L108_10))
+    answer = wire.split_block(block(HEAD_COLUMNS, L090_09, L108_09, L112_09, L119_09, L108_10))
     hour = datetime(2024, 1, 15, 9)
-    regrouped = kma_format.regroup_by_hour([answer], [hour], [108])
+    regrouped = wire.regroup_by_hour([answer], [hour], [108])
     assert list(regrouped) == [hour]
     assert regrouped[hour] == b"#START7777\n" + H_COLUMNS + b"\n" + L108_09.encode() + b"\n#7777END\n"
 
@@ -354,14 +355,14 @@ def test_regroup_drops_unrequested_stations_and_hours() -> None:
 def test_regroup_orders_lines_by_time_then_station() -> None:
     """PM10 hours hold several times; lines are sorted by (time, station) whatever order answers came in."""
     header = "# TM, STN, PM10, FLAG, MQC"
-    answer_112 = kma_format.split_block(
+    answer_112 = wire.split_block(
         block(header, "202403010810,112,31,0,0,=", "202403010805,112,30,0,0,=", encoding="cp949")
     )
-    answer_108 = kma_format.split_block(
+    answer_108 = wire.split_block(
         block(header, "202403010805,108,40,0,0,=", "202403010810,108,41,0,0,=", encoding="cp949")
     )
     hour = datetime(2024, 3, 1, 9)
-    regrouped = kma_format.regroup_by_hour([answer_112, answer_108], [hour], [108, 112])
+    regrouped = wire.regroup_by_hour([answer_112, answer_108], [hour], [108, 112])
     assert regrouped[hour] == (
         b"#START7777\n# TM, STN, PM10, FLAG, MQC\n"
         b"202403010805,108,40,0,0,=\n202403010805,112,30,0,0,=\n"
@@ -376,7 +377,7 @@ def test_split_block_reports_lines_without_readable_tm_or_station() -> None:
     no_station = "202401150900"
     ruler = "------------"
     body = block(HEAD_COLUMNS, L108_09, ten_digit_tm, month_13, no_station, ruler)
-    split = kma_format.split_block(body)
+    split = wire.split_block(body)
     assert split.headers == (H_COLUMNS,)
     assert split.lines == (L108_09.encode(),)
     assert split.malformed == (
@@ -432,8 +433,8 @@ RENDER_ROWS: list[dict[str, float | int | datetime | None]] = [
 
 def test_render_asos_writes_46_fields_per_line() -> None:
     """The generator must write what KMA writes, or the offline mode would not test the real parser."""
-    body = kma_format.render_asos(RENDER_ROWS)
-    split = kma_format.split_block(body)
+    body = wire.render_asos(RENDER_ROWS)
+    split = wire.split_block(body)
     assert len(split.lines) == len(RENDER_ROWS)
     for line in split.lines:
         assert len(line.split()) == 46
@@ -441,7 +442,7 @@ def test_render_asos_writes_46_fields_per_line() -> None:
 
 def test_render_then_parse_round_trips_values() -> None:
     """Written values read back; None reads as NaN, and RN's 0.0 (a trace, as KMA writes one) as 0.0."""
-    frame = kma_format.parse_asos(kma_format.render_asos(RENDER_ROWS)).frame.set_index("station_id")
+    frame = wire.parse_asos(wire.render_asos(RENDER_ROWS)).frame.set_index("station_id")
     expected = {
         108: (31.2, 58.0, 12.5, 3.4, 1007.9),
         112: (math.nan, math.nan, math.nan, math.nan, math.nan),
@@ -457,7 +458,7 @@ def test_render_then_parse_round_trips_values() -> None:
 
 def test_render_pm10_is_cp949() -> None:
     """KMA's PM10 text is EUC-KR; the generator must serve the same encoding so the decoder is exercised."""
-    body = kma_format.render_pm10([(datetime(2024, 3, 1, 8, 5), 108, 42.0), (datetime(2024, 3, 1, 8, 5), 112, None)])
+    body = wire.render_pm10([(datetime(2024, 3, 1, 8, 5), 108, 42.0), (datetime(2024, 3, 1, 8, 5), 112, None)])
     with pytest.raises(UnicodeDecodeError):
         body.decode("utf-8")
     text = body.decode("cp949")
@@ -479,25 +480,25 @@ def test_a_station_reported_twice_keeps_the_line_with_more_readings_then_the_lat
 
     assert kept.frame["temperature"].tolist() == [-3.2] and kept.duplicate_lines == {hour: 1}
     assert tie.frame["temperature"].tolist() == [-2.0] and tie.duplicate_lines == {hour: 2}
-    assert kma_format.duplicate_lines(block(*HELP, fuller, later, emptier, L112_09)) == 2
+    assert wire.duplicate_lines(block(*HELP, fuller, later, emptier, L112_09)) == 2
 
 
 def test_a_line_kma_repeats_byte_for_byte_is_stored_twice_and_counted_as_a_duplicate() -> None:
     """Dropping an identical repeat while regrouping would hide it from the duplicate count and the check."""
     hour = datetime(2024, 1, 15, 9)
-    answer = kma_format.split_block(block(*HELP, L108_09, L108_09, L112_09))
-    (stored,) = kma_format.regroup_by_hour([answer], [hour], [108, 112]).values()
-    assert kma_format.split_block(stored).lines == (L108_09.encode(), L108_09.encode(), L112_09.encode())
-    assert kma_format.duplicate_lines(stored) == 1
+    answer = wire.split_block(block(*HELP, L108_09, L108_09, L112_09))
+    (stored,) = wire.regroup_by_hour([answer], [hour], [108, 112]).values()
+    assert wire.split_block(stored).lines == (L108_09.encode(), L108_09.encode(), L112_09.encode())
+    assert wire.duplicate_lines(stored) == 1
     assert features.build({hour: (stored, block())}, [108, 112]).duplicate_lines == {hour: 1}
 
 
 def test_regrouping_keeps_a_stations_repeated_lines_in_the_answers_order() -> None:
     """The stored hour keeps KMA's order for a repeated station, so 'the later line' still means something."""
     second, first = asos_line(ta="-2.0"), asos_line(ta="-3.2")
-    answer = kma_format.split_block(block(*HELP, L112_09, second, first))
-    (stored,) = kma_format.regroup_by_hour([answer], [datetime(2024, 1, 15, 9)], [108, 112]).values()
-    assert kma_format.split_block(stored).lines == (second.encode(), first.encode(), L112_09.encode())
+    answer = wire.split_block(block(*HELP, L112_09, second, first))
+    (stored,) = wire.regroup_by_hour([answer], [datetime(2024, 1, 15, 9)], [108, 112]).values()
+    assert wire.split_block(stored).lines == (second.encode(), first.encode(), L112_09.encode())
 
 
 # Real kma_sfctm2.php data lines of Seoul (108), copied verbatim from public sources that quote KMA's answers
@@ -538,7 +539,7 @@ REAL_LINES = {
 def test_real_kma_lines_land_in_the_right_columns(hour: datetime, expected: tuple[float, ...]) -> None:
     line = REAL_LINES[hour]
     assert len(line.split()) == 46
-    row = kma_format.parse_asos(block(*HELP, line)).frame.iloc[0]
+    row = wire.parse_asos(block(*HELP, line)).frame.iloc[0]
     assert (row["station_id"], row["observed_at"]) == (108, hour)
     assert (row["temperature"], row["humidity"], row["wind_speed"], row["pressure"]) == expected
 
@@ -550,4 +551,4 @@ def test_real_kma_lines_with_ir_3_are_dry_hours_even_after_rain_earlier_that_day
     body = block(*HELP, REAL_LINES[hour])
     built = features.build({hour: (body, block())}, [108])
     assert built.frame["precipitation"].tolist() == [0.0]
-    assert kma_format.parse_asos(body).frame.iloc[0]["ir"] == 3.0
+    assert wire.parse_asos(body).frame.iloc[0]["ir"] == 3.0

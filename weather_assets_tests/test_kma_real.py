@@ -13,10 +13,11 @@ import pytest
 
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.partitions import hourly_partitions, range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.lake import Lake, features_key
-from weather_assets.domain import features, kma_format
+from weather_assets.domain import features
 from weather_assets.domain.hours import partition_key
+from weather_assets.kma import wire
 from weather_assets.runs import metadata
 from weather_assets_tests import kma_real
 from weather_assets_tests.kma_hub import FakeHub, HubHandler
@@ -34,7 +35,7 @@ def raw_hours(path: Path) -> dict[datetime, tuple[bytes, bytes]]:
     """An excerpt as the lake keeps it: one raw ASOS object per hour (no PM10 reading in the excerpts)."""
     body = path.read_bytes()
     hours = kma_real.hours(path)
-    regrouped = kma_format.regroup_by_hour([kma_format.split_block(body)], hours, [108])
+    regrouped = wire.regroup_by_hour([wire.split_block(body)], hours, [108])
     return {hour: (asos, _EMPTY) for hour, asos in regrouped.items()}
 
 
@@ -61,8 +62,8 @@ def agree_with_kma(path: Path, frame: pd.DataFrame) -> int:
 
 @pytest.mark.parametrize("path", kma_real.EXCERPTS, ids=lambda p: p.name)
 def test_every_real_line_parses_and_ta_hm_ws_ps_land_as_written(path: Path) -> None:
-    parsed = kma_format.parse_asos(path.read_bytes())
-    lines = [line.decode().split() for line in kma_format.split_block(path.read_bytes()).lines]
+    parsed = wire.parse_asos(path.read_bytes())
+    lines = [line.decode().split() for line in wire.split_block(path.read_bytes()).lines]
     assert parsed.skipped == [] and len(parsed.rows) == len(lines) > 20
     assert all(len(fields) == 46 for fields in lines)
     frame = parsed.frame
@@ -85,21 +86,21 @@ def test_every_hour_gets_kmas_precipitation_built_at_once(path: Path) -> None:
 
 def serve_excerpt(path: Path) -> object:
     """A hub action answering ASOS calls with the excerpt's lines of the asked hours, PM10 calls with no reading."""
-    lines = kma_format.split_block(path.read_bytes())
+    lines = wire.split_block(path.read_bytes())
 
     def act(handler: HubHandler, endpoint: str, params: dict[str, str]) -> None:
         if endpoint == "kma_pm10.php":
             return handler.send(200, _EMPTY)
-        first = kma_format.parse_tm(params.get("tm") or params["tm1"])
-        last = kma_format.parse_tm(params.get("tm") or params["tm2"])
+        first = wire.parse_tm(params.get("tm") or params["tm1"])
+        last = wire.parse_tm(params.get("tm") or params["tm2"])
         hours = [hour for hour in kma_real.hours(path) if first <= hour <= last]
-        handler.send(200, b"".join(kma_format.regroup_by_hour([lines], hours, [108]).values()) or _EMPTY)
+        handler.send(200, b"".join(wire.regroup_by_hour([lines], hours, [108]).values()) or _EMPTY)
 
     return act
 
 
 def resources(root: Path, hub: FakeHub) -> dict[str, object]:
-    kma = KMAClient(auth_key="real-excerpt", base_url=hub.base_url, stations="108", backoff_seconds=0.01)
+    kma = KMAHubClient(auth_key="real-excerpt", base_url=hub.base_url, stations="108", backoff_seconds=0.01)
     return {"kma": kma, "lake": Lake(data_dir=str(root))}
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, LakeObjectUnreadableError, features_key
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import partition_key
 from weather_assets_tests.conftest import ingest
 
@@ -44,7 +44,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
         lake = Lake(data_dir=str(tmp_path))
     else:
         lake = Lake(url=f"s3://{request.getfixturevalue('s3_bucket')}/weather")
-    assert ingest({"kma": KMAClient(stations="108"), "lake": lake}, HOURS[0], HOURS[-1]).success
+    assert ingest({"kma": OfflineKMAClient(stations="108"), "lake": lake}, HOURS[0], HOURS[-1]).success
     return lake
 
 
@@ -65,7 +65,7 @@ def test_an_unreadable_feature_object_is_an_error_naming_its_hour_and_object(lak
 def test_a_feature_object_the_folder_cannot_give_is_unreadable_too(tmp_path: Path) -> None:
     """A folder where the file should be (a sync tool's mistake): the OS error, named with the hour and the path."""
     lake = Lake(data_dir=str(tmp_path))
-    assert ingest({"kma": KMAClient(stations="108"), "lake": lake}, HOURS[0], HOURS[-1]).success
+    assert ingest({"kma": OfflineKMAClient(stations="108"), "lake": lake}, HOURS[0], HOURS[-1]).success
     path = tmp_path / "lake" / features_key(BAD)
     path.unlink()
     path.mkdir()

@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets.domain import comfort, kma_forecast
-from weather_assets.domain.kma_forecast import KMAForecastNoData, issues_between, parse_forecast, parse_pcp
-from weather_assets.domain.offline_forecast import sno_text
-from weather_assets.domain.offline_kma import OfflineKMA, observe, wet_and_rain
+from weather_assets.domain import comfort, features
+from weather_assets.kma import forecast
+from weather_assets.kma.forecast import KMAForecastNoData, issues_between, parse_forecast, parse_pcp
+from weather_assets.offline.forecast import sno_text
+from weather_assets.offline.hub import OfflineKMA
+from weather_assets.offline.observations import observe, wet_and_rain
 
 NOW = datetime(2024, 7, 20, 0, 30)
 ISSUE = datetime(2024, 7, 19, 5)
@@ -162,15 +164,15 @@ def test_rain_is_forecast_where_it_falls_more_often_at_short_leads() -> None:
 
 def test_the_forecast_columns_parse_from_the_offline_answer() -> None:
     frame = parse_forecast(ask(ISSUE, numOfRows="1000"))
-    assert list(frame.columns) == list(kma_forecast.FORECAST_COLUMNS)
+    assert list(frame.columns) == list(forecast.FORECAST_COLUMNS)
     assert frame[["temperature", "humidity", "wind_speed", "precipitation", "pop", "sky", "pty"]].notna().all().all()
 
 
 def test_offline_forecast_features_score_like_observations() -> None:
     """The whole path offline: answers of two points, features with carried PM10 and pressure, comfort scores."""
-    forecast = pd.concat(parse_forecast(ask(ISSUE, point, numOfRows="1000")) for point in (SEOUL, (54, 125)))
+    answers = pd.concat(parse_forecast(ask(ISSUE, point, numOfRows="1000")) for point in (SEOUL, (54, 125)))
     carried = pd.DataFrame({"station_id": [108, 112], "pm10": [30.0, 55.0], "pressure": [1008.0, 1009.0]})
-    frame = kma_forecast.forecast_features(forecast, carried, [108, 112])
+    frame = features.from_forecast(answers, carried, [108, 112])
     leads = set(range(1, 67)) | {67 + 3 * step for step in range(8)}
     assert len(frame) == 2 * 74 and set(frame["lead_hours"]) == leads
     scores = comfort.score(frame)

@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from weather_assets.domain import features, kma_format
-from weather_assets.domain.offline_kma import OfflineKMA, observe
+from weather_assets.domain import features
 from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
+from weather_assets.kma import wire
+from weather_assets.offline.hub import OfflineKMA
+from weather_assets.offline.observations import observe
 from weather_assets_tests import kma_real
 
 HOUR = datetime(2024, 7, 10, 14)
@@ -23,8 +25,8 @@ def line_of(body: bytes, station: int, hour: datetime) -> bytes:
     """The single data line of one station-hour in an answer."""
     found = [
         line
-        for line in kma_format.split_block(body).lines
-        if kma_format.line_station(line) == station and kma_format.line_hour(line) == hour
+        for line in wire.split_block(body).lines
+        if wire.line_station(line) == station and wire.line_hour(line) == hour
     ]
     assert len(found) == 1, found
     return found[0]
@@ -32,32 +34,32 @@ def line_of(body: bytes, station: int, hour: datetime) -> bytes:
 
 def sfctm2(hour: datetime) -> bytes:
     """The all-station answer of one hour."""
-    return OfflineKMA().respond("kma_sfctm2.php", {"tm": kma_format.tm(hour), "stn": "0", "help": "0"})
+    return OfflineKMA().respond("kma_sfctm2.php", {"tm": wire.tm(hour), "stn": "0", "help": "0"})
 
 
 def test_same_station_hour_gives_same_line_alone_or_inside_a_range() -> None:
     """Hourly runs and range backfills must store the same bytes, so a line cannot depend on its call."""
     ranged = OfflineKMA().respond(
         "kma_sfctm3.php",
-        {"tm1": kma_format.tm(HOUR - timedelta(days=3)), "tm2": kma_format.tm(HOUR + timedelta(hours=5)), "stn": "108"},
+        {"tm1": wire.tm(HOUR - timedelta(days=3)), "tm2": wire.tm(HOUR + timedelta(hours=5)), "stn": "108"},
     )
     assert line_of(sfctm2(HOUR), 108, HOUR) == line_of(ranged, 108, HOUR)
 
 
 def test_fresh_instances_give_the_same_bytes() -> None:
     """Nothing is remembered between instances: recomputing from scratch gives the same answer."""
-    params = {"tm1": kma_format.tm(HOUR - timedelta(hours=6)), "tm2": kma_format.tm(HOUR), "stn": "108"}
+    params = {"tm1": wire.tm(HOUR - timedelta(hours=6)), "tm2": wire.tm(HOUR), "stn": "108"}
     first = OfflineKMA().respond("kma_sfctm3.php", params), OfflineKMA().respond("kma_pm10.php", params)
     observe.cache_clear()
     second = OfflineKMA().respond("kma_sfctm3.php", params), OfflineKMA().respond("kma_pm10.php", params)
     assert first == second
-    assert kma_format.split_block(first[0]).lines and kma_format.split_block(first[1]).lines
+    assert wire.split_block(first[0]).lines and wire.split_block(first[1]).lines
 
 
 def test_same_bytes_in_another_process_with_another_hash_seed() -> None:
     """Values come from a stable hash, not Python's salted hash(), so any machine regenerates the same lake."""
     code = (
-        "import sys; from weather_assets.domain.offline_kma import OfflineKMA; "
+        "import sys; from weather_assets.offline.hub import OfflineKMA; "
         "sys.stdout.buffer.write(OfflineKMA().respond('kma_sfctm2.php', {'tm': '202407101400', 'stn': '0'}))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -76,9 +78,9 @@ def test_stations_without_a_dust_sensor_get_an_empty_pm10_block() -> None:
     """Such stations have no PM10 at all (NaN downstream), and that is a valid answer, not an error."""
     without = next(s.station_id for s in all_stations().values() if not s.has_pm10)
     body = OfflineKMA().respond("kma_pm10.php", {"tm1": "202404010805", "tm2": "202404010900", "stn": str(without)})
-    block = kma_format.split_block(body)
+    block = wire.split_block(body)
     assert block.lines == () and block.malformed == ()
-    assert kma_format.parse_pm10(body).frame.empty
+    assert wire.parse_pm10(body).frame.empty
 
 
 @dataclass(frozen=True)
@@ -107,15 +109,15 @@ def sample() -> Sample:
     skipped = 0
     for first, last in WINDOWS:
         for station in parse_station_ids(DEFAULT_STATIONS):
-            params = {"tm1": kma_format.tm(first), "tm2": kma_format.tm(last), "stn": str(station), "help": "0"}
-            parsed = kma_format.parse_asos(hub.respond("kma_sfctm3.php", params))
+            params = {"tm1": wire.tm(first), "tm2": wire.tm(last), "stn": str(station), "help": "0"}
+            parsed = wire.parse_asos(hub.respond("kma_sfctm3.php", params))
             asos.append(parsed.frame)
-            pm10_params = {**params, "tm1": kma_format.tm(first - timedelta(minutes=55))}
-            dust = kma_format.parse_pm10(hub.respond("kma_pm10.php", pm10_params))
+            pm10_params = {**params, "tm1": wire.tm(first - timedelta(minutes=55))}
+            dust = wire.parse_pm10(hub.respond("kma_pm10.php", pm10_params))
             if not dust.frame.empty:
                 readings.append(dust.frame)
             skipped += len(parsed.skipped) + len(dust.skipped)
-    return Sample(pd.concat(asos, ignore_index=True), kma_format.hourly_pm10(pd.concat(readings)), skipped)
+    return Sample(pd.concat(asos, ignore_index=True), wire.hourly_pm10(pd.concat(readings)), skipped)
 
 
 def test_sample_covers_30_days_at_10_stations_without_unreadable_lines(sample: Sample) -> None:
@@ -199,20 +201,20 @@ def test_a_generated_minus_nine_degrees_is_written_and_read_as_minus_nine() -> N
     """The generator writes -9.0 deg C as it is (KMA does), and the parser keeps it: no nudge hides the case."""
     hours = [datetime(2026, 1, 1) + timedelta(hours=h) for h in range(24 * 60)]
     station, hour = next((s, h) for h in hours for s in (100, 101, 105, 108) if observe(s, h)["TA"] == -9.0)
-    body = OfflineKMA().respond("kma_sfctm2.php", {"tm": kma_format.tm(hour), "stn": str(station)})
+    body = OfflineKMA().respond("kma_sfctm2.php", {"tm": wire.tm(hour), "stn": str(station)})
 
     assert line_of(body, station, hour).split()[11] == b"-9.0"
-    assert kma_format.parse_asos(body).frame.set_index("station_id").loc[station, "temperature"] == -9.0
+    assert wire.parse_asos(body).frame.set_index("station_id").loc[station, "temperature"] == -9.0
 
 
 def test_a_missing_temperature_is_written_as_minus_99() -> None:
     """KMA's missing TA is -99.0 (the signed fields' code), not -9.0."""
     hours = [datetime(2026, 1, 1) + timedelta(hours=h) for h in range(24 * 365)]
     hour = next(h for h in hours if observe(108, h)["TA"] is None)
-    body = OfflineKMA().respond("kma_sfctm2.php", {"tm": kma_format.tm(hour), "stn": "108"})
+    body = OfflineKMA().respond("kma_sfctm2.php", {"tm": wire.tm(hour), "stn": "108"})
 
     assert line_of(body, 108, hour).split()[11] == b"-99.0"
-    assert kma_format.parse_asos(body).frame["temperature"].isna().all()
+    assert wire.parse_asos(body).frame["temperature"].isna().all()
 
 
 def test_the_generator_writes_precipitation_as_kmas_real_answers_do(sample: Sample) -> None:

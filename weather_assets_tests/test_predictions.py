@@ -25,10 +25,10 @@ from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill
 from weather_assets.defs.partitions import hourly, range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import (
     ComfortDatabase,
     DatabaseWriteError,
@@ -36,9 +36,8 @@ from weather_assets.defs.resources.predictions_db import (
     stored_in,
     tables_resources,
 )
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS, predictions_table
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
 from weather_assets_tests.conftest import REPO, STATIONS, check_evaluations, ingest
 
@@ -60,7 +59,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     instance = dg.DagsterInstance.ephemeral()
     lake = Lake(data_dir=str(lake_dir))
     assert ingest(
-        {"kma": KMAClient(stations=STATIONS), "lake": lake},
+        {"kma": OfflineKMAClient(stations=STATIONS), "lake": lake},
         END - timedelta(days=4),
         END - timedelta(hours=1),
         instance=instance,
@@ -150,7 +149,7 @@ def test_range_in_one_run_equals_one_hour_runs_row_for_row(trained: Trained, db_
     for offset in range(48):
         written(predict(trained, db_url, first + timedelta(hours=offset), table="hourly"))
 
-    columns = list(OUTPUT_COLUMNS)
+    columns = list(PREDICTIONS.columns)
     assert len(table(db_url, "ranged")) == 480
     pd.testing.assert_frame_equal(table(db_url, "ranged")[columns], table(db_url, "hourly")[columns])
 
@@ -281,7 +280,7 @@ def test_a_non_finite_value_is_refused_before_any_sql_naming_column_and_row(
          "comfort_score": [61.5, 55.0], "temperature": [3.0, value], "humidity": [55.0, 60.0],
          "precipitation": [0.0, 0.0], "pm10": [30.0, None], "wind_speed": [2.0, 3.0], "pressure": [1015.0, 1016.0],
          "model_name": ["comfort-model/1"] * 2}
-    )[list(OUTPUT_COLUMNS)].astype({"temperature": dtype})  # fmt: skip
+    )[list(PREDICTIONS.columns)].astype({"temperature": dtype})  # fmt: skip
     database = ComfortDatabase(url=db_url)
 
     with pytest.raises(ValueError, match=r"non-finite value\(s\) in column temperature.*station 112"):

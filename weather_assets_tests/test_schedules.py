@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from weather_assets.definitions import defs
-from weather_assets.defs.resources.kma_client import KMAClient
+from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.domain.hours import KST, current_hour, partition_key
-from weather_assets.domain.predictions_table import TABLE, predictions_table
+from weather_assets.domain.tables import PREDICTIONS
 from weather_assets_tests.conftest import prepare
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
 
@@ -96,7 +96,7 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
     )
     (request,) = schedule.evaluate_tick(tick).run_requests
     job = defs.resolve_job_def(request.job_name or schedule.job_name)
-    kma = KMAClient(
+    kma = KMAHubClient(
         auth_key="test-key",
         base_url=hub.base_url,
         stations="108,112",
@@ -128,7 +128,7 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
         >= 4
     )
     assert len(asks_after) == 1  # landed at the first ask after publication
-    table = predictions_table(TABLE)
+    table = PREDICTIONS.table()
     engine = sa.create_engine(f"sqlite:///{data_dir / 'weather.db'}")
     with engine.connect() as connection:
         count = sa.select(sa.func.count()).where(table.c.prediction_datetime == hour)

@@ -25,7 +25,7 @@ from weather_assets.defs.resources.predictions_db import (
     stored_in,
     tables_resources,
 )
-from weather_assets.domain.predictions_table import PREDICTIONS
+from weather_assets.domain.tables import PREDICTIONS
 from weather_assets.environment import Env
 from weather_assets_tests.conftest import free_port
 from weather_assets_tests.test_main_command import main_command

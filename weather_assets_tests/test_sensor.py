@@ -25,14 +25,14 @@ from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import hourly, range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, features_key
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.defs.sensors import MAX_WAIT, SKEW, new_feature_files, scan
 from weather_assets.domain.hours import KST, current_hour, partition_key
-from weather_assets.domain.predictions_table import TABLE, predictions_table
+from weather_assets.domain.tables import PREDICTIONS
 
 FIRST = datetime(2026, 11, 26, 6)
 
@@ -384,7 +384,7 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
     """The ingest job's single-run backfill writes one record; the sensor's one range run predicts every hour."""
     data_dir = str(tmp_path / "weather")
     lake, registry = Lake(data_dir=data_dir), ModelRegistry(data_dir=data_dir)
-    kma = KMAClient(stations="108,112")
+    kma = OfflineKMAClient(stations="108,112")
     first = current_hour().replace(day=1, hour=0) - timedelta(days=20)  # in last month
     last = first + timedelta(hours=71)
     _, cursor = tick(lake, None, instance)
@@ -415,7 +415,7 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
     )
     assert predicted.success
 
-    table = predictions_table(TABLE)
+    table = PREDICTIONS.table()
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
     with engine.connect() as connection:
         query = sa.select(

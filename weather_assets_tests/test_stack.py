@@ -23,10 +23,10 @@ from mlflow import MlflowClient
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.kma_client import KMAClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import CHAMPION, MODEL_NAME, ModelRegistry
+from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets_tests.conftest import REPO, STATIONS, free_port, missing_tool, serving
 
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
@@ -183,7 +183,7 @@ def test_training_logs_and_registers_through_the_compose_mlflow_server(
     end = datetime(2026, 11, 20)
     assert dg.materialize(
         [kma_observations, weather_features],
-        resources={"kma": KMAClient(stations=STATIONS), "lake": lake},
+        resources={"kma": OfflineKMAClient(stations=STATIONS), "lake": lake},
         tags=range_tags(end - timedelta(days=4), end - timedelta(hours=1)),
         instance=instance,
     ).success

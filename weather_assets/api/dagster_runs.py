@@ -52,7 +52,7 @@ STOP_SECONDS = 10  # from SIGTERM to SIGKILL for a run abandoned at its timeout
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class RunSummary:
     run_id: str
     status: str  # Dagster's run status: QUEUED, STARTED, SUCCESS, FAILURE, CANCELED, ...
     created: float  # epoch seconds
@@ -60,10 +60,10 @@ class RunRecord:
 
 
 class DagsterRuns(Protocol):
-    def recent(self, since: float) -> list[RunRecord]:
+    def recent(self, since: float) -> list[RunSummary]:
         """The API's runs created after `since` (epoch seconds)."""
 
-    def last_for(self, partition: str) -> RunRecord | None:
+    def last_for(self, partition: str) -> RunSummary | None:
         """The API's newest run for `partition`."""
 
     def start(self, partition: str) -> str:
@@ -107,7 +107,7 @@ class GraphQLRuns:
             )
         return self._client
 
-    def _runs(self, filter_: dict[str, Any], limit: int | None = None) -> list[RunRecord]:
+    def _runs(self, filter_: dict[str, Any], limit: int | None = None) -> list[RunSummary]:
         answer = requests.post(
             f"{self.url}/graphql",
             json={"query": self.RUNS, "variables": {"filter": filter_, "limit": limit}},
@@ -118,13 +118,13 @@ class GraphQLRuns:
         if runs["__typename"] != "Runs":
             raise RuntimeError(f"runsOrError answered {runs['__typename']}: {runs.get('message', '')}")
         return [
-            RunRecord(run["runId"], run["status"], run["creationTime"], run["updateTime"]) for run in runs["results"]
+            RunSummary(run["runId"], run["status"], run["creationTime"], run["updateTime"]) for run in runs["results"]
         ]
 
-    def recent(self, since: float) -> list[RunRecord]:
+    def recent(self, since: float) -> list[RunSummary]:
         return self._runs({"tags": _tags(SERVED_BY), "createdAfter": since})
 
-    def last_for(self, partition: str) -> RunRecord | None:
+    def last_for(self, partition: str) -> RunSummary | None:
         runs = self._runs({"tags": _tags({**SERVED_BY, "dagster/partition": partition})}, limit=1)
         return runs[0] if runs else None
 
@@ -154,21 +154,21 @@ class ChildProcessRuns:
         self.instance = _opened(self.folder, Path(settings.data_dir) / "locks")
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def _records(self, tags: dict[str, str], since: float | None = None, limit: int | None = None) -> list[RunRecord]:
+    def _records(self, tags: dict[str, str], since: float | None = None, limit: int | None = None) -> list[RunSummary]:
         import dagster as dg
 
         created_after = datetime.fromtimestamp(since, UTC) if since is not None else None
         records = self.instance.get_run_records(dg.RunsFilter(tags=tags, created_after=created_after), limit=limit)
         return [
-            RunRecord(r.dagster_run.run_id, r.dagster_run.status.value, r.create_timestamp.timestamp(),
+            RunSummary(r.dagster_run.run_id, r.dagster_run.status.value, r.create_timestamp.timestamp(),
                       r.update_timestamp.timestamp())
             for r in records
         ]  # fmt: skip
 
-    def recent(self, since: float) -> list[RunRecord]:
+    def recent(self, since: float) -> list[RunSummary]:
         return self._records(SERVED_BY, since=since)
 
-    def last_for(self, partition: str) -> RunRecord | None:
+    def last_for(self, partition: str) -> RunSummary | None:
         runs = self._records({**SERVED_BY, "dagster/partition": partition}, limit=1)
         return runs[0] if runs else None
 
@@ -242,7 +242,7 @@ def execute(folder: str, tags: str) -> None:
     from weather_assets import runs  # the code location, loaded in this process only
 
     with dg.DagsterInstance.from_config(folder) as instance:
-        runs.execute_job(JOB, instance, tags=json.loads(tags), run_config=RUN_CONFIG)
+        runs.run_job_here(JOB, instance, tags=json.loads(tags), run_config=RUN_CONFIG)
 
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:

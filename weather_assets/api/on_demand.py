@@ -31,7 +31,7 @@ from weather_assets.api.locks import Locks
 from weather_assets.api.settings import Settings
 from weather_assets.api.store import sqlite_file
 from weather_assets.domain.hours import current_hour, partition_key
-from weather_assets.domain.predictions_table import TABLE, predictions_table
+from weather_assets.domain.tables import PREDICTIONS
 
 # Under uvicorn's error logger, so its handler and level apply to the API's own lines (uvicorn serves the API).
 log = logging.getLogger("uvicorn.error.weather_api")
@@ -55,7 +55,7 @@ class OnDemand:
         self.engine = engine
         self.runs = runs
         self.locks = Locks(engine, Path(settings.data_dir) / "locks")
-        self.table = predictions_table(TABLE)
+        self.table = PREDICTIONS.table()
         self.file = sqlite_file(engine.url)
         self._inflight: dict[datetime, Future[None]] = {}
         self._failed: dict[datetime, float] = {}  # hour -> epoch seconds it failed at; hours of the window only

@@ -22,9 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from weather_assets.domain.forecasts_table import forecasts_table
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.predictions_table import TABLE, predictions_table
+from weather_assets.domain.tables import PREDICTIONS, forecasts_table
 
 log = logging.getLogger("uvicorn.error.weather_api")
 ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}
@@ -108,7 +107,7 @@ class Store:
 
     def __init__(self, reader: AsyncEngine) -> None:
         self.reader = reader
-        self.table = predictions_table(TABLE)
+        self.table = PREDICTIONS.table()
         self.forecasts = forecasts_table()
         self.statements = _statements(self.table) | _forecast_statements(self.forecasts)
         self._tables = {name: self.table.name for name in self.statements} | {"issue": self.forecasts.name}
@@ -143,7 +142,7 @@ class Store:
         else:
             log.error("the SQLite file %s was deleted; it has no rows until the pipeline writes one", self.file)
 
-    async def ready(self, table: str = TABLE) -> bool:
+    async def ready(self, table: str = PREDICTIONS.name) -> bool:
         if table not in self._existing:
             async with self.reader.connect() as connection:
                 if await connection.run_sync(lambda sync: sa.inspect(sync).has_table(table)):

@@ -1,5 +1,6 @@
 """The Dagster code location's parts: partitions, assets by stage, checks, jobs, schedules, sensors and the
-resources they use. `weather_assets.definitions` gathers them into `defs`.
+resources they use. `weather_assets.definitions` loads this folder into `defs`: whatever a module here defines
+is in the code location.
 
 Warnings that the project's own use of non-GA APIs causes are silenced here, once, before any part of the code
 location is defined (the tests apply the same list to each test, as pytest resets filters per test):

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from weather_assets.domain.hours import KEY_FORMAT, KST, TIMEZONE, partition_key
-from weather_assets.domain.kma_forecast import BASE_HOURS
 from weather_assets.environment import PARTITIONS_START, partitions_start
+from weather_assets.kma.forecast import BASE_HOURS
 
 
 def hourly_partitions(start: str = PARTITIONS_START) -> dg.HourlyPartitionsDefinition:

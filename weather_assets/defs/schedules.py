@@ -11,15 +11,13 @@ from weather_assets.defs.partitions import base_times_cron
 from weather_assets.domain.hours import KST, TIMEZONE, current_hour, partition_key
 from weather_assets.environment import ingest_minute
 
-# KMA publishes an hour about ten minutes after it. Like the partitions, this is read when the code location
-# loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10 (environment.py).
-INGEST_MINUTE = ingest_minute()
-
 
 @dg.schedule(
     name="ingest_hourly",
     job=ingest_and_predict_job,
-    cron_schedule=f"{INGEST_MINUTE} * * * *",
+    # KMA publishes an hour about ten minutes after it. Like the partitions, the minute is read when the code
+    # location loads (a schedule's cron is part of its definition): WEATHER_INGEST_MINUTE, default 10.
+    cron_schedule=f"{ingest_minute()} * * * *",
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )

@@ -1,5 +1,5 @@
-"""The platform's domain in plain Python, without Dagster: KMA's wire format and its offline stand-in, the
-stations, hours in KST, the features, the comfort rule, training, and the predictions table's shape.
+"""The platform's domain in plain Python, without Dagster: the stations, hours in KST, the features built from
+KMA's answers (`weather_assets.kma`), the comfort rule, training, and the tables' shapes.
 
 Everything here is testable without an instance, a resource or a run; the Dagster code location
 (`weather_assets.defs`) and the applications (`weather_assets.api`, `weather_assets.cli`) build on it.

@@ -1,4 +1,5 @@
-"""From raw ASOS and PM10 objects to the cleaned hourly feature table, and its parquet files."""
+"""From raw ASOS and PM10 objects to the cleaned hourly feature table, and its parquet files; and the same rows
+from a parsed forecast, for forecast hours."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from weather_assets.domain import kma_fields, kma_format
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.stations import all_stations
+from weather_assets.kma import fields, wire
+from weather_assets.kma.grid import to_grid
 
 MEASUREMENTS = ("temperature", "humidity", "precipitation", "pm10", "wind_speed", "pressure")
+FORECAST_MEASUREMENTS = ("temperature", "humidity", "precipitation", "wind_speed")  # what KMA's forecast gives
+CARRIED_MEASUREMENTS = ("pm10", "pressure")  # what it lacks, carried from the latest observation
 # `ir` is KMA's IR code of the hour (3 dry; 1, 2, 4 wet): how KMA reported its precipitation, kept beside it.
 COLUMNS = ("station_id", "station_name", "region", "observed_at", *MEASUREMENTS, "ir")
 DTYPES = {
@@ -44,7 +48,7 @@ class Features:
     precipitation_unknown: dict[datetime, dict[str, int]] = field(default_factory=dict)
 
 
-class RawHourError(kma_format.KMAFormatError):
+class RawHourError(wire.KMAFormatError):
     """One hour's raw object of one kind (``asos`` or ``pm10``) that cannot be parsed; `hour` and `kind` name it."""
 
     def __init__(self, hour: datetime, kind: str, reason: str) -> None:
@@ -57,7 +61,7 @@ def build(
 ) -> Features:
     """Feature rows of KST hours from their (ASOS, PM10) raw objects: one per hour and reported station.
 
-    The hour's PM10 is `kma_format.hourly_pm10`, the mean of its valid 5-minute readings; a station
+    The hour's PM10 is `wire.hourly_pm10`, the mean of its valid 5-minute readings; a station
     without a dust sensor gets NaN. A station reported twice in an hour keeps one line (`resolve_duplicates`),
     and the lines dropped are counted per hour. `before` holds raw ASOS objects of hours before
     the first: the first hour's precipitation needs the previous hour's day total (`precipitation`), so the hour before
@@ -75,14 +79,14 @@ def build(
             skipped[hour] = lines
         asos_rows += (row for row in parsed.rows if row[1] == hour)
         pm10_rows += readings.rows
-    frame = pd.DataFrame(asos_rows, columns=list(kma_fields.ASOS_ROW))
+    frame = pd.DataFrame(asos_rows, columns=list(fields.ASOS_ROW))
     frame, duplicates = resolve_duplicates(frame[frame["station_id"].isin(stations)])
     rain = precipitation(frame, _earlier_rows(before, stations))
     hours = frame["observed_at"]
     conflicted = hours[rain.conflict].value_counts()
     unknown = pd.crosstab(hours[rain.unknown.notna()], rain.unknown.dropna())
     frame = frame.assign(precipitation=rain.amount)
-    pm10 = kma_format.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(kma_fields.PM10_ROW)))
+    pm10 = wire.hourly_pm10(pd.DataFrame(pm10_rows, columns=list(fields.PM10_ROW)))
     frame = frame.merge(pm10, how="left", on=["observed_at", "station_id"])
     known = all_stations()
     frame = frame.assign(
@@ -102,11 +106,11 @@ def build(
     )
 
 
-def _parsed(hour: datetime, kind: str, body: bytes) -> kma_format.Parsed:
-    parse = kma_format.parse_asos if kind == "asos" else kma_format.parse_pm10
+def _parsed(hour: datetime, kind: str, body: bytes) -> wire.Parsed:
+    parse = wire.parse_asos if kind == "asos" else wire.parse_pm10
     try:
         return parse(body)
-    except kma_format.KMAFormatError as error:
+    except wire.KMAFormatError as error:
         raise RawHourError(hour, kind, str(error)) from None
 
 
@@ -115,10 +119,10 @@ def _earlier_rows(before: Iterable[bytes], stations: Sequence[int]) -> pd.DataFr
     rows: list[tuple[object, ...]] = []
     for body in before:
         try:
-            rows += kma_format.parse_asos(body).rows
-        except kma_format.KMAFormatError:
+            rows += wire.parse_asos(body).rows
+        except wire.KMAFormatError:
             continue
-    frame = pd.DataFrame(rows, columns=list(kma_fields.ASOS_ROW))
+    frame = pd.DataFrame(rows, columns=list(fields.ASOS_ROW))
     return resolve_duplicates(frame[frame["station_id"].isin(stations)])[0]
 
 
@@ -161,7 +165,7 @@ def precipitation(rows: pd.DataFrame, earlier: pd.DataFrame) -> Rain:
     first_hour = rows["observed_at"].dt.hour == 1
     base[first_hour] = 0.0
     rise = (total - base).round(1)
-    dry = rows["ir"] == kma_fields.IR_DRY
+    dry = rows["ir"] == fields.IR_DRY
     unknown = pd.Series(pd.NA, index=rows.index, dtype="string")
     unknown[base.isna() & ~dry] = "previous_hour_unread"  # not read, or itself without a total
     unknown[total.isna()] = "wet_without_total"
@@ -174,14 +178,14 @@ def day_total(lines: pd.DataFrame) -> pd.Series:
     """Each line's day total so far: RN_DAY, its -9.0 (NaN here) being 0.0 (nothing yet today) except on a wet
     line (IR 1, 2, 4), where it is unknown."""
     rn_day = lines["rn_day"].astype("float64")
-    return rn_day.mask(rn_day.isna() & ~lines["ir"].isin(kma_fields.IR_WET), 0.0)
+    return rn_day.mask(rn_day.isna() & ~lines["ir"].isin(fields.IR_WET), 0.0)
 
 
 def resolve_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[datetime, int]]:
     """One row per (hour, station): of a station's lines in one hour, the one with the most valid readings,
     then the later one in KMA's answer (a correction follows what it corrects). Returns the rows kept, in their
     order, and how many lines were dropped per hour."""
-    measured = [column for column in kma_fields.ASOS_COLUMNS.values() if column in rows.columns]
+    measured = [column for column in fields.ASOS_COLUMNS.values() if column in rows.columns]
     ranked = rows.assign(_valid=rows[measured].notna().sum(axis=1), _order=range(len(rows)))
     ranked = ranked.sort_values(["observed_at", "station_id", "_valid", "_order"], kind="stable")
     kept = ranked.drop_duplicates(["observed_at", "station_id"], keep="last").sort_values("_order")
@@ -205,6 +209,55 @@ def hour_files(frame: pd.DataFrame) -> dict[datetime, bytes]:
         files[hour.to_pydatetime()] = buffer.getvalue()
         offset += rows
     return files
+
+
+def from_forecast(forecast: pd.DataFrame, carried: pd.DataFrame, station_ids: Sequence[int]) -> pd.DataFrame:
+    """Feature rows of forecast hours, per station, read like observations by the comfort rule and the model.
+
+    `forecast` is KMA's parsed forecast (`kma.forecast.parse_forecast`); a station takes the forecast of its grid
+    point (`grid.to_grid`); ``observed_at`` is the forecast hour, ``lead_hours`` the hours from the issue to it.
+    Temperature, humidity, precipitation and wind speed are the forecast's. The forecast has no PM10 and no
+    pressure, so these are carried: the station's row of `carried` (one per station, its latest observed ``pm10``
+    and ``pressure``) is held for every forecast hour (persistence, the usual forecast of slow quantities without a
+    model of their own); NaN when the station has no such row or value, which the comfort rule and the model read as
+    a missing reading.
+    ``forecast_inputs`` and ``carried_inputs`` name, comma-separated, the measurements of the row that came
+    from the forecast and from the carried observation (present values only).
+    """
+    if carried["station_id"].duplicated().any():
+        raise ValueError("carried must hold one row per station (its latest observed pm10 and pressure)")
+    known = all_stations()
+    unknown = sorted(set(station_ids) - set(known))
+    if unknown:
+        raise ValueError(f"stations {unknown} are not in weather_assets/domain/data/stations.csv")
+    places = pd.DataFrame(
+        [
+            (s, known[s].station_name, known[s].region, *to_grid(known[s].latitude, known[s].longitude))
+            for s in station_ids
+        ],
+        columns=["station_id", "station_name", "region", "nx", "ny"],
+    )
+    frame = places.merge(forecast, on=["nx", "ny"]).merge(
+        carried[["station_id", *CARRIED_MEASUREMENTS]], on="station_id", how="left"
+    )
+    frame = frame.assign(
+        observed_at=frame["forecast_at"],
+        lead_hours=(frame["forecast_at"] - frame["issued_at"]) // pd.Timedelta(hours=1),
+        forecast_inputs=_present(frame, FORECAST_MEASUREMENTS),
+        carried_inputs=_present(frame, CARRIED_MEASUREMENTS),
+    )
+    columns = ["station_id", "station_name", "region", "observed_at", "issued_at", "lead_hours", *MEASUREMENTS]
+    types = {"station_id": "int64", "station_name": "string", "region": "string", "lead_hours": "int64"}
+    types |= {"observed_at": "datetime64[ns]", "issued_at": "datetime64[ns]"} | {m: "float64" for m in MEASUREMENTS}
+    types |= {"forecast_inputs": "string", "carried_inputs": "string"}
+    frame = frame[[*columns, "forecast_inputs", "carried_inputs"]].astype(types)
+    return frame.sort_values(["issued_at", "observed_at", "station_id"]).reset_index(drop=True)
+
+
+def _present(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """Per row, the comma-separated names among `names` whose value is there."""
+    present = frame[list(names)].notna().to_numpy() if len(frame) else []
+    return [",".join(n for n, there in zip(names, row, strict=True) if there) for row in present]
 
 
 class FeatureFileError(ValueError):

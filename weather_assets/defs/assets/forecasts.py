@@ -7,17 +7,18 @@ import dagster as dg
 import pandas as pd
 
 from weather_assets.defs.assets.ingest import REWRITE
-from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
+from weather_assets.defs.assets.metadata import bar_chart, comfort_row, path_list, rain_metadata, table_schema
 from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import forecast_issues, kst_window
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import stored_in
-from weather_assets.domain import kma_forecast
-from weather_assets.domain.comfort import label
-from weather_assets.domain.forecasts_table import FORECASTS, OUTPUT_COLUMNS
+from weather_assets.domain import features
 from weather_assets.domain.hours import kst_now, partition_key
+from weather_assets.domain.tables import FORECASTS
+from weather_assets.kma import forecast
 
 # How far back the latest observed PM10 and pressure are looked for, before the issue.
 CARRY_HOURS = 6
@@ -59,7 +60,7 @@ def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake)
         for point, pages in answers.items()
         for number, body in enumerate(pages, start=1)
     ]
-    totals = {point: kma_forecast.read_answer(pages[0]).total_count for point, pages in answers.items()}
+    totals = {point: forecast.read_answer(pages[0]).total_count for point, pages in answers.items()}
     return dg.MaterializeResult(
         metadata={
             "source": kma.source,
@@ -78,14 +79,14 @@ def kma_forecasts(context: dg.AssetExecutionContext, kma: KMAClient, lake: Lake)
 def _refused(context: dg.AssetExecutionContext, kma: KMAClient, issued: datetime, error: KMAError) -> Exception:
     """What KMA's error code means for the run: a retry now or later, or a failure that retrying cannot fix."""
     key, now = partition_key(issued), kst_now()
-    if kma_forecast.too_old(issued, now):
+    if forecast.too_old(issued, now):
         return dg.Failure(
             f"KMA no longer serves the forecast issued at {key} KST: it serves only the last three days of "
             f"issues ({error}), so this one cannot be fetched any more: leave it out of the backfill",
             allow_retries=False,
         )
     if isinstance(error, KMAForecastUnpublished):
-        due = issued + kma_forecast.PUBLICATION_DELAY
+        due = issued + forecast.PUBLICATION_DELAY
         given_up = due + timedelta(minutes=kma.publication_wait_minutes)
         if now < given_up:
             wait = kma.publication_poll_seconds
@@ -98,7 +99,7 @@ def _refused(context: dg.AssetExecutionContext, kma: KMAClient, issued: datetime
             "serves it",
             allow_retries=False,
         )
-    if error.code == kma_forecast.QUOTA_EXCEEDED:
+    if error.code == forecast.QUOTA_EXCEEDED:
         context.log.warning(f"KMA's daily quota is spent ({error}); asking again in {QUOTA_RETRY_SECONDS} s")
         return dg.RetryRequested(max_retries=QUOTA_RETRIES, seconds_to_wait=QUOTA_RETRY_SECONDS)
     return dg.Failure(
@@ -111,7 +112,7 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
     """The issue's forecast as model inputs: one row per configured station and forecast hour, one parquet file
     per issue under `forecasts/`.
 
-    Temperature, humidity, wind speed and precipitation (PCP's text as millimetres, `kma_forecast.parse_pcp`) are
+    Temperature, humidity, wind speed and precipitation (PCP's text as millimetres, `forecast.parse_pcp`) are
     KMA's forecast for the station's grid point, read from every stored page of its answer. A value of no known
     form (a new PCP wording, "nan") is missing for its hour, logged as a warning and counted
     (`unreadable_values`) instead of failing the issue; the raw answer keeps it. The forecast has no PM10 and no
@@ -124,15 +125,15 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
     answers, unreadable = [], []
     for point in kma.forecast_points():
         try:
-            answers.append(kma_forecast.parse_forecast(_stored_pages(lake, issued, point), issued, point, unreadable))
+            answers.append(forecast.parse_forecast(_stored_pages(lake, issued, point), issued, point, unreadable))
         except LakeObjectMissingError as missing:
-            raise dg.Failure(f"{missing}: materialize kma_forecasts first", allow_retries=False) from None
-        except kma_forecast.KMAForecastError as error:
+            raise materialize_first("kma_forecasts", missing) from None
+        except forecast.KMAForecastError as error:
             raise dg.Failure(f"a stored forecast answer cannot be read: {error}", allow_retries=False) from None
     for problem in unreadable:
         context.log.warning(f"{problem}: read as missing")
     carried = _latest_observed(context, lake, issued)
-    rows = kma_forecast.forecast_features(pd.concat(answers, ignore_index=True), carried, kma.station_ids())
+    rows = features.from_forecast(pd.concat(answers, ignore_index=True), carried, kma.station_ids())
     buffer = io.BytesIO()
     rows.to_parquet(buffer, index=False)
     uri = lake.write(forecast_features_key(issued), buffer.getvalue())
@@ -154,11 +155,11 @@ def forecast_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: L
 def _stored_pages(lake: Lake, issued: datetime, point: tuple[int, int]) -> list[bytes]:
     """The stored pages of one issue and point: page 1, then the next ones until their items reach its totalCount."""
     pages = [lake.read(forecast_raw_key(issued, point))]
-    first = kma_forecast.read_answer(pages[0], issued, point)
+    first = forecast.read_answer(pages[0], issued, point)
     got = len(first.items)
     while got < first.total_count:
         pages.append(lake.read(forecast_raw_key(issued, point, len(pages) + 1)))
-        items = kma_forecast.read_answer(pages[-1], issued, point).items
+        items = forecast.read_answer(pages[-1], issued, point).items
         if not items:
             break  # kma_forecasts stores no empty page; a count never reached reads what there is
         got += len(items)
@@ -184,11 +185,11 @@ def weather_forecasts(context: dg.AssetExecutionContext, lake: Lake, model_regis
     try:
         rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issued))))
     except LakeObjectMissingError as missing:
-        raise dg.Failure(f"{missing}: materialize forecast_features first", allow_retries=False) from None
+        raise materialize_first("forecast_features", missing) from None
     champion = model_registry.champion_for_run()
     forecasts = rows.assign(
         forecast_datetime=rows["observed_at"], comfort_score=champion.comfort(rows), model_name=champion.model_name
-    )[list(OUTPUT_COLUMNS)]
+    )[list(FORECASTS.columns)]
     context.add_output_metadata({"station_108": _forecast_chart(forecasts, 108)})
     return forecasts
 
@@ -207,12 +208,9 @@ def _latest_observed(context: dg.AssetExecutionContext, lake: Lake, issued: date
 
 def _forecast_chart(forecasts: pd.DataFrame, station_id: int) -> dg.MetadataValue:
     """A Markdown bar chart of one station's forecast hours: the issue's story at a glance."""
-    rows = forecasts[forecasts["station_id"] == station_id].sort_values("forecast_datetime").head(48)
-    lines = ["| forecast hour | lead | score | label | |", "|---|--:|--:|---|---|"]
-    for row in rows.itertuples():
-        bar = "█" * round(row.comfort_score / 5)
-        lines.append(
-            f"| {partition_key(row.forecast_datetime)} | {row.lead_hours} h | {row.comfort_score:.1f} | "
-            f"{label(row.comfort_score)} | `{bar}` |"
-        )
-    return dg.MetadataValue.md("\n".join(lines))
+    hours = forecasts[forecasts["station_id"] == station_id].sort_values("forecast_datetime").head(48)
+    rows = [
+        comfort_row([partition_key(row.forecast_datetime), f"{row.lead_hours} h"], row.comfort_score)
+        for row in hours.itertuples()
+    ]
+    return bar_chart(["forecast hour", "lead", "score", "label"], rows, right={"lead", "score"})

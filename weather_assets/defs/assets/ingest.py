@@ -8,6 +8,7 @@ from pydantic import Field
 
 from weather_assets.defs import checks
 from weather_assets.defs.assets.metadata import path_list, rain_metadata, table_schema
+from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import hourly, kst_hours
 from weather_assets.defs.resources.kma_client import KMAClient, RawHours
 from weather_assets.defs.resources.lake import (
@@ -18,8 +19,9 @@ from weather_assets.defs.resources.lake import (
     features_key,
     raw_key,
 )
-from weather_assets.domain import features, kma_format
+from weather_assets.domain import features
 from weather_assets.domain.hours import TIMEZONE, kst_now, partition_key
+from weather_assets.kma import wire
 
 # What an operator does about a feature file that cannot be read: the asset that wrote it writes it again.
 REWRITE = (
@@ -117,9 +119,8 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
         try:
             raw[hour] = lake.read(raw_key("asos", hour)), lake.read(raw_key("pm10", hour))
         except LakeObjectMissingError as missing:
-            raise dg.Failure(
-                f"no raw KMA answer for {partition_key(hour)} ({missing}): materialize kma_observations first",
-                allow_retries=False,
+            raise materialize_first(
+                "kma_observations", f"no raw KMA answer for {partition_key(hour)} ({missing})"
             ) from None
         except LakeObjectUnreadableError as error:
             raise dg.Failure(
@@ -159,7 +160,7 @@ def weather_features(context: dg.AssetExecutionContext, kma: KMAClient, lake: La
     # The sensor follows arrivals; a run that also predicts these hours needs no second run from it.
     predicted_here = dg.AssetKey("weather_predictions") in context.job_def.asset_layer.selected_asset_keys
     arrival = lake.record_arrival(Arrival(context.run.run_id, sorted(files), predicted_in_run=predicted_here))
-    raw_duplicates = sum(kma_format.duplicate_lines(asos) for asos, _ in raw.values())
+    raw_duplicates = sum(wire.duplicate_lines(asos) for asos, _ in raw.values())
     return dg.MaterializeResult(
         metadata=_features_metadata(built, len(hours), uris, arrival),
         check_results=checks.features_results(

@@ -1,7 +1,12 @@
-"""Materialization metadata the assets share: how the UI shows a frame's schema and the objects written."""
+"""Materialization metadata the assets share: how the UI shows a frame's schema, the objects written and a figure
+per row as a bar chart."""
+
+from collections.abc import Collection, Iterable, Sequence
 
 import dagster as dg
 import pandas as pd
+
+from weather_assets.domain.comfort import label
 
 _LISTED = 24  # object paths listed in metadata; a month-long backfill names the first and last ones
 
@@ -26,3 +31,25 @@ def rain_metadata(frame: pd.DataFrame) -> dict[str, float | int]:
     rain = frame["precipitation"]
     total = round(float(rain.sum()), 1) + 0.0  # NaN skipped; + 0.0 turns -0.0 into 0.0
     return {"precipitation_mm_total": total, "wet_station_hours": int((rain > 0).sum())}
+
+
+def bar_chart(
+    columns: Sequence[str],
+    rows: Iterable[tuple[Sequence[str], int]],
+    right: Collection[str] = (),
+    title: str | None = None,
+) -> dg.MetadataValue:
+    """A Markdown table whose rows each end in a bar of `length` blocks: a figure per row at a glance in the UI.
+
+    `rows` are (cells, length); the columns named in `right` are right-aligned, as numbers read best.
+    """
+    lines = [title, ""] if title else []
+    lines.append(f"| {' | '.join(columns)} | |")
+    lines.append("|" + "".join("--:|" if column in right else "---|" for column in columns) + "---|")
+    lines += [f"| {' | '.join(cells)} | `{'█' * length}` |" for cells, length in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def comfort_row(cells: Sequence[str], score: float) -> tuple[list[str], int]:
+    """A `bar_chart` row that ends in a comfort score and its label, with a block per 5 points."""
+    return [*cells, f"{score:.1f}", label(score)], round(score / 5)

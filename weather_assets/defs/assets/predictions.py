@@ -8,16 +8,17 @@ import pandas as pd
 
 from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import REWRITE, weather_features
+from weather_assets.defs.assets.metadata import bar_chart, comfort_row
 from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import hourly, kst_hours, kst_window
 from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, stored_in
-from weather_assets.domain.comfort import label
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS
 from weather_assets.domain.stations import station_names
+from weather_assets.domain.tables import PREDICTIONS
 
 
 @dg.asset(
@@ -51,7 +52,7 @@ def weather_predictions(
     try:
         read = lake.read_feature_hours(hours)
     except LakeObjectMissingError as missing:
-        raise dg.Failure(f"{missing}: materialize weather_features first", allow_retries=False) from None
+        raise materialize_first("weather_features", missing) from None
     if len(read.unreadable) < len(hours):
         rows = read.frame
         champion = model_registry.champion_for_run()
@@ -83,7 +84,7 @@ def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -
             **{name: rows[name] for name in MEASUREMENTS},
             "model_name": model_name,
         }
-    )[list(OUTPUT_COLUMNS)]
+    )[list(PREDICTIONS.columns)]
 
 
 def comfort_chart(predictions: pd.DataFrame) -> dg.MetadataValue:
@@ -91,9 +92,9 @@ def comfort_chart(predictions: pd.DataFrame) -> dg.MetadataValue:
     newest = predictions["prediction_datetime"].max()
     hour = predictions[predictions["prediction_datetime"] == newest].sort_values("comfort_score", ascending=False)
     names = station_names()
-    lines = [f"**{partition_key(newest)} KST**", "", "| station | region | score | label | |", "|---|---|--:|---|---|"]
-    for row in hour.itertuples():
-        bar = "█" * round(row.comfort_score / 5)
-        station = f"{names.get(row.station_id, row.station_id)} ({row.station_id})"
-        lines.append(f"| {station} | {row.region} | {row.comfort_score:.1f} | {label(row.comfort_score)} | `{bar}` |")
-    return dg.MetadataValue.md("\n".join(lines))
+    rows = [
+        comfort_row([f"{names.get(row.station_id, row.station_id)} ({row.station_id})", row.region], row.comfort_score)
+        for row in hour.itertuples()
+    ]
+    columns = ["station", "region", "score", "label"]
+    return bar_chart(columns, rows, right={"score"}, title=f"**{partition_key(newest)} KST**")

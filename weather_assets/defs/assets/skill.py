@@ -7,12 +7,12 @@ import pandas as pd
 from pydantic import Field
 
 from weather_assets.defs.assets.forecasts import weather_forecasts
+from weather_assets.defs.assets.metadata import bar_chart
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.resources.predictions_db import ComfortDatabase
-from weather_assets.domain.forecasts_table import FORECASTS
 from weather_assets.domain.hours import current_hour
-from weather_assets.domain.kma_forecast import REACH
-from weather_assets.domain.predictions_table import PREDICTIONS
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS
+from weather_assets.kma.forecast import REACH
 
 BUCKET_HOURS = 6
 
@@ -70,7 +70,5 @@ def forecast_skill(config: SkillConfig, database: ComfortDatabase) -> dg.Materia
 def _chart(skill: pd.DataFrame) -> dg.MetadataValue:
     if skill.empty:
         return dg.MetadataValue.md("No forecast hour has been observed yet.")
-    lines = ["| lead | MAE (points) | samples | |", "|---|--:|--:|---|"]
-    for row in skill.itertuples():
-        lines.append(f"| {row.leads} | {row.mae:.2f} | {row.samples} | `{'█' * max(1, round(row.mae))}` |")
-    return dg.MetadataValue.md("\n".join(lines))
+    rows = [([row.leads, f"{row.mae:.2f}", str(row.samples)], max(1, round(row.mae))) for row in skill.itertuples()]
+    return bar_chart(["lead", "MAE (points)", "samples"], rows, right={"MAE (points)", "samples"})

@@ -1,11 +1,18 @@
-"""The KMA API Hub client resource: hours of ASOS and PM10 text, and short-term forecast issues, online or offline."""
+"""The KMA client resource: hours of ASOS and PM10 text, and short-term forecast issues.
+
+`KMAClient` is the interface the assets use and the checks every answer goes through; `KMAHubClient` asks KMA's
+API Hub. The offline generator's client is `offline_kma_client.OfflineKMAClient`, which this module does not import:
+`definitions.kma_client_from_env` chooses one of the two, once.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,19 +20,19 @@ import dagster as dg
 import requests
 from pydantic import Field
 
-from weather_assets.domain import kma_forecast, kma_format
-from weather_assets.domain.grid import to_grid
-from weather_assets.domain.offline_kma import OfflineKMA
 from weather_assets.domain.stations import DEFAULT_STATIONS, all_stations, parse_station_ids
 from weather_assets.environment import KMA_POLL_SECONDS, KMA_WAIT_MINUTES, Env, within
+from weather_assets.kma import forecast, wire
+from weather_assets.kma.grid import to_grid
 
 DEFAULT_BASE_URL = "https://apihub.kma.go.kr/api/typ01/url"
 # VilageFcstInfoService_2.0 on the API Hub (typ02: KMA's public-data services, keyed by authKey like typ01)
 DEFAULT_FORECAST_URL = "https://apihub.kma.go.kr/api/typ02/openApi/VilageFcstInfoService_2.0/getVilageFcst"
-FORECAST_ENDPOINT = "getVilageFcst"
 _KEY_IN_TEXT = re.compile(r"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
 _KEY_IN_BYTES = re.compile(rb"(authKey=)[^&\s\"'<>]+", re.IGNORECASE)
 _PM10_LEAD = timedelta(minutes=55)  # the 09:00 hour's readings run from 08:05 to 09:00
+
+Ask = Callable[[str, dict[str, str]], bytes]  # an endpoint's name and query to its answer's body
 
 
 class KMAError(RuntimeError):
@@ -67,7 +74,7 @@ if not any(isinstance(f, _RedactKeyFilter) for f in _urllib3_log.filters):
 
 @dataclass(frozen=True)
 class RawHours:
-    """The canonical raw objects of some hours (see `kma_format.regroup_by_hour`) and how they were got."""
+    """The canonical raw objects of some hours (see `wire.regroup_by_hour`) and how they were got."""
 
     asos: dict[datetime, bytes]
     pm10: dict[datetime, bytes]
@@ -90,23 +97,15 @@ class RawHours:
         )
 
 
-class KMAClient(dg.ConfigurableResource):
-    """KMA API Hub (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``, ``getVilageFcst``), or the offline generator.
+class KMAClient(dg.ConfigurableResource, ABC):
+    """KMA's observations (``kma_sfctm2``, ``kma_sfctm3``, ``kma_pm10``) and short-term forecast (``getVilageFcst``):
+    the calls the assets make, and the checks every answer goes through.
 
-    Both speak the same bytes, so everything downstream runs the same code; only `source` tells them apart.
-    Transient failures (timeouts, connection errors, HTTP 5xx and 429) are retried with exponential backoff. The
-    key never leaves this class: URLs and bodies are redacted before they reach a log line or an error.
+    `KMAHubClient` asks the API Hub and `OfflineKMAClient` the offline generator; both speak the same bytes, so
+    everything downstream runs the same code, and only `source` tells them apart.
     """
 
-    auth_key: str | None = Field(default=None, description="API Hub key (KMA_AUTH_KEY); unset: offline generator.")
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="API Hub base URL (KMA_API_URL).")
-    forecast_url: str = Field(
-        default=DEFAULT_FORECAST_URL, description="getVilageFcst URL on the API Hub (KMA_FORECAST_URL)."
-    )
     stations: str = Field(default=DEFAULT_STATIONS, description="Comma-separated ASOS ids (WEATHER_STATIONS).")
-    timeout_seconds: float = Field(default=30.0, description="Connect and read timeout of one request.")
-    max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
-    backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles on each attempt.")
     max_range_days: int = Field(default=31, description="Longest span of one range call (KMA allows 31 days).")
     max_forecast_pages: int = Field(
         default=5, description="Most getVilageFcst pages (1000 rows each) read for one issue and grid point."
@@ -126,9 +125,13 @@ class KMAClient(dg.ConfigurableResource):
         within(Env.KMA_WAIT_MINUTES, self.publication_wait_minutes)
 
     @property
+    @abstractmethod
     def source(self) -> str:
-        """``kma`` for the API Hub, ``offline`` for the generator."""
-        return "kma" if self.auth_key else "offline"
+        """Where the answers come from, for run metadata: ``kma`` or ``offline``."""
+
+    @abstractmethod
+    def _connection(self) -> AbstractContextManager[Ask]:
+        """A way to ask the endpoints for the span of one fetch."""
 
     def still_due(self, hours: Sequence[datetime], now: datetime) -> bool:
         """Whether KMA may still publish every one of these (naive KST) hours at `now`, so waiting makes sense."""
@@ -147,9 +150,9 @@ class KMAClient(dg.ConfigurableResource):
         """
         hours = sorted(hours)
         stations = self.station_ids()
-        tm = kma_format.tm
-        with requests.Session() as session:
-            get = lambda endpoint, **params: self._get(session, endpoint, params)  # noqa: E731
+        tm = wire.tm
+        with self._connection() as ask:
+            get = lambda endpoint, **params: self._checked(endpoint, ask(endpoint, params), params)  # noqa: E731
             if len(hours) <= len(stations):
                 asos = [get("kma_sfctm2.php", tm=tm(hour), stn="0", help="0") for hour in hours]
                 pm10 = [
@@ -160,16 +163,16 @@ class KMAClient(dg.ConfigurableResource):
                 spans = [(first, last, str(stn)) for stn in stations for first, last in self._spans(hours)]
                 asos = [get("kma_sfctm3.php", tm1=tm(a), tm2=tm(b), stn=stn, help="0") for a, b, stn in spans]
                 pm10 = [get("kma_pm10.php", tm1=tm(a - _PM10_LEAD), tm2=tm(b), stn=stn) for a, b, stn in spans]
-        asos_blocks = [kma_format.split_block(body) for body in asos]
-        pm10_blocks = [kma_format.split_block(body) for body in pm10]
+        asos_blocks = [wire.split_block(body) for body in asos]
+        pm10_blocks = [wire.split_block(body) for body in pm10]
         reported: dict[datetime, set[int]] = {hour: set() for hour in hours}
         for block in asos_blocks:
             for hour, station in block.keys:
                 if hour in reported and station in stations:
                     reported[hour].add(station)
         return RawHours(
-            asos=kma_format.regroup_by_hour(asos_blocks, hours, stations),
-            pm10=kma_format.regroup_by_hour(pm10_blocks, hours, stations),
+            asos=wire.regroup_by_hour(asos_blocks, hours, stations),
+            pm10=wire.regroup_by_hour(pm10_blocks, hours, stations),
             calls=len(asos) + len(pm10),
             malformed=[line for block in asos_blocks + pm10_blocks for line in block.malformed],
             reported=reported,
@@ -190,32 +193,28 @@ class KMAClient(dg.ConfigurableResource):
         Transient failures are retried as for the hours; an error answer raises `KMAError` naming the issue and
         the point (`KMAForecastUnpublished` for NO_DATA), and so does a count the pages do not reach.
         """
-        with requests.Session() as session:
-            return {point: self._forecast_pages(session, issued_at, point) for point in points}
+        with self._connection() as ask:
+            return {point: self._forecast_pages(ask, issued_at, point) for point in points}
 
-    def _forecast_pages(self, session: requests.Session, issued_at: datetime, point: tuple[int, int]) -> list[bytes]:
+    def _forecast_pages(self, ask: Ask, issued_at: datetime, point: tuple[int, int]) -> list[bytes]:
         """Every page of one issue at one point, fetched in order until the items reach ``totalCount``."""
-        query = {"numOfRows": str(kma_forecast.PAGE_ROWS), "dataType": "JSON"}
+        query = {"numOfRows": str(forecast.PAGE_ROWS), "dataType": "JSON"}
         query |= {"base_date": f"{issued_at:%Y%m%d}", "base_time": f"{issued_at:%H%M}"}
         query |= {"nx": str(point[0]), "ny": str(point[1])}
         pages: list[bytes] = []
         got, total = 0, 1
         while got < total:
-            params = {"pageNo": str(len(pages) + 1), **query}
-            if self.auth_key:
-                body = self._fetch(session, self.forecast_url, FORECAST_ENDPOINT, params)
-            else:
-                body = OfflineKMA().respond(FORECAST_ENDPOINT, params)
+            body = ask(forecast.ENDPOINT, {"pageNo": str(len(pages) + 1), **query})
             page = self._checked_forecast(body, issued_at, point)
             total = page.total_count if not pages else total  # the count page 1 announced
             pages.append(body)
             got += len(page.items)
-            needed = -(-total // kma_forecast.PAGE_ROWS)
+            needed = -(-total // forecast.PAGE_ROWS)
             where = f"issue {issued_at:%Y-%m-%d %H:%M} KST, grid point nx={point[0]}, ny={point[1]}"
             if needed > self.max_forecast_pages:
                 raise KMAForecastTooLong(
                     f"getVilageFcst ({where}) announced totalCount {total}, {needed} pages of "
-                    f"{kma_forecast.PAGE_ROWS} rows, and at most {self.max_forecast_pages} pages are read "
+                    f"{forecast.PAGE_ROWS} rows, and at most {self.max_forecast_pages} pages are read "
                     "(max_forecast_pages)"
                 )
             if got < total and not page.items:  # the issue may have changed under the pages: worth a retry
@@ -225,12 +224,12 @@ class KMAClient(dg.ConfigurableResource):
                 )
         return pages
 
-    def _checked_forecast(self, body: bytes, issued_at: datetime, point: tuple[int, int]) -> kma_forecast.Page:
+    def _checked_forecast(self, body: bytes, issued_at: datetime, point: tuple[int, int]) -> forecast.Page:
         """The page of a forecast body; the check reads a scrubbed copy, so its message quotes no key."""
         try:
-            page = kma_forecast.read_answer(self._scrub(body), issued_at, point)
-        except kma_forecast.KMAForecastError as error:
-            kind = KMAForecastUnpublished if isinstance(error, kma_forecast.KMAForecastNoData) else KMAError
+            page = forecast.read_answer(self._scrub(body), issued_at, point)
+        except forecast.KMAForecastError as error:
+            kind = KMAForecastUnpublished if isinstance(error, forecast.KMAForecastNoData) else KMAError
             problem = kind(str(error), error.code)
         else:
             return page
@@ -243,16 +242,57 @@ class KMAClient(dg.ConfigurableResource):
             chunk = hours[start : start + per_call]
             yield chunk[0], chunk[-1]
 
-    def _get(self, session: requests.Session, endpoint: str, params: dict[str, str]) -> bytes:
-        """One checked body of KMA's text format, from the API Hub or the offline generator."""
-        if not self.auth_key:
-            return self._checked(endpoint, OfflineKMA().respond(endpoint, params))
-        url = f"{self.base_url.rstrip('/')}/{endpoint}"
-        return self._checked(endpoint, self._fetch(session, url, endpoint, params), params)
+    def _checked(self, endpoint: str, body: bytes, params: dict[str, str]) -> bytes:
+        """The body, if it is KMA's text format; the check reads a scrubbed copy, so its message quotes no key."""
+        try:
+            wire.check_block(self._scrub(body))
+        except wire.KMAFormatError as error:
+            message = f"{endpoint} ({self._describe(params)}): {error}"
+        else:
+            return body
+        raise KMAError(message)  # raised outside the except block: no chained exception carries the body
 
-    def _fetch(self, session: requests.Session, url: str, endpoint: str, params: dict[str, str]) -> bytes:
+    def _describe(self, params: dict[str, str]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in params.items() if k.lower() != "authkey")
+
+    def _scrub(self, body: bytes) -> bytes:
+        """The body with any ``authKey=...`` blanked, before any part of it is quoted."""
+        return _KEY_IN_BYTES.sub(rb"\1***", body)
+
+
+class KMAHubClient(KMAClient):
+    """KMA's API Hub, keyed by `auth_key`.
+
+    Transient failures (timeouts, connection errors, HTTP 5xx and 429) are retried with exponential backoff. The
+    key never leaves this class: URLs and bodies are redacted before they reach a log line or an error.
+    """
+
+    auth_key: str = Field(description="API Hub key (KMA_AUTH_KEY).")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API Hub base URL (KMA_API_URL).")
+    forecast_url: str = Field(
+        default=DEFAULT_FORECAST_URL, description="getVilageFcst URL on the API Hub (KMA_FORECAST_URL)."
+    )
+    timeout_seconds: float = Field(default=30.0, description="Connect and read timeout of one request.")
+    max_attempts: int = Field(default=4, description="Attempts per request before giving up.")
+    backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles on each attempt.")
+
+    @property
+    def source(self) -> str:
+        return "kma"
+
+    @contextmanager
+    def _connection(self) -> Iterator[Ask]:
+        """One HTTP session for the fetch's calls."""
+        with requests.Session() as session:
+            yield lambda endpoint, params: self._fetch(session, endpoint, params)
+
+    def _url(self, endpoint: str) -> str:
+        return self.forecast_url if endpoint == forecast.ENDPOINT else f"{self.base_url.rstrip('/')}/{endpoint}"
+
+    def _fetch(self, session: requests.Session, endpoint: str, params: dict[str, str]) -> bytes:
         """One answer's body; retries transient failures, never lets the key into a message."""
         log = dg.get_dagster_logger()
+        url = self._url(endpoint)
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -265,7 +305,7 @@ class KMAClient(dg.ConfigurableResource):
                     if code >= 400:
                         raise KMAError(
                             f"{endpoint} ({self._describe(params)}) answered HTTP {code}: "
-                            f"{kma_format.snippet(self._scrub(response.content))!r}"
+                            f"{wire.snippet(self._scrub(response.content))!r}"
                         )
                     return response.content
                 problem = f"HTTP {code}"
@@ -275,22 +315,9 @@ class KMAClient(dg.ConfigurableResource):
                 time.sleep(delay)
         raise KMAError(f"{endpoint} ({self._describe(params)}) failed after {self.max_attempts} attempts: {problem}")
 
-    def _checked(self, endpoint: str, body: bytes, params: dict[str, str] | None = None) -> bytes:
-        """The body, if it is KMA's text format; the check reads a scrubbed copy, so its message quotes no key."""
-        try:
-            kma_format.check_block(self._scrub(body))
-        except kma_format.KMAFormatError as error:
-            message = f"{endpoint} ({self._describe(params or {})}): {error}"
-        else:
-            return body
-        raise KMAError(message)  # raised outside the except block: no chained exception carries the body
-
-    def _describe(self, params: dict[str, str]) -> str:
-        return ", ".join(f"{k}={v}" for k, v in params.items() if k.lower() != "authkey")
-
     def _scrub(self, body: bytes) -> bytes:
         """The body with the key blanked, before any part of it is quoted (a cut could split the key)."""
-        body = _KEY_IN_BYTES.sub(rb"\1***", body)
+        body = super()._scrub(body)
         return body.replace(self.auth_key.encode(), b"***") if self.auth_key else body
 
     def _redact(self, text: str) -> str:

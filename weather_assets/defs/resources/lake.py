@@ -33,8 +33,8 @@ from pydantic import Field, PrivateAttr
 
 from weather_assets.domain import features
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.kma_format import TM_FORMAT
 from weather_assets.environment import DATA_DIR, lake_root
+from weather_assets.kma.wire import TM_FORMAT
 
 RAW_KINDS = ("asos", "pm10")
 ARRIVALS_PREFIX = "arrivals/"

@@ -18,6 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 from pydantic import Field
 
+from weather_assets.defs.failures import materialize_first
 from weather_assets.domain.training import Scores, feature_matrix
 from weather_assets.environment import DATA_DIR, tracking_uri
 
@@ -170,7 +171,7 @@ def load_champion(uri: str) -> Champion:
     """
     version = champion_version(_client(uri))
     if version is None:
-        raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {display_uri(uri)}: materialize comfort_model first")
+        raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {display_uri(uri)}")
     with _lock:
         if (uri, version) not in _loaded:
             _loaded[(uri, version)] = Champion(version, _model(uri, version))
@@ -200,4 +201,4 @@ class ModelRegistry(dg.ConfigurableResource):
         try:
             return self.champion()
         except LookupError as error:
-            raise dg.Failure(str(error), allow_retries=False) from None
+            raise materialize_first("comfort_model", error) from None

@@ -18,8 +18,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from weather_assets.defs.resources.predictions_db import frames
 from weather_assets.defs.resources.predictions_db.client import DatabaseWriteError, SQLClient, create_engine, describe
-from weather_assets.domain.forecasts_table import FORECASTS
-from weather_assets.domain.predictions_table import PREDICTIONS, TableSpec, identifier
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS, TableSpec, identifier
 from weather_assets.environment import DATA_DIR, Env, database_url, parse_database_url
 
 # The tables the platform writes, by their (default) name: what an asset's definition metadata may name.

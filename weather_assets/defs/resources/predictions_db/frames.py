@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 
-from weather_assets.domain.predictions_table import TableSpec
+from weather_assets.domain.tables import TableSpec
 
 
 def checked(spec: TableSpec, obj: object, window: tuple[datetime, datetime] | None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import pandas as pd
 from weather_assets.defs.partitions import kst_window
 from weather_assets.defs.resources.predictions_db.database import ComfortDatabase, Upserted
 from weather_assets.domain.hours import partition_key
-from weather_assets.domain.predictions_table import TableSpec
+from weather_assets.domain.tables import TableSpec
 
 TABLE_KEY = "weather/table"
 

@@ -1,4 +1,4 @@
-"""Offline stand-in for the KMA API Hub: answers the same calls with the same text format, deterministically.
+"""The offline observations: ASOS and PM10 answers in KMA's text format, deterministically.
 
 Every value is a pure function of (station, hour): smooth value noise whose knots are seeded by a hash of the
 station (or its region, so neighbours share weather) and the knot's index. Hence the same hour and station
@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from weather_assets.domain import kma_format
-from weather_assets.domain.hours import kst_now
 from weather_assets.domain.stations import Station, all_stations
+from weather_assets.kma import wire
 
 EPOCH = datetime(2000, 1, 1)
 _MASK = (1 << 64) - 1
@@ -187,35 +186,23 @@ def _stations(stn: str, pm10_only: bool = False) -> list[int]:
     return [s.station_id for s in known.values() if s.has_pm10 or not pm10_only]
 
 
-class OfflineKMA:
-    """Answers ``kma_sfctm2.php``, ``kma_sfctm3.php``, ``kma_pm10.php`` and ``getVilageFcst`` calls as bytes,
-    like the API Hub. `now` (naive KST; default the clock at each call) decides which forecast issues are out."""
+ENDPOINTS = ("kma_sfctm2.php", "kma_sfctm3.php", "kma_pm10.php")
 
-    def __init__(self, now: datetime | None = None) -> None:
-        self.now = now
 
-    def respond(self, endpoint: str, params: Mapping[str, str]) -> bytes:
-        """The body the API Hub would send for this endpoint and these query parameters."""
-        if endpoint == "getVilageFcst":
-            from weather_assets.domain import offline_forecast  # here: that module builds on this one
-
-            return offline_forecast.respond(params, self.now or kst_now())
-        when = lambda name: datetime.strptime(params[name], kma_format.TM_FORMAT)  # noqa: E731
-        if endpoint == "kma_sfctm2.php":
-            hour = when("tm")
-            return kma_format.render_asos(observe(stn, hour) for stn in _stations(params.get("stn", "0")))
-        if endpoint == "kma_sfctm3.php":
-            stations = _stations(params.get("stn", "0"))
-            return kma_format.render_asos(
-                observe(stn, hour) for hour in _hours(when("tm1"), when("tm2")) for stn in stations
-            )
-        if endpoint == "kma_pm10.php":
-            first, last = when("tm1"), when("tm2")
-            first += timedelta(minutes=-first.minute % 5)
-            steps = int((last - first) / timedelta(minutes=5)) + 1
-            stations = _stations(params.get("stn", "0"), pm10_only=True)
-            moments = [first + timedelta(minutes=5 * i) for i in range(max(steps, 0))]
-            return kma_format.render_pm10(
-                (moment, stn, pm10_reading(stn, moment)) for moment in moments for stn in stations
-            )
-        raise ValueError(f"the offline KMA generator does not serve {endpoint!r}")
+def respond(endpoint: str, params: Mapping[str, str]) -> bytes:
+    """The body the API Hub would send for one of `ENDPOINTS` and these query parameters."""
+    when = lambda name: datetime.strptime(params[name], wire.TM_FORMAT)  # noqa: E731
+    if endpoint == "kma_sfctm2.php":
+        hour = when("tm")
+        return wire.render_asos(observe(stn, hour) for stn in _stations(params.get("stn", "0")))
+    if endpoint == "kma_sfctm3.php":
+        stations = _stations(params.get("stn", "0"))
+        return wire.render_asos(observe(stn, hour) for hour in _hours(when("tm1"), when("tm2")) for stn in stations)
+    if endpoint == "kma_pm10.php":
+        first, last = when("tm1"), when("tm2")
+        first += timedelta(minutes=-first.minute % 5)
+        steps = int((last - first) / timedelta(minutes=5)) + 1
+        stations = _stations(params.get("stn", "0"), pm10_only=True)
+        moments = [first + timedelta(minutes=5 * i) for i in range(max(steps, 0))]
+        return wire.render_pm10((moment, stn, pm10_reading(stn, moment)) for moment in moments for stn in stations)
+    raise ValueError(f"the offline observations do not serve {endpoint!r}")

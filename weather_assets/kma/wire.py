@@ -5,8 +5,8 @@ ASOS answers (``kma_sfctm2.php``/``kma_sfctm3.php``) are blocks between ``#START
 so lines are split, never sliced). PM10 answers (``kma_pm10.php``) hold comma-separated
 ``TM, STN, PM10, FLAG, MQC, =`` lines, one reading every 5 minutes, and may be EUC-KR. Times are KST.
 
-What each field means and how it writes a missing value is `kma_fields`'s; what RN_DAY and IR make of an hour's
-precipitation is `features.precipitation`'s. A line with a token `kma_fields.value` refuses is malformed.
+What each field means and how it writes a missing value is `fields`'s; what RN_DAY and IR make of an hour's
+precipitation is `features.precipitation`'s. A line with a token `fields.value` refuses is malformed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from weather_assets.domain import kma_fields
+from weather_assets.kma import fields
 
 START = b"#START7777"
 END = b"#7777END"
@@ -245,16 +245,16 @@ def parse_asos(body: bytes) -> Parsed:
     for number, line in _data_lines(body):
         parts = line.split()
         try:
-            if len(parts) < kma_fields.MIN_ASOS_FIELDS:
-                raise ValueError(f"{len(parts)} fields, at least {kma_fields.MIN_ASOS_FIELDS} needed")
-            columns = kma_fields.ASOS_COLUMNS.items()
-            values = {column: kma_fields.value(parts[kma_fields.ASOS_INDEX[name]], name) for name, column in columns}
+            if len(parts) < fields.MIN_ASOS_FIELDS:
+                raise ValueError(f"{len(parts)} fields, at least {fields.MIN_ASOS_FIELDS} needed")
+            columns = fields.ASOS_COLUMNS.items()
+            values = {column: fields.value(parts[fields.ASOS_INDEX[name]], name) for name, column in columns}
             rows.append((station_number(parts[1]), parse_tm(parts[0]), *values.values()))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if not rows:
         raise KMAFormatError(_no_rows("ASOS", skipped, body))
-    return Parsed(kma_fields.ASOS_ROW, rows, skipped)
+    return Parsed(fields.ASOS_ROW, rows, skipped)
 
 
 def parse_pm10(body: bytes) -> Parsed:
@@ -272,12 +272,12 @@ def parse_pm10(body: bytes) -> Parsed:
             if len(parts) < 3:
                 raise ValueError(f"{len(parts)} fields, at least 3 needed")
             moment = parse_tm(parts[0])
-            rows.append((station_number(parts[1]), moment, _hour_ending(moment), kma_fields.value(parts[2], "PM10")))
+            rows.append((station_number(parts[1]), moment, _hour_ending(moment), fields.value(parts[2], "PM10")))
         except ValueError as error:
             skipped.append((number, f"{error}: {line[:80]!r}"))
     if skipped and not rows:
         raise KMAFormatError(_no_rows("PM10", skipped, body))
-    return Parsed(kma_fields.PM10_ROW, rows, skipped)
+    return Parsed(fields.PM10_ROW, rows, skipped)
 
 
 def hourly_pm10(readings: pd.DataFrame) -> pd.DataFrame:

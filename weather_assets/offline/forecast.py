@@ -1,12 +1,12 @@
 """Offline stand-in for ``getVilageFcst``: KMA's JSON answer, consistent with the offline observations.
 
-The forecast of hour H issued at B is what `offline_kma.observe` says about H, plus an error that grows with
+The forecast of hour H issued at B is what `observations.observe` says about H, plus an error that grows with
 the lead H - B: smooth noise seeded by (grid point, issue, field) for temperature, humidity and wind, and a
 timing error for precipitation (a rain spell arrives some hours early or late, more hours at longer leads).
 A grid point takes the mean weather of the shipped stations on it; a point without one gets the weather of a
 placeholder station of its own. Values are written as KMA writes them (text, PCP as a class), over KMA's reach
 since 2024-11-28: hourly to the end of the third day after a 17-23 issue's day (the second after a 02-14
-issue's), then the next day every three hours with PCP, SNO and WSD as class codes (`kma_forecast.in_extension`).
+issue's), then the next day every three hours with PCP, SNO and WSD as class codes (`forecast.in_extension`).
 A 17-23 issue so holds more than 1000 items, a page's worth: answers are paged as KMA pages them.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cache
 
-from weather_assets.domain.grid import to_grid
-from weather_assets.domain.kma_forecast import (
+from weather_assets.domain.stations import all_stations
+from weather_assets.kma.forecast import (
     BASE_HOURS,
     NO_DATA,
     PUBLICATION_DELAY,
@@ -27,8 +27,8 @@ from weather_assets.domain.kma_forecast import (
     in_extension,
     too_old,
 )
-from weather_assets.domain.offline_kma import EPOCH, mix, name_seed, observe, smooth_noise, unit, wet_and_rain
-from weather_assets.domain.stations import all_stations
+from weather_assets.kma.grid import to_grid
+from weather_assets.offline.observations import EPOCH, mix, name_seed, observe, smooth_noise, unit, wet_and_rain
 
 _HOUR = timedelta(hours=1)
 _SEEDS = {name: name_seed(name) for name in ("TMP", "REH", "WSD", "PCP")}
@@ -88,7 +88,7 @@ def sno_text(cm: float) -> str:
 
 def forecast_hours(issued_at: datetime) -> list[datetime]:
     """The hours an issue forecasts, as KMA's guide lays them out: hourly from the base time + 1 h, then the
-    extension's day (`kma_forecast.in_extension`) at 00, 03, ..., 21."""
+    extension's day (`forecast.in_extension`) at 00, 03, ..., 21."""
     extension = issued_at.replace(hour=0) + timedelta(days=3 if issued_at.hour <= 14 else 4)
     hourly = [issued_at + _HOUR * lead for lead in range(1, (extension - issued_at) // _HOUR)]
     return hourly + [extension + 3 * _HOUR * step for step in range(8)]

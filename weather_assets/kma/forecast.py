@@ -1,4 +1,4 @@
-"""KMA's short-term forecast (단기예보, ``getVilageFcst``): its issue times, its answers, and forecast features.
+"""KMA's short-term forecast (단기예보, ``getVilageFcst``): its issue times and its answers.
 
 Facts from KMA's VilageFcstInfoService_2.0 guide (Open API 활용가이드, 2024-11-28 edition, as public clients
 copy it): eight issues a day at 02, 05, ..., 23 KST (minute 00), each served from about ten minutes later, with
@@ -27,12 +27,10 @@ from typing import Any
 
 import pandas as pd
 
-from weather_assets.domain import kma_format
-from weather_assets.domain.features import MEASUREMENTS
-from weather_assets.domain.forecast_values import number, parse_pcp, parse_wsd
-from weather_assets.domain.grid import to_grid
-from weather_assets.domain.stations import all_stations
+from weather_assets.kma import wire
+from weather_assets.kma.forecast_values import parse_number, parse_pcp, parse_wsd
 
+ENDPOINT = "getVilageFcst"  # VilageFcstInfoService_2.0's short-term forecast
 BASE_HOURS = (2, 5, 8, 11, 14, 17, 20, 23)
 PUBLICATION_DELAY = timedelta(minutes=10)  # an issue is served from about base time + 10 min
 REACH = timedelta(days=5)  # an issue's last forecast hour is within five days of it (KMA's reach since 2024-11-28)
@@ -46,8 +44,6 @@ STAMP_FORMAT = "%Y%m%d%H%M"  # baseDate + baseTime, fcstDate + fcstTime
 _CATEGORIES = {"TMP": "temperature", "REH": "humidity", "WSD": "wind_speed", "PCP": "precipitation", "POP": "pop"}
 _CODES = {"SKY": "sky", "PTY": "pty"}
 FORECAST_COLUMNS = ("issued_at", "forecast_at", "nx", "ny", *_CATEGORIES.values(), *_CODES.values())
-FORECAST_MEASUREMENTS = ("temperature", "humidity", "precipitation", "wind_speed")  # what the forecast gives
-CARRIED_MEASUREMENTS = ("pm10", "pressure")  # what it lacks, carried from the latest observation
 _XML_CODE = re.compile(r"<(?:returnReasonCode|resultCode)>\s*(\d+)\s*<")
 _XML_MESSAGES = [re.compile(rf"<{tag}>\s*([^<]*?)\s*<") for tag in ("returnAuthMsg", "resultMsg", "errMsg")]
 
@@ -113,7 +109,7 @@ def _value(category: str, text: str, issued_at: datetime, forecast_at: datetime)
         return parse_pcp(text, coded)
     if category == "WSD":
         return parse_wsd(text, coded)
-    value = number(text)
+    value = parse_number(text)
     if category in _CODES and not (math.isnan(value) or value.is_integer()):
         raise ValueError(f"{category} {text!r} is not a code")
     return value
@@ -143,7 +139,7 @@ def read_answer(body: bytes, issued_at: datetime | None = None, point: tuple[int
         message_match = next(filter(None, (pattern.search(text) for pattern in _XML_MESSAGES)), None)
         if code_match is None:
             raise KMAForecastError(
-                f"getVilageFcst{where} answered neither KMA's JSON nor its XML error: {kma_format.snippet(body)!r}"
+                f"getVilageFcst{where} answered neither KMA's JSON nor its XML error: {wire.snippet(body)!r}"
             ) from None
         code, message = code_match[1], message_match[1] if message_match else ""
     if code != "00":
@@ -206,51 +202,3 @@ def parse_forecast(
     types = {"issued_at": "datetime64[ns]", "forecast_at": "datetime64[ns]", "nx": "int64", "ny": "int64"}
     types |= {c: "float64" for c in _CATEGORIES.values()} | {c: "Int64" for c in _CODES.values()}
     return frame.astype(types).sort_values(["issued_at", "forecast_at", "nx", "ny"]).reset_index(drop=True)
-
-
-def forecast_features(forecast: pd.DataFrame, carried: pd.DataFrame, station_ids: Sequence[int]) -> pd.DataFrame:
-    """Feature rows of forecast hours, per station, read like observations by the comfort rule and the model.
-
-    A station takes the forecast of its grid point (`grid.to_grid`); ``observed_at`` is the forecast hour,
-    ``lead_hours`` the hours from the issue to it. Temperature, humidity, precipitation and wind speed are the
-    forecast's. The forecast has no PM10 and no pressure, so these are carried: the station's row of
-    `carried` (one per station, its latest observed ``pm10`` and ``pressure``) is held for every forecast hour
-    (persistence, the usual forecast of slow quantities without a model of their own); NaN when the station
-    has no such row or value, which the comfort rule and the model read as a missing reading.
-    ``forecast_inputs`` and ``carried_inputs`` name, comma-separated, the measurements of the row that came
-    from the forecast and from the carried observation (present values only).
-    """
-    if carried["station_id"].duplicated().any():
-        raise ValueError("carried must hold one row per station (its latest observed pm10 and pressure)")
-    known = all_stations()
-    unknown = sorted(set(station_ids) - set(known))
-    if unknown:
-        raise ValueError(f"stations {unknown} are not in weather_assets/domain/data/stations.csv")
-    places = pd.DataFrame(
-        [
-            (s, known[s].station_name, known[s].region, *to_grid(known[s].latitude, known[s].longitude))
-            for s in station_ids
-        ],
-        columns=["station_id", "station_name", "region", "nx", "ny"],
-    )
-    frame = places.merge(forecast, on=["nx", "ny"]).merge(
-        carried[["station_id", *CARRIED_MEASUREMENTS]], on="station_id", how="left"
-    )
-    frame = frame.assign(
-        observed_at=frame["forecast_at"],
-        lead_hours=(frame["forecast_at"] - frame["issued_at"]) // pd.Timedelta(hours=1),
-        forecast_inputs=_present(frame, FORECAST_MEASUREMENTS),
-        carried_inputs=_present(frame, CARRIED_MEASUREMENTS),
-    )
-    columns = ["station_id", "station_name", "region", "observed_at", "issued_at", "lead_hours", *MEASUREMENTS]
-    types = {"station_id": "int64", "station_name": "string", "region": "string", "lead_hours": "int64"}
-    types |= {"observed_at": "datetime64[ns]", "issued_at": "datetime64[ns]"} | {m: "float64" for m in MEASUREMENTS}
-    types |= {"forecast_inputs": "string", "carried_inputs": "string"}
-    frame = frame[[*columns, "forecast_inputs", "carried_inputs"]].astype(types)
-    return frame.sort_values(["issued_at", "observed_at", "station_id"]).reset_index(drop=True)
-
-
-def _present(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
-    """Per row, the comma-separated names among `names` whose value is there."""
-    present = frame[list(names)].notna().to_numpy() if len(frame) else []
-    return [",".join(n for n, there in zip(names, row, strict=True) if there) for row in present]

@@ -1,7 +1,7 @@
 """What each field of KMA's ASOS and PM10 answers means: the field order, the fields this product reads and the
 columns they become, and each field's missing-value code, from KMA's help text for ``kma_sfctm2.php``.
 
-`value` reads one token by these rules; `kma_format` reads whole answers with it. A token that is not a finite
+`value` reads one token by these rules; `wire` reads whole answers with it. A token that is not a finite
 number written as KMA writes numbers (``nan``, ``inf``, ``1e999``, ``1_0``, non-ASCII digits) is refused, so its
 line is malformed.
 """

@@ -2,8 +2,8 @@
 
 From KMA's VilageFcstInfoService_2.0 guide (Open API 활용가이드, 2024-11-28 edition, as public clients copy it):
 PCP is a class of the hour's precipitation ("강수없음", "1mm 미만", "6.9mm", "30.0~50.0mm", "50.0mm 이상"), and
-"-, null, 0값은 '강수없음'" (a JSON null reaches here as the text "null", `kma_forecast.parse_forecast`); values
-of +900 and more or -900 and less are missing. In the 3-hourly days added on 2024-11-28 (`kma_forecast.
+"-, null, 0값은 '강수없음'" (a JSON null reaches here as the text "null", `forecast.parse_forecast`); values
+of +900 and more or -900 and less are missing. In the 3-hourly days added on 2024-11-28 (`forecast.
 in_extension`) PCP, SNO and WSD are qualitative classes, given as codes: PCP 1 약한 비 (under 3 mm an hour),
 2 보통 비 (3 to under 15), 3 강한 비 (15 and more); WSD 1 약한 바람 (under 4 m/s), 2 약간 강한 바람 (4 to under
 9), 3 강한 바람 (9 and more); SNO 1 보통 눈, 2 많은 눈 (SNO is not used here). KMA's announcement of the change
@@ -70,7 +70,7 @@ def parse_wsd(text: str, coded: bool = False) -> float:
     (9 and more) 9.0, where the comfort rule's wind penalty starts."""
     value = text.strip()
     named = _class(value, _WIND_NAMES, coded)
-    return _WIND_CLASSES[named] if named is not None else number(value)
+    return _WIND_CLASSES[named] if named is not None else parse_number(value)
 
 
 def _class(value: str, names: dict[str, str], coded: bool) -> str | None:
@@ -80,7 +80,7 @@ def _class(value: str, names: dict[str, str], coded: bool) -> str | None:
     return names.get(value.replace(" ", ""))
 
 
-def number(text: str) -> float:
+def parse_number(text: str) -> float:
     """A finite number, NaN for KMA's missing value (+-900 and beyond); ValueError for a non-finite one."""
     value = float(text)
     if not math.isfinite(value):
