@@ -42,6 +42,7 @@ def forecasts_table(name: str = TABLE, metadata: sa.MetaData | None = None) -> s
         sa.UniqueConstraint(*KEY, name="uk_forecast"),
         sa.Index(f"ix_{name}_issued_at", "issued_at"),
         sa.Index(f"ix_{name}_station_forecast", "station_id", "forecast_datetime"),
+        sa.Index(f"ix_{name}_updated_at", "updated_at"),  # the read API's MAX(updated_at), every second
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_unicode_ci",

@@ -74,6 +74,7 @@ def predictions_table(name: str = TABLE, metadata: sa.MetaData | None = None) ->
         # Index names carry the table's: SQLite's index names are per database, not per table.
         sa.Index(f"ix_{name}_prediction_datetime", "prediction_datetime"),
         sa.Index(f"ix_{name}_region", "region"),
+        sa.Index(f"ix_{name}_updated_at", "updated_at"),  # the read API's MAX(updated_at), every second
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_unicode_ci",
