@@ -3,17 +3,19 @@
     python -m benchmarks.api_latency [--url mysql+pymysql://root@127.0.0.1:3306] [--clients 50] [--seconds 15]
 
 Fills a scratch database with a month of predictions for station 108 and serves the API with uvicorn (2 workers)
-on loopback. wrk (Debian's package `wrk`), a second process, sends GET /comfort for stored hours over 50
-connections, each a client that waits for its answer and then thinks: a random 0 to 2x the mean think time, then
-back to back (the server saturated). The same back-to-back load on benchmarks/floor_app.py (same uvicorn,
-FastAPI and response model, a constant answer, no database) gives the floor that the server and framework
-themselves set on this machine. Prints p50, p99, the slowest answer and requests per second for each load. Then a
+on loopback. wrk (Debian's package `wrk`), a second process, sends GET /comfort for stored hours (720 of them, in
+turn: each worker keeps them all) over 50 connections, each a client that waits for its answer and then thinks: a
+random 0 to 2x the mean think time, then back to back (the server saturated). The same back-to-back load on
+benchmarks/floor_app.py (same uvicorn, FastAPI and response model, a constant answer, no database) gives, in the
+same run, the floor that the server and framework themselves set on this machine. Prints p50, p99, the slowest
+answer and requests per second for each load, and the saturated throughput as a fraction of the floor's. Then a
 flood: 200 concurrent requests for distinct hours that are not stored, and how many Dagster runs they started. Then
 cache hits while an on-demand run computes the current hour in the API's embedded mode (no DAGSTER_GRAPHQL_URL):
 uvicorn with one worker, so every hit shares the worker that starts the run; the 100 ms think-time load, without a
 run, then from the request that starts the run until that request's answer (a champion is trained first by the
 main command, so the run ingests, builds features and predicts as the schedule's runs do).
-Targets: p50 within 5 ms, p99 within 25 ms, also during the run; the flood starts no run.
+Targets: with think time p50 within 5 ms and p99 within 25 ms, also during the run; saturated, at least half the
+floor's requests per second; the flood starts no run.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ from weather_assets.domain.predictions_table import OUTPUT_COLUMNS, PREDICTIONS
 from weather_assets_tests.scratch import scratch_database, unconfigured_environment
 
 HERE = Path(__file__).resolve().parent
-P50_TARGET_MS, P99_TARGET_MS = 5.0, 25.0
+P50_TARGET_MS, P99_TARGET_MS = 5.0, 25.0  # with think time
+FLOOR_TARGET = 0.5  # saturated: the fraction of the floor's requests per second
+SATURATED = "back to back (saturated)"
 # wrk's Lua hooks: requests cycle through the stored hours; `done` prints what this script reads back.
 SCRIPT = """
 local hours = {%(hours)s}
@@ -191,7 +195,7 @@ def measure(args: argparse.Namespace, folder: Path, scripts: dict[int, Path], no
         with uvicorn("weather_assets.api:app", env, args.port) as url:
             wrk(url, scripts[0], args.clients, 3)  # warm-up: connections, pools, caches
             for think, label in ((100, "think 0-200 ms, mean 100"), (50, "think 0-100 ms, mean 50"),
-                                 (0, "back to back (saturated)")):  # fmt: skip
+                                 (0, SATURATED)):  # fmt: skip
                 rows.append((label, wrk(url, scripts[think], args.clients, args.seconds)))
             flooded = [now - timedelta(hours=h) for h in range(721, 921)]
             flood_statuses = flood(url, flooded)
@@ -212,14 +216,17 @@ def report(args: argparse.Namespace, measured: Measured, floor: Latency) -> None
     one_worker = [("1 worker, think mean 100", measured.alone),
                   ("1 worker, think mean 100, during a run", measured.during)]  # fmt: skip
     for label, (p50, p99, slowest, rate) in [*measured.rows, *one_worker]:
-        verdict = "targets met" if p50 <= P50_TARGET_MS and p99 <= P99_TARGET_MS else "targets missed"
+        if label == SATURATED:
+            met = rate >= FLOOR_TARGET * floor[3]
+            verdict = f"{rate / floor[3]:.2f}x the floor: target {'met' if met else 'missed'}"
+        else:
+            verdict = "targets met" if p50 <= P50_TARGET_MS and p99 <= P99_TARGET_MS else "targets missed"
         print(f"{label:<42}{p50:>7.1f} ms{p99:>7.1f} ms{slowest:>7.0f} ms{rate:>12,.0f}   {verdict}")
     p50, p99, slowest, rate = floor
     print(f"{'floor: constant answer, saturated':<42}{p50:>7.1f} ms{p99:>7.1f} ms{slowest:>7.0f} ms{rate:>12,.0f}")
     print(
-        f"Targets: p50 within {P50_TARGET_MS:g} ms, p99 within {P99_TARGET_MS:g} ms. Saturated, p50 is about "
-        f"clients / throughput: {P50_TARGET_MS:g} ms at {args.clients} clients needs "
-        f"{args.clients / P50_TARGET_MS * 1000:,.0f} requests/s."
+        f"Targets: with think time p50 within {P50_TARGET_MS:g} ms, p99 within {P99_TARGET_MS:g} ms; saturated, at "
+        f"least {FLOOR_TARGET:g}x the floor's requests per second (p50 is then about clients / throughput)."
     )
     statuses = ", ".join(f"{code} x{count}" for code, count in sorted(Counter(measured.flood_statuses).items()))
     print(f"Flood: 200 concurrent requests for distinct unstored hours: {statuses}; runs started: "
