@@ -3,17 +3,20 @@
     python -m benchmarks.api_latency [--url mysql+pymysql://root@127.0.0.1:3306] [--clients 50] [--seconds 15]
 
 Fills a scratch database with a month of predictions for station 108 and serves the API with uvicorn (2 workers)
-on loopback. wrk (Debian's package `wrk`), a second process, sends GET /comfort for stored hours over 50
-connections, each a client that waits for its answer and then thinks: a random 0 to 2x the mean think time, then
-back to back (the server saturated). The same back-to-back load on benchmarks/floor_app.py (same uvicorn,
-FastAPI and response model, a constant answer, no database) gives the floor that the server and framework
-themselves set on this machine. Prints p50, p99, the slowest answer and requests per second for each load. Then a
-flood: 200 concurrent requests for distinct hours that are not stored, and how many Dagster runs they started. Then
-cache hits while an on-demand run computes the current hour in the API's embedded mode (no DAGSTER_GRAPHQL_URL):
-uvicorn with one worker, so every hit shares the worker that starts the run; the 100 ms think-time load, without a
-run, then from the request that starts the run until that request's answer (a champion is trained first by the
-main command, so the run ingests, builds features and predicts as the schedule's runs do).
-Targets: p50 within 5 ms, p99 within 25 ms, also during the run; the flood starts no run.
+on loopback. wrk (Debian's package `wrk`), a second process, sends GET /comfort for stored hours (720 of them, in
+turn: each worker keeps them all) over 50 connections, each a client that waits for its answer and then thinks: a
+random 0 to 2x the mean think time, then back to back (the server saturated). The same back-to-back load on
+benchmarks/floor_app.py (same uvicorn, FastAPI and response model, a constant answer, no database) right after
+the API's gives the floor that the server and framework themselves set on this machine in the same minutes.
+Prints p50, p99, the slowest answer and requests per second for each load, and the saturated throughput as a
+fraction of the floor's. Then a flood: 200 concurrent requests for distinct hours that are not stored, and how many
+Dagster runs they started. Then cache hits while an on-demand run computes the current hour in the API's embedded
+mode (no DAGSTER_GRAPHQL_URL): uvicorn with one worker, so every hit shares the worker that starts the run; the
+100 ms think-time load, without a run, then from the request that starts the run until that request's answer (a
+champion is trained first by the main command, so the run ingests, builds features and predicts as the schedule's
+runs do).
+Targets: with think time p50 within 5 ms and p99 within 25 ms, also during the run; saturated, at least half the
+floor's requests per second; the flood starts no run.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ from weather_assets.domain.tables import PREDICTIONS
 from weather_assets_tests.scratch import scratch_database, unconfigured_environment
 
 HERE = Path(__file__).resolve().parent
-P50_TARGET_MS, P99_TARGET_MS = 5.0, 25.0
+P50_TARGET_MS, P99_TARGET_MS = 5.0, 25.0  # with think time
+FLOOR_TARGET = 0.5  # saturated: the fraction of the floor's requests per second
+SATURATED = "back to back (saturated)"
 # wrk's Lua hooks: requests cycle through the stored hours; `done` prints what this script reads back.
 SCRIPT = """
 local hours = {%(hours)s}
@@ -90,7 +95,13 @@ Latency = tuple[float, float, float, float]  # p50, p99 and slowest in ms, reque
 
 
 def wrk_command(url: str, script: Path, clients: int, seconds: int) -> list[str]:
-    return ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), url]
+    """wrk with one thread; an answer slower than 2 s (wrk's default timeout) counts in the latency, not as failed."""
+    return ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+
+
+def warm_up(url: str, script: Path, clients: int) -> None:
+    """Three seconds of `script`, not measured: connections, pools and each worker's kept answers."""
+    subprocess.run(wrk_command(url, script, clients, 3), capture_output=True, check=True)
 
 
 def wrk(url: str, script: Path, clients: int, seconds: int) -> Latency:
@@ -112,6 +123,7 @@ def wrk_result(output: str) -> Latency:
 
 class Measured(NamedTuple):
     rows: list[tuple[str, Latency]]  # the loads on 2 workers
+    floor: Latency  # the floor app, saturated, right after the API
     flood_statuses: list[int]
     flood_runs: int
     alone: Latency  # one worker, no run
@@ -189,37 +201,44 @@ def measure(args: argparse.Namespace, folder: Path, scripts: dict[int, Path], no
                "DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(folder / "weather"),
                "WEATHER_API_WAIT_SECONDS": "300"}  # fmt: skip  # the run's request waits for its end
         with uvicorn("weather_assets.api:app", env, args.port) as url:
-            wrk(url, scripts[0], args.clients, 3)  # warm-up: connections, pools, caches
+            warm_up(url, scripts[0], args.clients)
             for think, label in ((100, "think 0-200 ms, mean 100"), (50, "think 0-100 ms, mean 50"),
-                                 (0, "back to back (saturated)")):  # fmt: skip
+                                 (0, SATURATED)):  # fmt: skip
                 rows.append((label, wrk(url, scripts[think], args.clients, args.seconds)))
+            with uvicorn("floor_app:app", {}, args.port + 1) as floor_url:  # the API idle meanwhile
+                warm_up(floor_url, scripts[0], args.clients)
+                floor = wrk(floor_url, scripts[0], args.clients, args.seconds)
             flooded = [now - timedelta(hours=h) for h in range(721, 921)]
             flood_statuses = flood(url, flooded)
         with dg.DagsterInstance.from_config(str(home)) as instance:
             api_runs = instance.get_run_records(dg.RunsFilter(tags={"weather/served_by": "api"}))
         with uvicorn("weather_assets.api:app", env, args.port, workers=1) as url:
-            wrk(url, scripts[0], args.clients, 3)
+            warm_up(url, scripts[0], args.clients)
             alone = wrk(url, scripts[100], args.clients, args.seconds)
             during, status, seconds = during_run(url, scripts[100], args.clients, now)
     keys = {partition_key(hour) for hour in flooded}
     flood_runs = sum(record.dagster_run.tags.get("dagster/partition") in keys for record in api_runs)
-    return Measured(rows, flood_statuses, flood_runs, alone, during, status, seconds)
+    return Measured(rows, floor, flood_statuses, flood_runs, alone, during, status, seconds)
 
 
-def report(args: argparse.Namespace, measured: Measured, floor: Latency) -> None:
+def report(args: argparse.Namespace, measured: Measured) -> None:
     print(f"GET /comfort cache hits on MariaDB; uvicorn, 2 workers; wrk, {args.clients} clients, {args.seconds} s each")
     print(f"{'load':<42}{'p50':>10}{'p99':>10}{'slowest':>10}{'requests/s':>12}")
     one_worker = [("1 worker, think mean 100", measured.alone),
                   ("1 worker, think mean 100, during a run", measured.during)]  # fmt: skip
+    floor = measured.floor
     for label, (p50, p99, slowest, rate) in [*measured.rows, *one_worker]:
-        verdict = "targets met" if p50 <= P50_TARGET_MS and p99 <= P99_TARGET_MS else "targets missed"
+        if label == SATURATED:
+            met = rate >= FLOOR_TARGET * floor[3]
+            verdict = f"{rate / floor[3]:.2f}x the floor: target {'met' if met else 'missed'}"
+        else:
+            verdict = "targets met" if p50 <= P50_TARGET_MS and p99 <= P99_TARGET_MS else "targets missed"
         print(f"{label:<42}{p50:>7.1f} ms{p99:>7.1f} ms{slowest:>7.0f} ms{rate:>12,.0f}   {verdict}")
     p50, p99, slowest, rate = floor
     print(f"{'floor: constant answer, saturated':<42}{p50:>7.1f} ms{p99:>7.1f} ms{slowest:>7.0f} ms{rate:>12,.0f}")
     print(
-        f"Targets: p50 within {P50_TARGET_MS:g} ms, p99 within {P99_TARGET_MS:g} ms. Saturated, p50 is about "
-        f"clients / throughput: {P50_TARGET_MS:g} ms at {args.clients} clients needs "
-        f"{args.clients / P50_TARGET_MS * 1000:,.0f} requests/s."
+        f"Targets: with think time p50 within {P50_TARGET_MS:g} ms, p99 within {P99_TARGET_MS:g} ms; saturated, at "
+        f"least {FLOOR_TARGET:g}x the floor's requests per second (p50 is then about clients / throughput)."
     )
     statuses = ", ".join(f"{code} x{count}" for code, count in sorted(Counter(measured.flood_statuses).items()))
     print(f"Flood: 200 concurrent requests for distinct unstored hours: {statuses}; runs started: "
@@ -233,18 +252,16 @@ def main() -> None:
     parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--port", type=int, default=8765, help="the API's port on loopback; the floor app takes the next"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed as the load generator: apt-get install -y wrk")
     now = current_hour()
     folder = Path(tempfile.mkdtemp(prefix="api-latency-"))
     scripts = wrk_scripts(folder, [now - timedelta(hours=h) for h in range(1, 721)])
-    measured = measure(args, folder, scripts, now)
-    with uvicorn("floor_app:app", {}, args.port) as url:
-        wrk(url, scripts[0], args.clients, 3)
-        floor = wrk(url, scripts[0], args.clients, args.seconds)
-    report(args, measured, floor)
+    report(args, measure(args, folder, scripts, now))
     shutil.rmtree(folder)
 
 

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS weather_predictions (
   PRIMARY KEY (id),
   UNIQUE KEY uk_prediction (prediction_datetime, station_id),
   KEY ix_weather_predictions_prediction_datetime (prediction_datetime),
-  KEY ix_weather_predictions_region (region)
+  KEY ix_weather_predictions_region (region),
+  KEY ix_weather_predictions_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- The same definition as weather_assets/domain/forecasts_table.py (compared by the same test): the comfort
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS weather_forecasts (
   PRIMARY KEY (id),
   UNIQUE KEY uk_forecast (forecast_datetime, station_id, issued_at),
   KEY ix_weather_forecasts_issued_at (issued_at),
-  KEY ix_weather_forecasts_station_forecast (station_id, forecast_datetime)
+  KEY ix_weather_forecasts_station_forecast (station_id, forecast_datetime),
+  KEY ix_weather_forecasts_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Accounts, least privilege: the platform upserts rows (INSERT ... ON DUPLICATE KEY UPDATE) and never deletes

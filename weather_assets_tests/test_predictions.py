@@ -465,6 +465,7 @@ def test_init_sql_gives_the_tables_the_io_manager_creates(mysql_server: sa.URL, 
             "uk_prediction",
             "ix_weather_predictions_prediction_datetime",
             "ix_weather_predictions_region",
+            "ix_weather_predictions_updated_at",
         }
     finally:
         with engine.begin() as connection:

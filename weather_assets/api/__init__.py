@@ -4,7 +4,8 @@
 
 Modules: `settings` (from the environment, at startup), `models` (response shapes), `store` (reads on the
 event loop), `on_demand` with `locks` and `dagster_runs` (the bounded fallback for a missing recent hour),
-`service` (the serving rules), `routes` and `app` (the application).
+`service` (the serving rules), `cache` and `answers` (the hot answers kept, serialized once, with their HTTP
+caching headers), `routes` and `app` (the application).
 """
 
 from weather_assets.api.app import create_app

@@ -1,4 +1,5 @@
-"""The read API's application: settings read at startup, the engines, CORS, error answers and the routes."""
+"""The read API's application: settings read at startup, the engines, CORS, error answers (never cached: `no-store`)
+and the routes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from weather_assets.api.answers import NO_STORE
 from weather_assets.api.dagster_runs import dagster_runs
 from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.api.routes import router
@@ -34,7 +39,9 @@ class _StartupCORS:
         if self.cors is None:
             origins = list(scope["app"].state.service.settings.cors_origins)
             self.cors = (
-                CORSMiddleware(self.app, allow_origins=origins, allow_methods=["GET"], allow_headers=["*"])
+                CORSMiddleware(
+                    self.app, allow_origins=origins, allow_methods=["GET"], allow_headers=["*"], expose_headers=["ETag"]
+                )
                 if origins
                 else self.app
             )
@@ -77,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lambda app: _serving(app, settings),
     )
     app.add_middleware(_StartupCORS)
+    app.add_exception_handler(HTTPException, _client_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(Unavailable, _unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(sa.exc.DBAPIError, _database_down)  # type: ignore[arg-type]
     app.add_exception_handler(sa.exc.TimeoutError, _database_down)  # type: ignore[arg-type]  # pool exhausted
@@ -84,10 +93,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _not_stored(response: Response) -> Response:
+    response.headers["Cache-Control"] = NO_STORE
+    return response
+
+
+async def _client_error(request: Request, error: HTTPException) -> Response:
+    return _not_stored(await http_exception_handler(request, error))
+
+
+async def _invalid(request: Request, error: RequestValidationError) -> Response:
+    return _not_stored(await request_validation_exception_handler(request, error))
+
+
 async def _unavailable(_request: Request, error: Unavailable) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(error.retry_after)})
+    headers = {"Retry-After": str(error.retry_after), "Cache-Control": NO_STORE}
+    return JSONResponse({"detail": str(error)}, status_code=503, headers=headers)
 
 
 async def _database_down(_request: Request, _error: sa.exc.DBAPIError | sa.exc.TimeoutError) -> JSONResponse:
     body = {"detail": "the predictions database is unavailable"}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "30"})
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "30", "Cache-Control": NO_STORE})

@@ -1,16 +1,20 @@
-"""The read API's routes: its own (comfort, history, forecast, health) and the app's existing frontend's calls."""
+"""The read API's routes: its own (comfort, history, forecast, health) and the app's existing frontend's calls.
+
+The hot ones answer with the service's kept bytes (`answers.respond`); `response_model` still documents their
+shapes in the OpenAPI schema.
+"""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
+from weather_assets.api.answers import NO_STORE, age, respond
 from weather_assets.api.models import (
     EVALUATIONS,
     TITLES,
@@ -25,7 +29,7 @@ from weather_assets.api.models import (
     Welcome,
     WindowPrediction,
 )
-from weather_assets.api.service import Service, age, comfort
+from weather_assets.api.service import Service, comfort
 from weather_assets.domain.commute import WINDOWS
 from weather_assets.domain.hours import current_hour
 
@@ -33,6 +37,20 @@ DEFAULT_STATION = 108
 CHART_HOURS = 6
 StationId = Annotated[int, Query(ge=1, le=9999, description="ASOS station id")]
 At = Annotated[datetime | None, Query(description="KST time (ISO 8601); its hour is answered. Default: the latest.")]
+
+# The kept answers' headers (`answers.respond`), in the schema beside each 200's shape.
+CACHED: dict[int | str, dict] = {
+    200: {
+        "headers": {
+            "ETag": {"description": "Weak: the answer, its age_seconds aside.", "schema": {"type": "string"}},
+            "Cache-Control": {
+                "description": "max-age until the table's next write is expected, stale-while-revalidate.",
+                "schema": {"type": "string"},
+            },
+        }
+    },
+    304: {"description": "Not Modified: If-None-Match names the current ETag; no body."},
+}
 
 router = APIRouter()
 
@@ -74,6 +92,14 @@ def _prediction(result: Comfort, prediction_type: str) -> Prediction:
     )
 
 
+def _as_comfort(result: Comfort) -> Comfort:
+    return result
+
+
+def _now(result: Comfort) -> Prediction:
+    return _prediction(result, "now")
+
+
 def _greeting(hour: int) -> str:
     if 5 <= hour < 12:
         return "Good morning! Here is how comfortable it is outside."
@@ -89,8 +115,8 @@ def _check_type(prediction_type: str) -> None:
         raise HTTPException(400, f"prediction_type must be one of {list(TITLES)}, not {prediction_type!r}")
 
 
-@router.get("/comfort", response_model=Comfort, responses={404: {}, 503: {}})
-async def comfort_of_station(request: Request, station_id: StationId = DEFAULT_STATION, at: At = None) -> Comfort:
+@router.get("/comfort", response_model=Comfort, responses={**CACHED, 404: {}, 503: {}})
+async def comfort_of_station(request: Request, station_id: StationId = DEFAULT_STATION, at: At = None) -> Response:
     """A station's comfort: the latest stored hour (default), or the hour of `at`.
 
     Without `at`: the newest stored hour when it is at most `WEATHER_API_MAX_STALENESS` old, else the latest
@@ -100,8 +126,10 @@ async def comfort_of_station(request: Request, station_id: StationId = DEFAULT_S
     service = _service(request)
     hour = _hour(at)
     if hour is None:
-        return await service.latest(station_id)
-    return await service.at(hour, station_id, time.monotonic() + service.settings.wait_seconds)
+        answer = await service.newest(station_id, "comfort", _as_comfort)
+    else:
+        answer = await service.stored(hour, station_id)
+    return respond(request, answer, service.clock())
 
 
 @router.get("/comfort/history", response_model=History)
@@ -119,45 +147,51 @@ async def history(
     return History(station_id=station_id, hours=hours, items=[comfort(row, now) for row in rows])
 
 
-@router.get("/comfort/forecast", response_model=Forecast, responses={404: {}})
-async def forecast(request: Request, station_id: StationId = DEFAULT_STATION) -> Forecast:
+@router.get("/comfort/forecast", response_model=Forecast, responses={**CACHED, 404: {}})
+async def forecast(request: Request, station_id: StationId = DEFAULT_STATION) -> Response:
     """The station's forecast hours from the current KST hour on, earliest first, each from the newest issue that
     forecasts it: per hour the comfort forecast, the measurements and which model inputs came from KMA's forecast
     or were carried from the latest observation. 404 when none is stored for the station."""
-    return await _service(request).forecast(station_id)
+    service = _service(request)
+    return respond(request, await service.forecast(station_id), service.clock())
 
 
-@router.get("/predict/hourly/{prediction_type}", response_model=Hourly, responses={400: {}})
+@router.get("/predict/hourly/{prediction_type}", response_model=Hourly, responses={**CACHED, 400: {}})
 async def predict_hourly(
     request: Request, prediction_type: str = PathParam(description="now, morning or evening")
-) -> Hourly:
+) -> Response:
     """The frontend's chart: the last 6 stored hours at station 108, oldest first."""
     _check_type(prediction_type)
     service = _service(request)
-    rows = await service.store.latest(DEFAULT_STATION, service.hour(), CHART_HOURS)
-    points = [
-        HourlyPoint(
-            time=row["prediction_datetime"].strftime("%H:00"),
-            temperature=row["temperature"],
-            pm10=row["pm10"],
-            humidity=row["humidity"],
-            rainfall=row["precipitation"],
-        )
-        for row in reversed(rows)
-    ]
-    return Hourly(hourly=points, count=len(points), status="success")
+
+    async def chart() -> Hourly:
+        rows = await service.store.latest(DEFAULT_STATION, service.hour(), CHART_HOURS)
+        points = [
+            HourlyPoint(
+                time=row["prediction_datetime"].strftime("%H:00"),
+                temperature=row["temperature"],
+                pm10=row["pm10"],
+                humidity=row["humidity"],
+                rainfall=row["precipitation"],
+            )
+            for row in reversed(rows)
+        ]
+        return Hourly(hourly=points, count=len(points), status="success")
+
+    return respond(request, await service.kept(("chart", DEFAULT_STATION), chart), service.clock())
 
 
-@router.get("/predict/now", response_model=Prediction, responses={503: {}})
-async def predict_now(request: Request) -> Prediction:
+@router.get("/predict/now", response_model=Prediction, responses={**CACHED, 503: {}})
+async def predict_now(request: Request) -> Response:
     """The frontend's call: the latest comfort at station 108 (as `/comfort`)."""
-    return _prediction(await _service(request).latest(DEFAULT_STATION), "now")
+    service = _service(request)
+    return respond(request, await service.newest(DEFAULT_STATION, "now", _now), service.clock())
 
 
-@router.get("/predict/{prediction_type}", response_model=WindowPrediction, responses={400: {}, 503: {}})
+@router.get("/predict/{prediction_type}", response_model=WindowPrediction, responses={**CACHED, 400: {}, 503: {}})
 async def predict_window(
     request: Request, prediction_type: str = PathParam(description="morning or evening (now: /predict/now)")
-) -> WindowPrediction:
+) -> Response:
     """The frontend's call for the next commute window at station 108, forecast: morning 06:00-08:59 KST (today's
     before 09:00, else tomorrow's), evening 17:00-20:59 (today's before 21:00, else tomorrow's); during the
     window, its hours from the current one on. Each hour from the newest forecast issue that forecasts it; the
@@ -165,7 +199,8 @@ async def predict_window(
     503 with Retry-After while no forecast for the window is stored."""
     if prediction_type not in WINDOWS:  # never "now": /predict/now is declared first
         raise HTTPException(400, f"prediction_type must be one of {list(TITLES)}, not {prediction_type!r}")
-    return await _service(request).window(prediction_type, DEFAULT_STATION)
+    service = _service(request)
+    return respond(request, await service.window(prediction_type, DEFAULT_STATION), service.clock())
 
 
 @router.get("/api/welcome", response_model=Welcome)
@@ -176,16 +211,18 @@ async def welcome(request: Request) -> Welcome:
 
 
 @router.get("/health", response_model=Health, responses={503: {}})
-async def health(request: Request) -> Health | JSONResponse:
+async def health(request: Request, response: Response) -> Health | JSONResponse:
     """Whether the database answers (503 when it does not, or when its SQLite file is missing), the newest stored
-    hour, its age and whether it is within the bound."""
+    hour, its age and whether it is within the bound. Never cached: it is the live state."""
     service = _service(request)
+    response.headers["Cache-Control"] = NO_STORE
+    headers = {"Cache-Control": NO_STORE}
     try:
         if not await service.store.present():
-            return JSONResponse({"status": "unavailable", "database": "missing"}, status_code=503)
+            return JSONResponse({"status": "unavailable", "database": "missing"}, status_code=503, headers=headers)
         newest = await service.store.newest()
     except sa.exc.DBAPIError:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503, headers=headers)
     bound = service.settings.max_staleness
     now = service.clock()
     fresh = newest is not None and now - newest <= bound

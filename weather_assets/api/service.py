@@ -1,17 +1,21 @@
 """What the routes share: the settings, the tables' reads and the on-demand fallback, and the rules that join
 them (serve the newest fresh hour; compute only a missing recent hour; 404 with backfill advice otherwise; a
-commute window's hours each from the newest forecast issue that forecasts it, judged by its worst hour)."""
+commute window's hours each from the newest forecast issue that forecasts it, judged by its worst hour). The hot
+answers are kept (`cache`) and say how long HTTP caches may keep them: until their table's next expected write."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import HTTPException
+from pydantic import BaseModel
 
+from weather_assets.api.answers import Answer, age
+from weather_assets.api.cache import AnswerCache, Miss, Watch
 from weather_assets.api.models import (
     EVALUATIONS,
     TITLES,
@@ -30,9 +34,14 @@ from weather_assets.domain.commute import WINDOWS, next_window, window_start, wo
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.stations import all_stations
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS
 
+HOUR = timedelta(hours=1)
 FORECAST_HORIZON = timedelta(days=7)  # beyond KMA's short-term forecast (about 3 days)
 FORECAST_RETRY_SECONDS = 600  # issues come every 3 hours; the pipeline scores one within minutes
+# When the next issue's forecasts are expected: KMA issues every 3 hours (kma_forecast.BASE_HOURS) and the
+# forecast_issued schedule scores an issue 15 minutes after its base time.
+ISSUE_INTERVAL, ISSUE_SCORED = timedelta(hours=3), timedelta(minutes=15)
 
 
 def window_title(kind: str, hours: list[datetime], now: datetime) -> str:
@@ -49,6 +58,8 @@ class Service:
         self, settings: Settings, store: Store, on_demand: OnDemand, clock: Callable[[], datetime] = kst_now
     ) -> None:
         self.settings, self.store, self.on_demand, self.clock = settings, store, on_demand, clock
+        self.predictions, self.forecasts = Watch(store, PREDICTIONS.name), Watch(store, FORECASTS.name)
+        self.cache = AnswerCache()
 
     def hour(self) -> datetime:
         """The current KST hour by the service's clock (every rule of the API asks this, never the wall clock)."""
@@ -106,38 +117,111 @@ class Service:
             raise Unavailable(f"{partition_key(hour)} KST is being computed; retry shortly", 10)
         computing.result()  # the computation's own Unavailable, if it failed
 
-    async def window(self, kind: str, station_id: int) -> WindowPrediction:
+    async def window(self, kind: str, station_id: int) -> Answer:
         """The next `kind` commute window at the station, each hour from the newest issue that forecasts it; a 503
         with Retry-After while no issue forecasts any of them (the pipeline has not scored one yet)."""
         self.check(station_id)
         now = self.clock()
-        hours = next_window(kind, now)
-        rows = await self.store.forecast(station_id, hours[0], hours[-1])
-        if not rows:
-            raise Unavailable(
-                f"the forecast for the {kind} commute of {hours[0]:%Y-%m-%d} is not available yet; retry later",
-                FORECAST_RETRY_SECONDS,
-            )
-        return window_prediction(kind, now, hours, rows)
 
-    async def forecast(self, station_id: int) -> Forecast:
+        async def build() -> tuple[Answer, None]:
+            hours = next_window(kind, now)
+            rows = await self.store.forecast(station_id, hours[0], hours[-1])
+            if not rows:
+                raise Unavailable(
+                    f"the forecast for the {kind} commute of {hours[0]:%Y-%m-%d} is not available yet; retry later",
+                    FORECAST_RETRY_SECONDS,
+                )
+            answer = window_prediction(kind, now, hours, rows)
+            return Answer.of(answer, self._next_issue(now), window_start(kind, hours)), None
+
+        return await self.cache.get((kind, station_id, current_hour(now)), self.forecasts, now, build)
+
+    async def forecast(self, station_id: int) -> Answer:
         """The station's forecast hours from the current hour on, each from the newest issue that forecasts it;
         a 404 when none is stored."""
         self.check(station_id)
-        hour = self.hour()
-        rows = await self.store.forecast(station_id, hour, hour + FORECAST_HORIZON)
-        if not rows:
-            raise HTTPException(404, f"no forecast for station {station_id} from {partition_key(hour)} KST is stored")
-        name, _, version = str(rows[0]["model_name"]).partition("/")
-        return Forecast(
-            station_id=station_id,
-            station_name=all_stations()[station_id].station_name,
-            region=rows[0]["region"],
-            issued_at=max(row["issued_at"] for row in rows),
-            model_name=name,
-            model_version=version,
-            hours=[forecast_hour(row) for row in rows],
-        )
+        now = self.clock()
+        hour = current_hour(now)
+
+        async def build() -> tuple[Answer, None]:
+            rows = await self.store.forecast(station_id, hour, hour + FORECAST_HORIZON)
+            if not rows:
+                raise HTTPException(
+                    404, f"no forecast for station {station_id} from {partition_key(hour)} KST is stored"
+                )
+            name, _, version = str(rows[0]["model_name"]).partition("/")
+            answer = Forecast(
+                station_id=station_id,
+                station_name=all_stations()[station_id].station_name,
+                region=rows[0]["region"],
+                issued_at=max(row["issued_at"] for row in rows),
+                model_name=name,
+                model_version=version,
+                hours=[forecast_hour(row) for row in rows],
+            )
+            return Answer.of(answer, self._next_issue(now)), None
+
+        return await self.cache.get(("forecast", station_id, hour), self.forecasts, now, build)
+
+    async def newest(self, station_id: int, name: str, shape: Callable[[Comfort], BaseModel]) -> Answer:
+        """`latest` in the shape `shape` gives (`name` tells the shapes apart): the newest stored hour kept until
+        it is past the staleness bound; the fallback's answer, when it is needed, not kept."""
+        self.check(station_id)
+        now = self.clock()
+        hour = current_hour(now)
+
+        async def build() -> tuple[Answer, datetime]:
+            rows = await self.store.latest(station_id, hour)
+            if not rows or now - rows[0]["prediction_datetime"] > self.settings.max_staleness:
+                raise Miss
+            stored = rows[0]["prediction_datetime"]
+            expires = stored + self.settings.max_staleness
+            return Answer.of(shape(comfort(rows[0], now)), min(expires, self._next_hour()), stored), expires
+
+        try:
+            return await self.cache.get((name, station_id, hour), self.predictions, now, build)
+        except Miss:
+            result = await self.latest(station_id)
+            return Answer.of(shape(result), self._next_hour(), result.prediction_datetime)
+
+    async def stored(self, hour: datetime, station_id: int) -> Answer:
+        """`at` as an answer: a stored hour kept; a missing one read, computed or refused by `at`, not kept."""
+        self.check(station_id, hour)
+        now = self.clock()
+
+        async def build() -> tuple[Answer, None]:
+            row = await self.store.at(hour, station_id)
+            if row is None:
+                raise Miss
+            return Answer.of(comfort(row, now), self._next_hour(), hour), None
+
+        try:
+            return await self.cache.get(("at", station_id, hour), self.predictions, now, build)
+        except Miss:
+            result = await self.at(hour, station_id, time.monotonic() + self.settings.wait_seconds)
+            return Answer.of(result, self._next_hour(), hour)
+
+    async def kept(self, key: Hashable, shape: Callable[[], Awaitable[BaseModel]]) -> Answer:
+        """Another answer from the predictions table that changes only when it does (in the current hour)."""
+        now = self.clock()
+
+        async def build() -> tuple[Answer, None]:
+            return Answer.of(await shape(), self._next_hour()), None
+
+        return await self.cache.get((*key, current_hour(now)), self.predictions, now, build)
+
+    def _next_hour(self) -> datetime:
+        """When the predictions table's next hour is expected: the hour after its newest, at the ingest minute."""
+        newest = self.predictions.newest
+        if newest is None:
+            return self.clock()
+        return newest + HOUR + timedelta(minutes=self.settings.ingest_minute)
+
+    def _next_issue(self, now: datetime) -> datetime:
+        """When a forecast answer next changes: the next hour (its hours start there), or sooner the next issue."""
+        following = current_hour(now) + HOUR
+        newest = self.forecasts.newest
+        return following if newest is None else min(following, newest + ISSUE_INTERVAL + ISSUE_SCORED)
 
 
 def window_prediction(kind: str, now: datetime, hours: list[datetime], rows: list[dict[str, Any]]) -> WindowPrediction:
@@ -216,11 +300,6 @@ def _retrieved(future: asyncio.Future[None]) -> None:
     """Marks a computation's error as seen when the request that waited for it has already answered 503."""
     if not future.cancelled():
         future.exception()
-
-
-def age(hour: datetime, now: datetime) -> float:
-    """Seconds from a stored hour's start to `now` (the service's clock)."""
-    return round((now - hour).total_seconds(), 1)
 
 
 def comfort(row: dict[str, Any], now: datetime) -> Comfort:

@@ -9,11 +9,13 @@ from weather_assets.domain.hours import KEY_FORMAT
 from weather_assets.domain.stations import DEFAULT_STATIONS, parse_station_ids
 from weather_assets.environment import (
     DATA_DIR,
+    INGEST_MINUTE,
     PARTITIONS_START,
     Env,
     SettingsError,
     data_dir,
     database_url,
+    ingest_minute,
     number,
     parse_database_url,
     partitions_start,
@@ -44,6 +46,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # serving what the pipeline made
     max_staleness: timedelta = timedelta(hours=3)
+    ingest_minute: int = INGEST_MINUTE  # when the next hour is expected, for HTTP caches: the schedule's minute
     # computing a missing recent hour through Dagster, the fallback
     graphql_url: str | None = None
     dagster_home: str | None = None
@@ -67,6 +70,7 @@ class Settings:
             partitions_start=datetime.strptime(partitions_start(), KEY_FORMAT),
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()),
             max_staleness=timedelta(hours=number(Env.API_MAX_STALENESS, cls.max_staleness / timedelta(hours=1))),
+            ingest_minute=ingest_minute(),
             graphql_url=Env.API_GRAPHQL_URL.get(),
             dagster_home=Env.DAGSTER_HOME.get(),
             on_demand_hours=whole_number(Env.API_ON_DEMAND_HOURS, cls.on_demand_hours),

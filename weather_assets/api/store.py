@@ -101,6 +101,13 @@ def _forecast_statements(table: sa.Table) -> dict[str, sa.Select]:
     return {"issue": sa.select(table).select_from(joined).where(station).order_by(c.forecast_datetime)}
 
 
+def _version_statement(table: sa.Table, time_column: str) -> sa.Select:
+    """The table's newest write and newest hour (or issue): two index lookups, as scalar subqueries so that
+    SQLite, which shortcuts only a lone MAX, reads each from its index."""
+    newest = [sa.select(sa.func.max(table.c[column])).scalar_subquery() for column in ("updated_at", time_column)]
+    return sa.select(*newest)
+
+
 class Store:
     """The predictions and forecasts tables, read-only. Before its first materialization a table does not exist:
     no rows (whether it exists is asked again until it does)."""
@@ -110,7 +117,12 @@ class Store:
         self.table = PREDICTIONS.table()
         self.forecasts = forecasts_table()
         self.statements = _statements(self.table) | _forecast_statements(self.forecasts)
-        self._tables = {name: self.table.name for name in self.statements} | {"issue": self.forecasts.name}
+        self.statements |= {
+            f"version:{self.table.name}": _version_statement(self.table, "prediction_datetime"),
+            f"version:{self.forecasts.name}": _version_statement(self.forecasts, "issued_at"),
+        }
+        self._tables = {name: self.table.name for name in self.statements}
+        self._tables |= {name: self.forecasts.name for name in ("issue", f"version:{self.forecasts.name}")}
         self._existing: set[str] = set()
         self.file = sqlite_file(reader.url)
         self._opened: tuple[int, int] | None = None  # the identity of the file the pool's connections read
@@ -177,6 +189,12 @@ class Store:
     async def newest(self) -> datetime | None:
         rows = await self._rows("newest")
         return next(iter(rows[0].values())) if rows else None
+
+    async def version(self, table: str) -> tuple[Any, ...]:
+        """What changes when `table` is written: the file read (SQLite), its newest `updated_at` and its newest hour
+        (forecasts: issue); Nones while the table does not exist."""
+        rows = await self._rows(f"version:{table}")
+        return (self._opened, *(rows[0].values() if rows else (None, None)))
 
     async def forecast(self, station_id: int, first: datetime, last: datetime) -> list[dict[str, Any]]:
         """The station's forecast hours first..last, each from the newest issue that forecasts it, earliest first."""

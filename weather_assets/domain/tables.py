@@ -78,6 +78,7 @@ def predictions_table(name: str = "weather_predictions", metadata: sa.MetaData |
         # Index names carry the table's: SQLite's index names are per database, not per table.
         sa.Index(f"ix_{name}_prediction_datetime", "prediction_datetime"),
         sa.Index(f"ix_{name}_region", "region"),
+        sa.Index(f"ix_{name}_updated_at", "updated_at"),  # the read API's MAX(updated_at), every second
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_unicode_ci",
@@ -115,6 +116,7 @@ def forecasts_table(name: str = "weather_forecasts", metadata: sa.MetaData | Non
         sa.UniqueConstraint(*FORECASTS.key, name="uk_forecast"),
         sa.Index(f"ix_{name}_issued_at", "issued_at"),
         sa.Index(f"ix_{name}_station_forecast", "station_id", "forecast_datetime"),
+        sa.Index(f"ix_{name}_updated_at", "updated_at"),  # the read API's MAX(updated_at), every second
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_unicode_ci",
