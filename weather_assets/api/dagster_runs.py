@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -89,23 +90,28 @@ class GraphQLRuns:
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self._client: Any = None
+        self._local = threading.local()
 
     @property
     def client(self) -> Any:
-        """dagster-graphql's client, made on first use (it asks the webserver for its schema)."""
-        if self._client is None:
+        """dagster-graphql's client for this thread, made on first use (it asks the webserver for its schema).
+
+        One per thread: its transport holds one connection at a time, so on-demand runs started from two threads
+        through one client failed with ``TransportAlreadyConnected``.
+        """
+        client = getattr(self._local, "client", None)
+        if client is None:
             from dagster_graphql import DagsterGraphQLClient
 
             address = urlsplit(self.url)
-            self._client = DagsterGraphQLClient(
+            client = self._local.client = DagsterGraphQLClient(
                 address.hostname or "127.0.0.1",
                 port_number=address.port,
                 use_https=address.scheme == "https",
                 timeout=GRAPHQL_TIMEOUT,
                 path_prefix=address.path.rstrip("/"),
             )
-        return self._client
+        return client
 
     def _runs(self, filter_: dict[str, Any], limit: int | None = None) -> list[RunSummary]:
         answer = requests.post(
