@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
@@ -57,7 +56,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOMa
                 publication_poll_seconds=Env.KMA_POLL_SECONDS, publication_wait_minutes=Env.KMA_WAIT_MINUTES
             ),
         ),
-        "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR), s3=S3Resource()),
+        "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR)),
         "mlflow": MLflowTracking(registry=registry),
         "model_registry": registry,
         **tables_resources(ComfortDatabase(**_bound_to_env(url=Env.DB_URL, data_dir=Env.DATA_DIR))),

@@ -124,6 +124,20 @@ def test_layers_that_do_not_load_dagster(package: str) -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_loading_the_code_location_leaves_the_libraries_of_some_runs_unimported() -> None:
+    """Every process that loads the definitions (the code server, each launched run) would pay for these: MLflow and
+    scikit-learn load in the runs that train or predict, dagster-aws and boto3 when an s3:// lake opens
+    (`benchmarks/load_time.py` prints the seconds)."""
+    program = (
+        "import sys, weather_assets.definitions\n"
+        "print(sorted({n.partition('.')[0] for n in sys.modules} & {'mlflow', 'dagster_mlflow', 'sklearn', 'scipy',"
+        " 'skops', 'boto3', 'botocore', 'dagster_aws'}))"
+    )
+    env = unconfigured_environment()
+    result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def quiet_dagster_home(tmp_path: Path) -> dict[str, str]:
     """The environment of a user who followed the README: a DAGSTER_HOME with its dagster.yaml, nothing else set."""
     home = tmp_path / "dagster_home"

@@ -1,4 +1,8 @@
-"""The comfort model in MLflow's Model Registry: the champion alias, promotion, and loading for predictions."""
+"""The comfort model in MLflow's Model Registry: the champion alias, promotion, and loading for predictions.
+
+MLflow (about 1 s to import) is imported by the functions that talk to the registry, not with the module: every
+process that loads the code location imports this one, and only the runs that train or predict need MLflow.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,16 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import dagster as dg
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from mlflow.pyfunc import PyFuncModel
 from pydantic import Field
 
 from weather_assets.domain.training import Scores, feature_matrix
 from weather_assets.environment import DATA_DIR, tracking_uri
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.pyfunc import PyFuncModel
     from sklearn.base import RegressorMixin
 
 MODEL_NAME = "comfort-model"
@@ -53,10 +54,14 @@ def display_uri(uri: str) -> str:
 
 def _client(uri: str) -> MlflowClient:
     """A client of this store for tracking and registry alike (never the process-wide registry URI)."""
+    from mlflow import MlflowClient
+
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _model(uri: str, version: str) -> PyFuncModel:
+    import mlflow.pyfunc
+
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
@@ -68,6 +73,8 @@ def _inputs(model: PyFuncModel) -> list[str]:
 
 def champion_version(client: MlflowClient) -> str | None:
     """The version the champion alias points at, or None before the first promotion."""
+    from mlflow.exceptions import MlflowException
+
     try:
         return str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
     except MlflowException:
@@ -76,8 +83,8 @@ def champion_version(client: MlflowClient) -> str | None:
 
 def register(model: RegressorMixin, validation_x: pd.DataFrame, example_x: pd.DataFrame) -> str:
     """Log `model` to the active MLflow run with its signature and an input example, register it, give its version."""
-    # Imported here, not with the module: together about 2 s, which every run's step process would pay.
     import sklearn
+    from mlflow.models import infer_signature
     from mlflow.sklearn import log_model
     from skops.io import dumps as skops_dumps
     from skops.io import get_untrusted_types
@@ -119,6 +126,8 @@ def promote_if_better(uri: str, version: str, validation: pd.DataFrame, truth: p
     against `truth`, each with the inputs it was trained on: a model that lost a feature or learnt from bad
     labels cannot win by being measured differently. A tie keeps the champion.
     """
+    from mlflow.exceptions import MlflowException
+
     client = _client(uri)
     rmse = _rmse(uri, version, validation, truth)
     current = champion_version(client)
