@@ -22,7 +22,6 @@ from weather_assets.environment import DATA_DIR, tracking_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-    from mlflow.pyfunc import PyFuncModel
     from sklearn.base import RegressorMixin
 
 MODEL_NAME = "comfort-model"
@@ -59,16 +58,20 @@ def _client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _model(uri: str, version: str) -> PyFuncModel:
-    import mlflow.pyfunc
+def _load(uri: str, version: str) -> tuple[RegressorMixin, list[str]]:
+    """A registered version's model and the inputs its signature names, in their order.
+
+    Through MLflow's scikit-learn flavor, not pyfunc: the same model and predictions, without pyfunc's scan of
+    every installed package against the model's requirements, which each launched run that predicts would pay.
+    """
+    import mlflow.artifacts
+    from mlflow.models import Model
+    from mlflow.sklearn import load_model
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
-
-
-def _inputs(model: PyFuncModel) -> list[str]:
-    return model.metadata.get_input_schema().input_names()
+    local = mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{version}")
+    return load_model(local), Model.load(local).get_input_schema().input_names()
 
 
 def champion_version(client: MlflowClient) -> str | None:
@@ -115,8 +118,8 @@ class Decision:
 
 
 def _rmse(uri: str, version: str, validation: pd.DataFrame, truth: pd.Series) -> float:
-    model = _model(uri, version)
-    return Scores.of(truth, model.predict(feature_matrix(validation, _inputs(model)))).rmse
+    model, inputs = _load(uri, version)
+    return Scores.of(truth, model.predict(feature_matrix(validation, inputs))).rmse
 
 
 def promote_if_better(uri: str, version: str, validation: pd.DataFrame, truth: pd.Series) -> Decision:
@@ -151,7 +154,8 @@ class Champion:
     """The champion model as loaded for predictions, with the name each prediction row carries."""
 
     version: str
-    model: PyFuncModel
+    model: RegressorMixin
+    inputs: list[str]
 
     @property
     def model_name(self) -> str:
@@ -160,7 +164,7 @@ class Champion:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Comfort scores for feature rows (unclipped model output)."""
-        return np.asarray(self.model.predict(feature_matrix(frame, _inputs(self.model))), dtype="float64")
+        return np.asarray(self.model.predict(feature_matrix(frame, self.inputs)), dtype="float64")
 
     def comfort(self, frame: pd.DataFrame) -> np.ndarray:
         """Comfort scores for feature rows as stored: within 0 to 100, to two decimals."""
@@ -182,7 +186,7 @@ def load_champion(uri: str) -> Champion:
         raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {display_uri(uri)}: materialize comfort_model first")
     with _lock:
         if (uri, version) not in _loaded:
-            _loaded[(uri, version)] = Champion(version, _model(uri, version))
+            _loaded[(uri, version)] = Champion(version, *_load(uri, version))
         return _loaded[(uri, version)]
 
 
