@@ -1,19 +1,31 @@
-"""The code location: every definition under `defs/`, loaded from the folder, with the resources the environment
-configures (README, "Configuration") and the in-process executor."""
+"""The code location: every definition under `defs/`, with the resources the environment configures (README,
+"Configuration") and the in-process executor."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
+from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
+from weather_assets.defs.assets.ingest import kma_observations, weather_features
+from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.predictions import weather_predictions
+from weather_assets.defs.assets.skill import forecast_skill
+from weather_assets.defs.jobs import (
+    forecast_job,
+    forecast_skill_job,
+    ingest_and_predict_job,
+    ingest_job,
+    predict_job,
+    train_job,
+)
 from weather_assets.defs.resources.kma_client import KMAClient, KMAHubClient
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
+from weather_assets.defs.schedules import forecast_issued, forecast_skill_daily, ingest_hourly, train_daily
+from weather_assets.defs.sensors import new_feature_files
 from weather_assets.environment import Env
 
 
@@ -50,22 +62,33 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource | dg.ConfigurableI
     registry = ModelRegistry(**_bound_to_env(tracking_uri=Env.TRACKING_URI, data_dir=Env.DATA_DIR))
     return {
         "kma": kma_client_from_env(),
-        "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR), s3=S3Resource()),
+        "lake": Lake(**_bound_to_env(url=Env.LAKE_URL, data_dir=Env.DATA_DIR)),
         "mlflow": MLflowTracking(registry=registry),
         "model_registry": registry,
         **tables_resources(ComfortDatabase(**_bound_to_env(url=Env.DB_URL, data_dir=Env.DATA_DIR))),
     }
 
 
-# Every asset, check, job, schedule and sensor a module under defs/ defines is loaded, so one added there (by hand
-# or with `dg scaffold defs`) needs no line here; the resources and the executor are the code location's own.
-defs = dg.Definitions.merge(
-    dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-    dg.Definitions(
-        resources=resources_from_env(),
-        # Every run executes its steps in the run's own process. The stages form a chain, so a process per step
-        # (the multiprocess default) bought no parallelism and cost seconds per step: a launched one-hour run
-        # would spend most of its time importing the code location again for each step.
-        executor=dg.in_process_executor,
-    ),
+# Listed here rather than loaded from the defs folder: `dg.load_from_defs_folder` imports every installed
+# component library (dagster-aws and boto3 among them) in every process that loads the code location, and the
+# package-module loader is a preview API. A test fails when a module under defs/ defines something not listed.
+defs = dg.Definitions(
+    assets=[
+        kma_observations,
+        weather_features,
+        comfort_model,
+        weather_predictions,
+        kma_forecasts,
+        forecast_features,
+        weather_forecasts,
+        forecast_skill,
+    ],
+    jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job, forecast_job, forecast_skill_job],
+    schedules=[ingest_hourly, train_daily, forecast_issued, forecast_skill_daily],
+    sensors=[new_feature_files],
+    resources=resources_from_env(),
+    # Every run executes its steps in the run's own process. The stages form a chain, so a process per step
+    # (the multiprocess default) bought no parallelism and cost seconds per step: a launched one-hour run
+    # would spend most of its time importing the code location again for each step.
+    executor=dg.in_process_executor,
 )

@@ -40,8 +40,8 @@ def test_definitions_load_with_the_contracted_asset_keys() -> None:
 
 
 def test_every_definition_under_defs_is_in_the_code_location() -> None:
-    """definitions.py loads the defs folder: an asset, check, job, schedule or sensor that any module under defs/
-    defines (by hand, or with `dg scaffold defs`) is in `defs`, with no list to add it to."""
+    """An asset, check, job, schedule or sensor that a module under defs/ defines (by hand, or with `dg scaffold
+    defs`) and definitions.py does not list fails here, rather than sitting in a file nothing loads."""
     repository = defs.get_repository_def()
     graph = repository.asset_graph
     asset_job = type(ingest_job)  # what dg.define_asset_job returns, resolved only by the repository
@@ -190,6 +190,20 @@ def test_the_api_hub_client_does_not_load_the_offline_generator() -> None:
         "print(sorted(n for n in sys.modules if n.startswith('weather_assets.offline')))"
     )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_loading_the_code_location_leaves_the_libraries_of_some_runs_unimported() -> None:
+    """Every process that loads the definitions (the code server, each launched run) would pay for these: MLflow and
+    scikit-learn load in the runs that train or predict, dagster-aws and boto3 when an s3:// lake opens
+    (`benchmarks/load_time.py` prints the seconds)."""
+    program = (
+        "import sys, weather_assets.definitions\n"
+        "print(sorted({n.partition('.')[0] for n in sys.modules} & {'mlflow', 'dagster_mlflow', 'sklearn', 'scipy',"
+        " 'skops', 'boto3', 'botocore', 'dagster_aws'}))"
+    )
+    env = unconfigured_environment()
+    result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
 

@@ -1,20 +1,22 @@
-"""What the comfort model learns from and how candidates are fitted and compared (no MLflow, no Dagster here)."""
+"""What the comfort model learns from and how candidates are fitted and compared (no MLflow, no Dagster here).
+
+scikit-learn (about 1.5 s to import) is imported by the functions that fit and score, not with the module: the
+code location reads `FEATURES` and `feature_matrix` when it loads, and only training runs fit.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.base import RegressorMixin
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-from sklearn.pipeline import make_pipeline
 
 from weather_assets.domain.features import MEASUREMENTS
+
+if TYPE_CHECKING:
+    from sklearn.base import RegressorMixin
 
 CALENDAR = ("hour", "weekday")  # KST; rush hours and weekends move the score
 MAY_BE_MISSING = MEASUREMENTS  # every measurement, precipitation included, may be missing: each gets a flag
@@ -51,6 +53,11 @@ def candidates(features: Sequence[str]) -> dict[str, RegressorMixin]:
     weekday as categories, which suits the rule's rush-hour and weekend steps. Seeds are fixed, so the
     same data always trains the same model.
     """
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
     categorical = [name for name in CALENDAR if name in features]
     return {
         "linear": make_pipeline(SimpleImputer(strategy="median"), LinearRegression()),
@@ -78,6 +85,8 @@ class Scores:
 
     @classmethod
     def of(cls, truth: pd.Series, predicted: np.ndarray) -> Scores:
+        from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
         return cls(
             rmse=float(root_mean_squared_error(truth, predicted)),
             mae=float(mean_absolute_error(truth, predicted)),

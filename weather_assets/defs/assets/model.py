@@ -1,10 +1,10 @@
 """Model stage: the comfort model, trained on the lake's feature hours and tracked in MLflow."""
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
-from dagster_mlflow.resources import MlFlow
 from pydantic import Field
 
 from weather_assets.defs.assets.ingest import REWRITE, weather_features
@@ -14,6 +14,13 @@ from weather_assets.defs.resources.model_registry import MODEL_NAME, promote_if_
 from weather_assets.domain import comfort
 from weather_assets.domain.hours import KEY_FORMAT, current_hour, partition_key
 from weather_assets.domain.training import FEATURES, Fitted, feature_matrix, fit_candidates, time_split
+
+if TYPE_CHECKING:
+    from dagster_mlflow.resources import MlFlow
+else:
+    # Dagster reads the asset's signature when the code location loads; dagster-mlflow is imported only when the
+    # `mlflow` resource starts (`mlflow_tracking`), so at run time the annotation names no class.
+    MlFlow = Any
 
 
 class ComfortModelConfig(dg.Config):

@@ -28,7 +28,6 @@ from typing import BinaryIO, Protocol
 
 import dagster as dg
 import pandas as pd
-from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from weather_assets.domain import features
@@ -283,13 +282,14 @@ class _S3Store:
 class Lake(dg.ConfigurableResource):
     """Object storage for raw answers and features: a local folder or ``s3://bucket/prefix``.
 
-    Assets call `write` and `read` with lake keys and never learn which one it is. S3 goes through
-    dagster-aws's `S3Resource`, whose boto3 client honours ``AWS_ENDPOINT_URL_S3`` (MinIO, a test server).
+    Assets call `write` and `read` with lake keys and never learn which one it is. S3 goes through the client of
+    dagster-aws's `S3Resource`, configured by boto3's environment (``AWS_ENDPOINT_URL_S3`` for MinIO or a test
+    server, the region, the credentials); dagster-aws and boto3 are imported when an s3:// lake first opens, not
+    when the code location loads (about 0.7 s that every process would pay).
     """
 
     url: str | None = Field(default=None, description="Lake root (WEATHER_LAKE_URL); unset: <data_dir>/lake.")
     data_dir: str = Field(default=DATA_DIR, description="Root of local state (WEATHER_DATA_DIR).")
-    s3: S3Resource = Field(default_factory=S3Resource, description="S3 client settings, for s3:// lakes.")
     _opened: _Store | None = PrivateAttr(default=None)
 
     @property
@@ -304,7 +304,9 @@ class Lake(dg.ConfigurableResource):
                 bucket, _, prefix = self.root.removeprefix("s3://").partition("/")
                 if not bucket:
                     raise ValueError(f"WEATHER_LAKE_URL {self.root!r} names no bucket (expected s3://bucket/prefix)")
-                self._opened = _S3Store(self.s3.get_client(), bucket, prefix.strip("/"))
+                from dagster_aws.s3 import S3Resource
+
+                self._opened = _S3Store(S3Resource().get_client(), bucket, prefix.strip("/"))
             else:
                 self._opened = _LocalStore(Path(self.root))
         return self._opened

@@ -1,4 +1,8 @@
-"""The comfort model in MLflow's Model Registry: the champion alias, promotion, and loading for predictions."""
+"""The comfort model in MLflow's Model Registry: the champion alias, promotion, and loading for predictions.
+
+MLflow (about 1 s to import) is imported by the functions that talk to the registry, not with the module: every
+process that loads the code location imports this one, and only the runs that train or predict need MLflow.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import dagster as dg
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from mlflow.pyfunc import PyFuncModel
 from pydantic import Field
 
 from weather_assets.defs.failures import materialize_first
@@ -23,6 +22,7 @@ from weather_assets.domain.training import Scores, feature_matrix
 from weather_assets.environment import DATA_DIR, tracking_uri
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from sklearn.base import RegressorMixin
 
 MODEL_NAME = "comfort-model"
@@ -54,21 +54,31 @@ def display_uri(uri: str) -> str:
 
 def _client(uri: str) -> MlflowClient:
     """A client of this store for tracking and registry alike (never the process-wide registry URI)."""
+    from mlflow import MlflowClient
+
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _model(uri: str, version: str) -> PyFuncModel:
+def _load(uri: str, version: str) -> tuple[RegressorMixin, list[str]]:
+    """A registered version's model and the inputs its signature names, in their order.
+
+    Through MLflow's scikit-learn flavor, not pyfunc: the same model and predictions, without pyfunc's scan of
+    every installed package against the model's requirements, which each launched run that predicts would pay.
+    """
+    import mlflow.artifacts
+    from mlflow.models import Model
+    from mlflow.sklearn import load_model
+
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
-
-
-def _inputs(model: PyFuncModel) -> list[str]:
-    return model.metadata.get_input_schema().input_names()
+    local = mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{version}")
+    return load_model(local), Model.load(local).get_input_schema().input_names()
 
 
 def champion_version(client: MlflowClient) -> str | None:
     """The version the champion alias points at, or None before the first promotion."""
+    from mlflow.exceptions import MlflowException
+
     try:
         return str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version)
     except MlflowException:
@@ -77,8 +87,8 @@ def champion_version(client: MlflowClient) -> str | None:
 
 def register(model: RegressorMixin, validation_x: pd.DataFrame, example_x: pd.DataFrame) -> str:
     """Log `model` to the active MLflow run with its signature and an input example, register it, give its version."""
-    # Imported here, not with the module: together about 2 s, which every run's step process would pay.
     import sklearn
+    from mlflow.models import infer_signature
     from mlflow.sklearn import log_model
     from skops.io import dumps as skops_dumps
     from skops.io import get_untrusted_types
@@ -109,8 +119,8 @@ class Decision:
 
 
 def _rmse(uri: str, version: str, validation: pd.DataFrame, truth: pd.Series) -> float:
-    model = _model(uri, version)
-    return Scores.of(truth, model.predict(feature_matrix(validation, _inputs(model)))).rmse
+    model, inputs = _load(uri, version)
+    return Scores.of(truth, model.predict(feature_matrix(validation, inputs))).rmse
 
 
 def promote_if_better(uri: str, version: str, validation: pd.DataFrame, truth: pd.Series) -> Decision:
@@ -120,6 +130,8 @@ def promote_if_better(uri: str, version: str, validation: pd.DataFrame, truth: p
     against `truth`, each with the inputs it was trained on: a model that lost a feature or learnt from bad
     labels cannot win by being measured differently. A tie keeps the champion.
     """
+    from mlflow.exceptions import MlflowException
+
     client = _client(uri)
     rmse = _rmse(uri, version, validation, truth)
     current = champion_version(client)
@@ -143,7 +155,8 @@ class Champion:
     """The champion model as loaded for predictions, with the name each prediction row carries."""
 
     version: str
-    model: PyFuncModel
+    model: RegressorMixin
+    inputs: list[str]
 
     @property
     def model_name(self) -> str:
@@ -152,7 +165,7 @@ class Champion:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Comfort scores for feature rows (unclipped model output)."""
-        return np.asarray(self.model.predict(feature_matrix(frame, _inputs(self.model))), dtype="float64")
+        return np.asarray(self.model.predict(feature_matrix(frame, self.inputs)), dtype="float64")
 
     def comfort(self, frame: pd.DataFrame) -> np.ndarray:
         """Comfort scores for feature rows as stored: within 0 to 100, to two decimals."""
@@ -174,7 +187,7 @@ def load_champion(uri: str) -> Champion:
         raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {display_uri(uri)}")
     with _lock:
         if (uri, version) not in _loaded:
-            _loaded[(uri, version)] = Champion(version, _model(uri, version))
+            _loaded[(uri, version)] = Champion(version, *_load(uri, version))
         return _loaded[(uri, version)]
 
 
