@@ -31,7 +31,7 @@ from weather_assets.defs.resources.model_registry import (
 from weather_assets.domain import comfort, features
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.training import FEATURES, feature_matrix, fit_candidates, time_split
-from weather_assets_tests.conftest import STATIONS, ingest
+from weather_assets_tests.helpers import STATIONS, ingest
 
 END = datetime(2026, 11, 20)
 

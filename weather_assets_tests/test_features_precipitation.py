@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from weather_assets.domain import features, kma_format
-from weather_assets_tests.test_kma_format import HELP, asos_line, block
+from weather_assets_tests.helpers import HELP, asos_line, block
 
 DAY = datetime(2024, 1, 15)
 

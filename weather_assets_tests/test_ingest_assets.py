@@ -19,7 +19,7 @@ from weather_assets.domain import features, kma_fields, kma_format
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.offline_kma import OfflineKMA, wet_and_rain
 from weather_assets.runs import metadata
-from weather_assets_tests.conftest import STATIONS, dagster_materialize, ingest
+from weather_assets_tests.helpers import STATIONS, dagster_materialize, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
 from weather_assets_tests.scratch import unconfigured_environment
 
