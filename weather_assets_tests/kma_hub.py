@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
-
-import pytest
 
 from weather_assets.offline.hub import OfflineKMA
 
@@ -107,14 +106,15 @@ def echo(code: int, template: str) -> Action:
     return lambda handler, endpoint, params: handler.send(code, template.format(path=handler.path).encode())
 
 
-@pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    """A fresh server per test, so scripts and request logs never leak between tests."""
-    server = FakeHub()
+@contextlib.contextmanager
+def running(server: FakeHub) -> Iterator[FakeHub]:
+    """The server answering on a thread of its own until the block ends; slow handlers are released then."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

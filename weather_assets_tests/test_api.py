@@ -11,10 +11,9 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +24,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from weather_assets.api import Settings, create_app
 from weather_assets.api.dagster_runs import SERVED_BY, TERMINAL, ChildProcessRuns
@@ -33,10 +31,19 @@ from weather_assets.api.locks import Locks
 from weather_assets.api.on_demand import OnDemand, Unavailable
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.tables import PREDICTIONS
-from weather_assets_tests.conftest import REPO, free_port, prepare, scratch_database, serving
-from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, slow, status
-from weather_assets_tests.scratch import SETTING_PREFIXES, unconfigured_environment
-from weather_assets_tests.test_api_forecast import seed_forecasts
+from weather_assets_tests.helpers import (
+    REPO,
+    copy_data_dir,
+    dagster_home,
+    eventually,
+    free_port,
+    predict,
+    prediction_rows,
+    seed_forecasts,
+    serving,
+)
+from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer, running, slow, status
+from weather_assets_tests.scratch import SETTING_PREFIXES, scratch_database, unconfigured_environment
 
 STATIONS = "108,112"
 EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"
@@ -92,34 +99,26 @@ def not_yet_published(handler: HubHandler, endpoint: str, params: dict[str, str]
 def late_hub() -> Iterator[FakeHub]:
     server = FakeHub()
     server.default = not_yet_published
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running(server):
+        yield server
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
 def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, late_hub: FakeHub
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    late_hub: FakeHub,
+    trained_template: Path,
 ) -> Iterator[Served]:
     """uvicorn with two worker processes; hours -4 to -2 are stored and stale (bound: 1 hour), -1 and 0 cold."""
     root = tmp_path_factory.mktemp("api")
-    data_dir, home = root / "weather", root / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data_dir, home = copy_data_dir(trained_template, root / "weather"), dagster_home(root / "dagster_home")
     with contextlib.ExitStack() as stack:
         db_url = None
         if request.param == "mysql":  # the platform writes and the API reads the same MariaDB database
             db_url = stack.enter_context(scratch_database(request.getfixturevalue("mysql_server")))
         now = current_hour()
-        prepare(
-            data_dir,
-            now - timedelta(days=4),
-            now - timedelta(hours=2),
-            predicted=[now - timedelta(hours=h) for h in (2, 3, 4)],
-            db_url=db_url,
-        )
+        predict(data_dir, now - timedelta(hours=4), now - timedelta(hours=2), db_url)
         port = free_port()
         env = unconfigured_environment()
         env |= {
@@ -137,7 +136,6 @@ def served(
         yield Served(f"http://127.0.0.1:{port}", db_url or f"sqlite:///{data_dir / 'weather.db'}", home)
 
 
-@pytest.mark.slow
 def test_a_stored_hour_is_a_read_that_starts_nothing(served: Served) -> None:
     stored = current_hour() - timedelta(hours=3)
     before = served.api_runs()
@@ -157,7 +155,6 @@ def test_a_stored_hour_is_a_read_that_starts_nothing(served: Served) -> None:
     assert served.api_runs() == before
 
 
-@pytest.mark.slow
 def test_at_minute_5_predict_now_answers_the_previous_hour_and_the_unpublished_hour_runs_once(
     served: Served,
 ) -> None:
@@ -228,18 +225,12 @@ def store_hours(db_url: str, station_id: int, hours: list[datetime]) -> None:
     table = PREDICTIONS.table()
     engine = sa.create_engine(db_url)
     written = kst_now()
-    row = {"comfort_score": 70.0, "region": "Seoul", "station_id": station_id, "model_name": "comfort-model"}
-    measurements = {"temperature": 20.0, "humidity": 50.0, "precipitation": 0.0, "pm10": 30.0}
+    rows = prediction_rows(hours, station_id, temperature=20.0, pm10=30.0)
+    rows = rows.assign(created_at=written, updated_at=written)
     try:
         with engine.begin() as connection:
             table.create(connection, checkfirst=True)
-            connection.execute(
-                table.insert(),
-                [
-                    {**row, **measurements, "prediction_datetime": hour, "created_at": written, "updated_at": written}
-                    for hour in hours
-                ],
-            )
+            connection.execute(table.insert(), rows.to_dict("records"))
     finally:
         engine.dispose()
 
@@ -258,15 +249,6 @@ def test_health_of_a_table_whose_one_hour_is_old_but_just_written_is_stale(db_ur
     age = body["newest_prediction_age_seconds"]
     assert (before - old).total_seconds() - 0.1 <= age <= (after - old).total_seconds() + 0.1
     assert (body["fresh"], body["status"]) == (False, "stale")
-
-
-def eventually(ask: Callable[[], Response], done: Callable[[Response], bool], seconds: float = 30) -> Response:
-    """`ask` again until its answer is `done` (the API looks at its SQLite file about once a second), or the
-    deadline passes; the last answer either way, for the test to judge."""
-    deadline = time.monotonic() + seconds
-    while not done(answer := ask()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return answer
 
 
 def embedded(tmp_path: Path) -> Settings:
@@ -327,7 +309,6 @@ def test_history_is_oldest_first(served: Served) -> None:
     assert hours == sorted(hours) and len(hours) >= 3
 
 
-@pytest.mark.slow
 def test_predict_now_answers_in_the_frontends_shape(served: Served) -> None:
     """`/predict/now` is the latest hour; morning and evening are forecasts (test_api_forecast.py)."""
     body = requests.get(f"{served.url}/predict/now", timeout=300).json()
@@ -423,11 +404,9 @@ query Runs($partition: String!) {
 @pytest.fixture
 def webserver_without_daemon(tmp_path: Path) -> Iterator[str]:
     """The Dagster webserver alone, with a run queue and no daemon: every run it accepts stays queued."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\n"
-        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: QueuedRunCoordinator\n"
+    home = dagster_home(
+        tmp_path / "dagster_home",
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: QueuedRunCoordinator\n",
     )
     env = unconfigured_environment()
     env |= {"DAGSTER_HOME": str(home), "WEATHER_DATA_DIR": str(tmp_path / "weather")}
@@ -510,9 +489,7 @@ def test_the_apis_run_retries_no_step_so_a_kma_error_ends_it_at_once(hub: FakeHu
     """KMA refuses the hour (HTTP 400, which its client does not retry): the job's step retry policy would ask
     again 30, 60 and 120 s later; the API's run asks once and fails, so the request's 503 finds the run ended."""
     hub.default = status(400, b"bad request")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = dagster_home(tmp_path / "dagster_home")
     (tmp_path / "weather").mkdir()
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
     PREDICTIONS.table().create(engine)  # the pipeline's table, without the hour
@@ -675,12 +652,12 @@ def test_a_pool_that_has_no_connection_to_give_is_a_503_like_a_database_down(tmp
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
+def test_schemathesis_finds_no_server_error(trained_dir: Path, tmp_path: Path) -> None:
     """schemathesis explores the served OpenAPI schema; every servable hour is stored, so nothing is computed,
     and a forecast issue covers the next two days, so both commute windows are answered."""
-    data_dir = tmp_path / "weather"
+    data_dir = trained_dir
     now = current_hour()
-    prepare(data_dir, now - timedelta(days=4), now, predicted=[now - timedelta(hours=h) for h in range(3)])
+    predict(data_dir, now - timedelta(hours=2), now)
     seed_forecasts(f"sqlite:///{data_dir / 'weather.db'}", now, [now + timedelta(hours=h) for h in range(1, 49)])
     port = free_port()
     env = unconfigured_environment()

@@ -20,8 +20,7 @@ from weather_assets.api.cache import FRESH_SECONDS
 from weather_assets.defs.resources.predictions_db import ComfortDatabase
 from weather_assets.domain.hours import current_hour
 from weather_assets.domain.tables import PREDICTIONS
-from weather_assets_tests.test_api import eventually
-from weather_assets_tests.test_api_forecast import at, seed_forecasts, span
+from weather_assets_tests.helpers import at, eventually, seed_forecasts, span
 
 HOUR = timedelta(hours=1)
 DAY = datetime(2026, 12, 1)

@@ -4,66 +4,21 @@ newest forecast issue (`/comfort/forecast`), through the real app on SQLite and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
 from weather_assets.api.service import window_title
 from weather_assets.domain.commute import newest_per_hour, next_window, window_start
-from weather_assets.domain.tables import forecasts_table
+from weather_assets_tests.helpers import FORECAST_MEASURED, HOUR, at, seed_forecasts, span
 
-HOUR = timedelta(hours=1)
 DAY = datetime(2026, 12, 1)  # a Tuesday
 TOMORROW_NIGHT = DAY.replace(day=2, hour=23)
-MEASURED = {"temperature": 4.0, "humidity": 60.0, "precipitation": 0.0, "pm10": 40.0, "wind_speed": 2.0}
-
-
-def seed_forecasts(
-    db_url: str,
-    issued_at: datetime,
-    hours: Iterable[datetime],
-    station_id: int = 108,
-    score: Callable[[datetime], float] = lambda hour: 70.0,
-    **measured: float,
-) -> None:
-    """One issue's rows, as the forecast pipeline writes them (the table created if it is not there yet)."""
-    table = forecasts_table()
-    engine = sa.create_engine(db_url)
-    try:
-        table.create(engine, checkfirst=True)
-        rows = [
-            {
-                "forecast_datetime": hour,
-                "station_id": station_id,
-                "issued_at": issued_at,
-                "lead_hours": (hour - issued_at) // HOUR,
-                "region": "Seoul",
-                "comfort_score": score(hour),
-                **MEASURED,
-                "pressure": 1015.0,
-                **measured,
-                "forecast_inputs": "temperature,humidity,precipitation,wind_speed",
-                "carried_inputs": "pm10,pressure",
-                "model_name": "comfort-model/2",
-                "created_at": datetime(2026, 1, 1),
-                "updated_at": datetime(2026, 1, 1),
-            }
-            for hour in hours
-        ]
-        with engine.begin() as connection:
-            connection.execute(table.insert(), rows)
-    finally:
-        engine.dispose()
-
-
-def span(first: datetime, last: datetime) -> list[datetime]:
-    return [first + n * HOUR for n in range((last - first) // HOUR + 1)]
 
 
 @pytest.fixture
@@ -72,12 +27,6 @@ def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(db_url=db_url, data_dir=str(tmp_path / "api"), stations=(108, 112))
     with TestClient(create_app(settings)) as served:
         yield served
-
-
-def at(client: TestClient, now: datetime) -> TestClient:
-    """The API's clock stopped at the naive KST time `now`."""
-    client.app.state.service.clock = lambda: now
-    return client
 
 
 @pytest.mark.parametrize(
@@ -301,7 +250,7 @@ def test_the_forecast_takes_each_hour_from_the_newest_issue_from_the_current_hou
     assert [(hour["score"], hour["label"]) for hour in hours][:2] == [(60.0, "good"), (61.0, "good")]
     assert hours[0]["carried_inputs"] == ["pm10", "pressure"]
     assert hours[0]["forecast_inputs"] == ["temperature", "humidity", "precipitation", "wind_speed"]
-    assert {key: hours[0][key] for key in MEASURED} == MEASURED and hours[0]["pressure"] == 1015.0
+    assert {key: hours[0][key] for key in FORECAST_MEASURED} == FORECAST_MEASURED and hours[0]["pressure"] == 1015.0
 
 
 def test_a_station_without_a_forecast_is_a_404(db_url: str, client: TestClient) -> None:

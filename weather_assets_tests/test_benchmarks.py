@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from weather_assets_tests.helpers import REPO
 from weather_assets_tests.scratch import unconfigured_environment
 
-REPO = Path(__file__).resolve().parents[1]
 DOCUMENTED = re.findall(r"\.venv/bin/python -m (benchmarks\.\w+)", (REPO / "benchmarks" / "README.md").read_text())
 
 

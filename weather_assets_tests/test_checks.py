@@ -16,7 +16,7 @@ from weather_assets.defs.resources import lake
 from weather_assets.defs.resources.lake import Lake, features_key
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import partition_key
-from weather_assets_tests.conftest import check_evaluations
+from weather_assets_tests.helpers import check_evaluations
 
 HOUR = datetime(2026, 11, 26, 9)
 

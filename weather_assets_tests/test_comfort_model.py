@@ -31,7 +31,7 @@ from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain import comfort, features
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.training import FEATURES, feature_matrix, fit_candidates, time_split
-from weather_assets_tests.conftest import STATIONS, ingest
+from weather_assets_tests.helpers import STATIONS, copy_data_dir, ingest
 
 END = datetime(2026, 11, 20)
 
@@ -44,6 +44,14 @@ class History:
     instance: dg.DagsterInstance
 
 
+@dataclass
+class Training:
+    """An MLflow store (its folder) and the training run that left it as it is."""
+
+    store: Path
+    result: dg.ExecuteInProcessResult
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     lake_dir = tmp_path_factory.mktemp("history")
@@ -51,6 +59,21 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     resources = {"kma": OfflineKMAClient(stations=STATIONS), "lake": Lake(data_dir=str(lake_dir))}
     assert ingest(resources, END - timedelta(days=30), END - timedelta(hours=1), instance=instance).success
     yield History(lake_dir, instance)
+
+
+@pytest.fixture(scope="module")
+def first_training(history: History, tmp_path_factory: pytest.TempPathFactory) -> Training:
+    """The first training on the history, into an empty store: version 1, the champion. Tests that go on from
+    there train into a copy of the store."""
+    store = tmp_path_factory.mktemp("first") / "mlflow"
+    return Training(store, train(history, store))
+
+
+@pytest.fixture(scope="module")
+def second_training(history: History, first_training: Training, tmp_path_factory: pytest.TempPathFactory) -> Training:
+    """The same training again, into a copy of the first's store: version 2, of the champion's quality."""
+    store = copy_data_dir(first_training.store, tmp_path_factory.mktemp("second") / "mlflow")
+    return Training(store, train(history, store))
 
 
 def tracking(mlflow_dir: Path) -> MLflowTracking:
@@ -86,48 +109,53 @@ def registry_client(mlflow_dir: Path) -> MlflowClient:
 
 @pytest.mark.slow
 def test_first_training_registers_version_1_as_champion_and_same_data_does_not_displace_it(
-    history: History, tmp_path: Path
+    first_training: Training, second_training: Training
 ) -> None:
-    first = train(history, tmp_path)
-    meta = metadata(first)
+    meta = metadata(first_training.result)
     assert (meta["registered_version"], meta["champion_changed"], meta["champion_version"]) == ("1", True, "1")
     assert meta["winner"] == "hist_gradient_boosting"
     assert meta["val_rmse_hist_gradient_boosting"] <= 2.0  # the quality target, on 30 days x 10 stations
     assert meta["val_rmse_linear"] > meta["val_rmse_hist_gradient_boosting"]
     assert meta["hours"] == 720 and meta["dagster/row_count"] == 7200
 
-    client = registry_client(tmp_path)
+    client = registry_client(first_training.store)
     run = client.get_run(meta["mlflow_run_id"])
     assert run.info.status == "FINISHED"
-    assert run.data.tags["dagster_run_id"] == first.run_id  # the MLflow run names the Dagster run
+    assert run.data.tags["dagster_run_id"] == first_training.result.run_id  # the MLflow run names the Dagster run
     assert run.data.params["features"] == ",".join(FEATURES)
     assert {"linear_val_rmse", "random_forest_val_mae", "hist_gradient_boosting_val_r2"} <= set(run.data.metrics)
     version = client.get_model_version(MODEL_NAME, "1")
     assert version.run_id == run.info.run_id
     assert champion_version(client) == "1"
 
-    second = metadata(train(history, tmp_path))
+    second = metadata(second_training.result)
     assert (second["registered_version"], second["champion_changed"], second["champion_version"]) == ("2", False, "1")
     assert "does not beat" in second["decision"]
-    assert champion_version(client) == "1"
+    assert champion_version(registry_client(second_training.store)) == "1"
 
 
 @pytest.mark.slow
-def test_model_without_a_feature_is_registered_but_not_promoted(history: History, tmp_path: Path) -> None:
-    assert metadata(train(history, tmp_path))["champion_version"] == "1"
+def test_model_without_a_feature_is_registered_but_not_promoted(
+    history: History, first_training: Training, tmp_path: Path
+) -> None:
+    store = copy_data_dir(first_training.store, tmp_path / "mlflow")
+    assert champion_version(registry_client(store)) == "1"
 
     without_temperature = [name for name in FEATURES if name != "temperature"]
-    meta = metadata(train(history, tmp_path, features=without_temperature))
+    meta = metadata(train(history, store, features=without_temperature))
 
     assert meta["registered_version"] == "2"
     assert meta["champion_changed"] is False
     assert meta["val_rmse_hist_gradient_boosting"] > meta["champion_val_rmse"]
-    assert champion_version(registry_client(tmp_path)) == "1"
+    assert champion_version(registry_client(store)) == "1"
 
 
 @pytest.mark.slow
-def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp_path: Path) -> None:
-    assert metadata(train(history, tmp_path))["champion_version"] == "1"
+def test_model_trained_on_corrupted_labels_is_not_promoted(
+    history: History, first_training: Training, tmp_path: Path
+) -> None:
+    store = copy_data_dir(first_training.store, tmp_path / "mlflow")
+    assert champion_version(registry_client(store)) == "1"
     lake = Lake(data_dir=str(history.lake_dir))
     hours = [END - timedelta(hours=h) for h in range(240, 0, -1)]
     frame = pd.concat([features.from_parquet(lake.read(features_key(hour))) for hour in hours], ignore_index=True)
@@ -139,15 +167,16 @@ def test_model_trained_on_corrupted_labels_is_not_promoted(history: History, tmp
     winner = fit_candidates(
         matrix[train_rows], corrupted[train_rows.to_numpy()], matrix[validation_rows], truth[validation_rows]
     )[0]
-    mlflow.set_tracking_uri(uri(tmp_path))
+    mlflow.set_tracking_uri(uri(store))
+    mlflow.set_registry_uri(uri(store))  # log_model registers there, not in the last training's store
     with mlflow.start_run():
         version = register(winner.model, matrix[validation_rows], matrix[train_rows].head(5))
-    decision = promote_if_better(uri(tmp_path), version, frame[validation_rows.to_numpy()], truth[validation_rows])
+    decision = promote_if_better(uri(store), version, frame[validation_rows.to_numpy()], truth[validation_rows])
 
     assert version == "2"
     assert not decision.promoted
     assert decision.rmse > decision.previous_rmse
-    assert champion_version(registry_client(tmp_path)) == "1"
+    assert champion_version(registry_client(store)) == "1"
 
 
 @pytest.mark.slow
@@ -223,20 +252,21 @@ def test_too_little_readable_data_says_how_many_hours_could_not_be_read(tmp_path
 
 
 @pytest.mark.slow
-def test_loader_caches_the_champion_and_picks_up_a_new_one_without_a_restart(history: History, tmp_path: Path) -> None:
-    assert metadata(train(history, tmp_path))["champion_version"] == "1"
-    assert metadata(train(history, tmp_path))["champion_version"] == "1"  # v2, same quality: not promoted
+def test_loader_caches_the_champion_and_picks_up_a_new_one_without_a_restart(
+    history: History, second_training: Training, tmp_path: Path
+) -> None:
+    store = copy_data_dir(second_training.store, tmp_path / "mlflow")  # v1 champion, v2 of the same quality
     hour = END - timedelta(hours=1)
     rows = features.from_parquet(Lake(data_dir=str(history.lake_dir)).read(features_key(hour)))
 
-    first = load_champion(uri(tmp_path))
+    first = load_champion(uri(store))
     assert (first.version, first.model_name) == ("1", "comfort-model/1")
-    assert load_champion(uri(tmp_path)) is first  # cached: the model is not loaded again
+    assert load_champion(uri(store)) is first  # cached: the model is not loaded again
     scores = first.predict(rows)
     assert len(scores) == 10
     assert abs(scores - comfort.score(rows).to_numpy()).max() < 10
 
-    registry_client(tmp_path).set_registered_model_alias(MODEL_NAME, CHAMPION, "2")
-    second = load_champion(uri(tmp_path))
+    registry_client(store).set_registered_model_alias(MODEL_NAME, CHAMPION, "2")
+    second = load_champion(uri(store))
     assert (second.version, second.model_name) == ("2", "comfort-model/2")
     assert second is not first

@@ -21,7 +21,7 @@ from weather_assets.defs.resources.kma_client import KMAHubClient
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import current_hour, kst_now
 from weather_assets.environment import INGEST_MINUTE, PARTITIONS_START, Env, ingest_minute, partitions_start
-from weather_assets_tests.conftest import REPO
+from weather_assets_tests.helpers import REPO, dagster_home
 from weather_assets_tests.scratch import unconfigured_environment
 
 MINUTE_RANGE = "must be a whole number from 0 to 59 (minute of the hour)"
@@ -209,9 +209,7 @@ def test_loading_the_code_location_leaves_the_libraries_of_some_runs_unimported(
 
 def quiet_dagster_home(tmp_path: Path) -> dict[str, str]:
     """The environment of a user who followed the README: a DAGSTER_HOME with its dagster.yaml, nothing else set."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = dagster_home(tmp_path / "dagster_home")
     env = unconfigured_environment()
     # as `source .venv/bin/activate` leaves it: dg compares the active environment with the project's
     env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)

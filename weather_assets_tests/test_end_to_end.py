@@ -15,21 +15,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
-from weather_assets.defs.assets.ingest import kma_observations, weather_features
-from weather_assets.defs.assets.model import comfort_model
-from weather_assets.defs.partitions import range_tags
-from weather_assets.defs.resources.lake import Lake
-from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
-from weather_assets.defs.resources.model_registry import ModelRegistry
-from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import current_hour, partition_key
-from weather_assets_tests.conftest import REPO, free_port, missing_tool, serving
+from weather_assets_tests.helpers import REPO, dagster_home, free_port, missing_tool, serving
 from weather_assets_tests.scratch import unconfigured_environment
 
 pytestmark = pytest.mark.slow  # every test here starts processes: the full run, not the fast loop
@@ -68,35 +60,13 @@ def chromium() -> str | None:
 
 
 @pytest.fixture
-def weather_dir(tmp_path: Path) -> Path:
-    """Embedded defaults with a champion already trained on four days, as after the main command."""
-    data = tmp_path / "weather"
-    lake, registry = Lake(data_dir=str(data)), ModelRegistry(data_dir=str(data))
-    instance = dg.DagsterInstance.ephemeral()
-    ingested = dg.materialize(
-        [kma_observations, weather_features],
-        resources={"kma": OfflineKMAClient(), "lake": lake},
-        tags=range_tags(FIRST - timedelta(days=4), FIRST - timedelta(hours=1)),
-        instance=instance,
-    )
-    assert ingested.success
-    trained = dg.materialize(
-        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
-    )
-    assert trained.success
-    return data
-
-
-@pytest.fixture
-def dagster_dev(tmp_path: Path, weather_dir: Path) -> Iterator[int]:
-    """`dg dev` in the repository root, as the README starts it; yields the webserver's port."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    # no telemetry from a test, and no first-visit dialog over the screenshot
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
+def dagster_dev(tmp_path: Path, trained_dir: Path) -> Iterator[int]:
+    """`dg dev` in the repository root, as the README starts it, on embedded defaults with a champion already
+    trained (as after the main command); yields the webserver's port."""
+    home = dagster_home(tmp_path / "dagster_home", "nux:\n  enabled: false\n")  # no dialog over the screenshot
     port = free_port()
     env = unconfigured_environment()
-    env |= {"WEATHER_DATA_DIR": str(weather_dir), "DAGSTER_HOME": str(home)}
+    env |= {"WEATHER_DATA_DIR": str(trained_dir), "DAGSTER_HOME": str(home)}
     env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)  # as after `source .venv/bin/activate`
     command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
     health = f"http://127.0.0.1:{port}/server_info"
@@ -116,7 +86,7 @@ def wait_for_backfill(client: DagsterGraphQLClient, backfill_id: str, timeout: f
 
 
 def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_the_assets(
-    dagster_dev: int, weather_dir: Path, tmp_path: Path
+    dagster_dev: int, trained_dir: Path, tmp_path: Path
 ) -> None:
     client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev)
     params = {
@@ -132,7 +102,7 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
     status = wait_for_backfill(client, launched["backfillId"])
 
     assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (tmp_path / "dagster_dev.log").read_text()[-5000:]
-    with sqlite3.connect(weather_dir / "weather.db") as db:
+    with sqlite3.connect(trained_dir / "weather.db") as db:
         rows = db.execute(
             "SELECT prediction_datetime, COUNT(*) FROM weather_predictions GROUP BY prediction_datetime ORDER BY 1"
         ).fetchall()
@@ -159,12 +129,12 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
 
 
 def test_read_api_computes_a_missing_hour_through_the_webservers_graphql_api(
-    dagster_dev: int, weather_dir: Path, tmp_path: Path
+    dagster_dev: int, trained_dir: Path, tmp_path: Path
 ) -> None:
     """With DAGSTER_GRAPHQL_URL set, a cache miss launches an ingest_and_predict run on the webserver (in the UI)."""
     hour = current_hour() - timedelta(hours=1)  # a recent hour: the only kind the API computes
     settings = Settings(
-        db_url=f"sqlite:///{weather_dir / 'weather.db'}",
+        db_url=f"sqlite:///{trained_dir / 'weather.db'}",
         data_dir=str(tmp_path / "api"),
         graphql_url=f"http://127.0.0.1:{dagster_dev}",
         wait_seconds=300,

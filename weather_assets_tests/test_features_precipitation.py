@@ -11,7 +11,7 @@ import pytest
 
 from weather_assets.domain import features
 from weather_assets.kma import wire
-from weather_assets_tests.test_kma_format import HELP, asos_line, block
+from weather_assets_tests.helpers import HELP, asos_line, block
 
 DAY = datetime(2024, 1, 15)
 

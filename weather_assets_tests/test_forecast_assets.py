@@ -36,7 +36,7 @@ from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.tables import FORECASTS
 from weather_assets.kma.forecast import latest_issue
 from weather_assets.runs import failures, metadata
-from weather_assets_tests.conftest import dagster_materialize, prepare
+from weather_assets_tests.helpers import copy_data_dir, dagster_materialize, ingest_missing
 from weather_assets_tests.kma_hub import FakeHub, status
 from weather_assets_tests.scratch import unconfigured_environment
 
@@ -49,11 +49,11 @@ def latest_due_issue() -> datetime:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, trained_template: Path) -> Path:
     """Observed hours up to now and a champion, as after the main command."""
-    data = tmp_path_factory.mktemp("weather")
+    data = copy_data_dir(trained_template, tmp_path_factory.mktemp("forecasts") / "weather")
     last = current_hour() - timedelta(hours=1)
-    prepare(data, last - timedelta(hours=95), last, [], stations=STATIONS)
+    ingest_missing(data, last - timedelta(hours=95), last)
     return data
 
 
@@ -72,7 +72,6 @@ def forecast(data: Path, db_url: str, issue: datetime) -> dg.ExecuteInProcessRes
     )
 
 
-@pytest.mark.slow
 def test_an_issue_becomes_comfort_forecasts_once_per_station_hour_and_issue(trained: Path, db_url: str) -> None:
     issue = latest_due_issue()
     first = forecast(trained, db_url, issue)
@@ -93,9 +92,9 @@ def test_an_issue_becomes_comfort_forecasts_once_per_station_hour_and_issue(trai
     assert written[0].materialization.metadata["rows_updated"].value == len(rows)
 
 
-def test_an_issue_kma_no_longer_serves_fails_at_once_without_retry(trained: Path, tmp_path: Path) -> None:
+def test_an_issue_kma_no_longer_serves_fails_at_once_without_retry(tmp_path: Path) -> None:
     old = latest_due_issue() - timedelta(days=10)
-    result = forecast(trained, f"sqlite:///{tmp_path / 'w.db'}", old)
+    result = forecast(tmp_path, f"sqlite:///{tmp_path / 'w.db'}", old)
 
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
@@ -130,7 +129,7 @@ def test_every_page_is_kept_as_received_and_all_are_read(trained: Path, tmp_path
     assert features["lead_hours"] == "1 .. 100"  # 그글피 21:00 is 100 hours after 17:00
 
 
-def test_an_unknown_value_is_missing_for_its_hour_and_counted(trained: Path, tmp_path: Path) -> None:
+def test_an_unknown_value_is_missing_for_its_hour_and_counted(tmp_path: Path) -> None:
     """A word the parser does not know costs its hour that value, with a warning and a count, not the issue."""
     issue = latest_due_issue()
     lake = Lake(data_dir=str(tmp_path))
@@ -268,7 +267,7 @@ def test_the_whole_chain_through_the_dagster_cli_into_mariadb(trained: Path, mys
     assert stations == 2 and issues == 1 and count >= 2 * 48
 
 
-def test_an_issue_kma_serves_late_lands_once_it_is_served(trained: Path, tmp_path: Path, hub: FakeHub) -> None:
+def test_an_issue_kma_serves_late_lands_once_it_is_served(tmp_path: Path, hub: FakeHub) -> None:
     """A loopback API Hub that answers NO_DATA twice: the run asks again each poll and stores the issue."""
     nodata = b'{"response":{"header":{"resultCode":"03","resultMsg":"NO_DATA"}}}'
     hub.script.extend([status(200, nodata), status(200, nodata)])

@@ -22,7 +22,7 @@ from weather_assets.kma import fields, wire
 from weather_assets.offline.hub import OfflineKMA
 from weather_assets.offline.observations import wet_and_rain
 from weather_assets.runs import metadata
-from weather_assets_tests.conftest import STATIONS, dagster_materialize, ingest
+from weather_assets_tests.helpers import STATIONS, dagster_materialize, ingest
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, status
 from weather_assets_tests.scratch import unconfigured_environment
 

@@ -11,29 +11,7 @@ import pytest
 from weather_assets.domain import features
 from weather_assets.kma import fields, wire
 from weather_assets.kma.wire import KMAFormatError
-
-# Fields 17..46 of an ASOS line (RN_DAY .. IX), as KMA writes them on a quiet night: sentinels and `-`.
-TAIL = (
-    "-9.0 -9.0 -9.0   -9.0   -9.0   -9.0 -9 -9 -                  -9  -9 -9 -  -9  -9  -9  2000 -9.0 -9.0 -9"
-    "   3.1  -9.0  -9.0  -9.0  -9.0  -9 -9.0 -9  3  -"
-)
-HEAD_COLUMNS = (
-    "# YYMMDDHHMI STN  WD   WS GST  GST  GST     PA     PS PT    PR    TA    TD    HM    PV     RN  RN  RN  RN"
-    "     SD     SD     SD WC WP WW                  CA  CA CH CT  CT  CT  CT    VS  SS    SI ST    TS    TE"
-    "    TE    TE    TE  ST  WH BF IR IX"
-)
-HEAD_UNITS = (
-    "#        KST  ID  16  m/s  WD   WS   TM    hPa    hPa  -   hPa     C     C     %   hPa     mm DAY JUN INT"
-    "    HR3    DAY    TOT -- -- --                 TOT MID MIN --  TOP MID LOW    --  --    --  --     C"
-    "   005    01    02    03  --   m  -- -- --"
-)
-HELP = [
-    "#--------------------------------------------------------------------------------------------------",
-    "#  기상청 지상관측 시간자료 [입력인수형태][예] ?tm=202401150900&stn=0&help=1",
-    "#--------------------------------------------------------------------------------------------------",
-    HEAD_COLUMNS,
-    HEAD_UNITS,
-]
+from weather_assets_tests.helpers import HEAD_COLUMNS, HEAD_UNITS, HELP, TAIL, asos_line, block
 
 # Fields 1..16: TM STN WD WS GST_WD GST_WS GST_TM PA PS PT PR TA TD HM PV RN, then the tail.
 L090_09 = "202401150900 090  32  3.9  -9 -9.0   -9 1024.1 1026.2 -9   -9.0  -6.1 -13.0  58.0   2.1   -9.0 " + TAIL
@@ -42,11 +20,6 @@ L112_09 = "202401150900 112  05  4.1  -9 -9.0   -9 1019.4 1027.9 -9   -9.0   0.6
 L119_09 = "202401150900 119  18  1.2  -9 -9.0   -9 1024.3 1028.1 -9   -9.0  -1.0  -7.7  60.0   3.4   -9.0 " + TAIL
 L108_10 = "202401151000 108  29  2.9  -9 -9.0   -9 1017.6 1028.0 -9   -9.0  -1.9  -9.5  56.0   2.9   -9.0 " + TAIL
 L112_10 = "202401151000 112  07  4.6  -9 -9.0   -9 1019.0 1027.5 -9   -9.0   1.0   0.3  95.0   6.3    0.5 " + TAIL
-
-
-def block(*lines: str, encoding: str = "utf-8") -> bytes:
-    """An answer as KMA sends it: the given lines between the markers, newline-terminated."""
-    return ("\n".join(["#START7777", *lines, "#7777END"]) + "\n").encode(encoding)
 
 
 def test_hand_written_lines_have_46_fields() -> None:
@@ -84,13 +57,6 @@ def test_rn_is_read_as_written_and_its_missing_code_is_nan() -> None:
     assert math.isnan(rows.loc[108, "rn"])
     assert rows.loc[112, "rn"] == 1.5
     assert rows.loc[112, "ir"] == 3.0  # the tail's IR
-
-
-def asos_line(ws: str = "2.3", ps: str = "1028.4", ta: str = "-3.2", hm: str = "61.0", rn: str = "-9.0") -> str:
-    """A 46-field ASOS line of station 108 at 09:00 with the given WS, PS, TA, HM and RN tokens."""
-    line = f"202401150900 108  27 {ws}  -9 -9.0   -9 1018.0 {ps} -9   -9.0 {ta}  -9.8 {hm}   2.8 {rn} " + TAIL
-    assert len(line.split()) == 46
-    return line
 
 
 @pytest.mark.parametrize("code", ["-9", "-9.0", "-9.00", "-99", "-99.0", "-999"])

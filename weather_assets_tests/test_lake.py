@@ -16,7 +16,7 @@ import pytest
 from weather_assets.defs.resources.lake import Lake, LakeObjectUnreadableError, features_key
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain.hours import partition_key
-from weather_assets_tests.conftest import ingest
+from weather_assets_tests.helpers import ingest
 
 HOUR = datetime(2026, 11, 26, 9)
 HOURS = [HOUR - timedelta(hours=2), HOUR - timedelta(hours=1), HOUR]

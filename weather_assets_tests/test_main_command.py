@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -13,8 +11,7 @@ import pytest
 
 from weather_assets.cli import latest_hours, rounded, station_summary
 from weather_assets.domain.hours import KST
-from weather_assets_tests.conftest import free_port
-from weather_assets_tests.scratch import unconfigured_environment
+from weather_assets_tests.helpers import free_port, main_command
 
 
 def test_latest_hours_end_with_the_last_complete_kst_hour() -> None:
@@ -45,16 +42,6 @@ def test_no_printed_figure_is_negative_zero() -> None:
     near_zero = row.drop(["station_id", "station_name", "region", "hours", "temp_min", "pressure"])
     assert [str(value) for value in near_zero] == ["0.0"] * 6  # temp mean and max, humidity, rain, pm10, wind
     assert rounded(pd.Series([-0.4, 0.04, float("nan")]), 0).astype(str).tolist() == ["0.0", "0.0", "nan"]
-
-
-def main_command(
-    data_dir: Path, stations: str, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`python -m weather_assets` in a fresh process, on embedded defaults under `data_dir` (plus `env`)."""
-    base = unconfigured_environment()
-    env = base | {"WEATHER_DATA_DIR": str(data_dir), "WEATHER_STATIONS": stations} | (env or {})
-    command = [sys.executable, "-m", "weather_assets", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.slow

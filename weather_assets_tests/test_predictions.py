@@ -21,12 +21,10 @@ from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
 from weather_assets.definitions import defs
-from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.lake import Lake, features_key
-from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import (
@@ -39,7 +37,7 @@ from weather_assets.defs.resources.predictions_db import (
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.tables import FORECASTS, PREDICTIONS, predictions_table
 from weather_assets_tests.concurrent_writer import materialize_hour
-from weather_assets_tests.conftest import REPO, STATIONS, check_evaluations, ingest
+from weather_assets_tests.helpers import REPO, STATIONS, check_evaluations, copy_data_dir, ingest, prediction_rows
 
 END = datetime(2026, 11, 20)
 HOUR = END - timedelta(hours=15)  # 2026-11-19 09:00 KST
@@ -47,28 +45,20 @@ HOUR = END - timedelta(hours=15)  # 2026-11-19 09:00 KST
 
 @dataclass
 class Trained:
-    """Four days of ingested hours and a champion model, shared by this module's tests."""
+    """Two days of ingested hours and a champion model, shared by this module's tests."""
 
     lake_dir: Path
     registry_dir: Path
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    lake_dir, registry_dir = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("mlflow")
-    instance = dg.DagsterInstance.ephemeral()
+def trained(tmp_path_factory: pytest.TempPathFactory, trained_template: Path) -> Trained:
+    lake_dir = tmp_path_factory.mktemp("lake")
+    registry_dir = copy_data_dir(trained_template, tmp_path_factory.mktemp("mlflow") / "weather")
     lake = Lake(data_dir=str(lake_dir))
     assert ingest(
-        {"kma": OfflineKMAClient(stations=STATIONS), "lake": lake},
-        END - timedelta(days=4),
-        END - timedelta(hours=1),
-        instance=instance,
+        {"kma": OfflineKMAClient(stations=STATIONS), "lake": lake}, END - timedelta(hours=48), END - timedelta(hours=1)
     ).success
-    registry = ModelRegistry(data_dir=str(registry_dir))
-    trained = dg.materialize(
-        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
-    )
-    assert trained.success
     return Trained(lake_dir, registry_dir)
 
 
@@ -115,7 +105,6 @@ def written(result: dg.ExecuteInProcessResult) -> dict[str, object]:
     return {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
 
 
-@pytest.mark.slow
 def test_same_hour_three_times_is_one_row_per_station_with_stable_ids(trained: Trained, db_url: str) -> None:
     first = written(predict(trained, db_url, HOUR))
     once = table(db_url)
@@ -138,7 +127,6 @@ def test_same_hour_three_times_is_one_row_per_station_with_stable_ids(trained: T
     assert (thrice["updated_at"] > thrice["created_at"]).all()
 
 
-@pytest.mark.slow
 def test_range_in_one_run_equals_one_hour_runs_row_for_row(trained: Trained, db_url: str) -> None:
     first, last = END - timedelta(hours=48), END - timedelta(hours=1)
     ranged = written(predict(trained, db_url, first, last, table="ranged"))
@@ -504,24 +492,7 @@ def accounts(mysql_server: sa.URL) -> Iterator[Accounts]:
     reader = sa.create_engine(sa.URL.create("mysql+pymysql", "weather_reader", "reader-pw", host, port, database))
     try:
         written_by_app = ComfortDatabase(url=app.url.render_as_string(hide_password=False))
-        frame = pd.DataFrame(
-            [
-                {
-                    "prediction_datetime": HOUR,
-                    "station_id": 108,
-                    "region": "Seoul",
-                    "comfort_score": 70.0,
-                    "temperature": 10.0,
-                    "humidity": 50.0,
-                    "precipitation": 0.0,
-                    "pm10": 20.0,
-                    "wind_speed": 2.0,
-                    "pressure": 1015.0,
-                    "model_name": "comfort-model/1",
-                }
-            ]
-        )
-        written_by_app.upsert(PREDICTIONS, frame)
+        written_by_app.upsert(PREDICTIONS, prediction_rows([HOUR]))
         yield Accounts(app, reader)
     finally:
         app.dispose()

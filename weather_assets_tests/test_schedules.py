@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
 from weather_assets.definitions import defs
@@ -19,7 +18,6 @@ from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
 from weather_assets.domain.hours import KST, current_hour, partition_key
 from weather_assets.domain.tables import PREDICTIONS
-from weather_assets_tests.conftest import prepare
 from weather_assets_tests.kma_hub import FakeHub, HubHandler, answer
 
 EMPTY = b"#START7777\n# YYMMDDHHMI STN  WD   WS\n#7777END\n"
@@ -66,16 +64,13 @@ def test_retrain_runs_daily_in_kst_and_both_schedules_start_stopped() -> None:
         assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.STOPPED
 
 
-@pytest.mark.slow
-def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_path: Path, hub: FakeHub) -> None:
+def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(trained_dir: Path, hub: FakeHub) -> None:
     """KMA publishes the hour a while after the run starts: the run asks again every poll and lands it then.
 
     The delay and the poll are scaled down (6 s and 1 s, against minutes in production); what is asserted is
     the behaviour: one run, several asks, exactly one ask after publication, and the hour's rows written.
     """
-    data_dir = tmp_path / "weather"
     hour = current_hour()
-    prepare(data_dir, hour - timedelta(days=4), hour - timedelta(hours=1), predicted=[])
     published = threading.Event()
     asks_after: list[float] = []
 
@@ -103,13 +98,13 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
         publication_poll_seconds=1,
         publication_wait_minutes=120,
     )
-    registry = ModelRegistry(data_dir=str(data_dir))
+    registry = ModelRegistry(data_dir=str(trained_dir))
     resources = {
         "kma": kma,
-        "lake": Lake(data_dir=str(data_dir)),
+        "lake": Lake(data_dir=str(trained_dir)),
         "model_registry": registry,
         "mlflow": MLflowTracking(registry=registry),  # comfort_model is in the code location, not in this run
-        **tables_resources(ComfortDatabase(data_dir=str(data_dir))),
+        **tables_resources(ComfortDatabase(data_dir=str(trained_dir))),
     }
 
     result = dg.materialize(
@@ -129,7 +124,7 @@ def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(tmp_
     )
     assert len(asks_after) == 1  # landed at the first ask after publication
     table = PREDICTIONS.table()
-    engine = sa.create_engine(f"sqlite:///{data_dir / 'weather.db'}")
+    engine = sa.create_engine(f"sqlite:///{trained_dir / 'weather.db'}")
     with engine.connect() as connection:
         count = sa.select(sa.func.count()).where(table.c.prediction_datetime == hour)
         assert connection.execute(count).scalar_one() == 2

@@ -27,8 +27,7 @@ from weather_assets.defs.resources.predictions_db import (
 )
 from weather_assets.domain.tables import PREDICTIONS
 from weather_assets.environment import Env
-from weather_assets_tests.conftest import free_port
-from weather_assets_tests.test_main_command import main_command
+from weather_assets_tests.helpers import free_port, main_command, prediction_rows
 
 SECRET = "SECRET"
 PORT = free_port()  # nothing listens there: a URL that parses is refused by the connection, not the parser
@@ -47,23 +46,7 @@ PARSED = {
     "bracket": f"mysql+pymysql://weather_app:{SECRET}@[127.0.0.1:{PORT}/weather_mlops",
 }
 URLS = REFUSED | PARSED
-ROWS = pd.DataFrame(
-    [
-        {
-            "prediction_datetime": datetime(2026, 11, 19, 9),
-            "station_id": 108,
-            "region": "Seoul",
-            "comfort_score": 70.0,
-            "temperature": 10.0,
-            "humidity": 50.0,
-            "precipitation": 0.0,
-            "pm10": 20.0,
-            "wind_speed": 2.0,
-            "pressure": 1015.0,
-            "model_name": "comfort-model/1",
-        }
-    ]
-)
+ROWS = prediction_rows([datetime(2026, 11, 19, 9)])
 
 
 def told(error: BaseException) -> str:

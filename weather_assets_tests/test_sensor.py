@@ -22,11 +22,9 @@ import sqlalchemy as sa
 
 from weather_assets.definitions import defs
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
-from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.lake import ARRIVALS_PREFIX, Arrival, Lake, arrival_key, features_key
-from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
@@ -377,13 +375,11 @@ def test_local_folder_lake_detects_new_and_replaced_files(tmp_path: Path, instan
     assert tick(lake, cursor, instance)[0] == []
 
 
-@pytest.mark.slow
 def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
-    tmp_path: Path, instance: dg.DagsterInstance
+    trained_dir: Path, instance: dg.DagsterInstance
 ) -> None:
     """The ingest job's single-run backfill writes one record; the sensor's one range run predicts every hour."""
-    data_dir = str(tmp_path / "weather")
-    lake, registry = Lake(data_dir=data_dir), ModelRegistry(data_dir=data_dir)
+    lake, registry = Lake(data_dir=str(trained_dir)), ModelRegistry(data_dir=str(trained_dir))
     kma = OfflineKMAClient(stations="108,112")
     first = current_hour().replace(day=1, hour=0) - timedelta(days=20)  # in last month
     last = first + timedelta(hours=71)
@@ -395,10 +391,6 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
         instance=instance,
     )
     assert backfill.success
-    trained = dg.materialize(
-        [comfort_model], resources={"lake": lake, "mlflow": MLflowTracking(registry=registry)}, instance=instance
-    )
-    assert trained.success
 
     requests, _ = tick(lake, cursor, instance)
     assert len(requests) == 1
@@ -408,7 +400,7 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
         resources={
             "lake": lake,
             "model_registry": registry,
-            **tables_resources(ComfortDatabase(data_dir=data_dir)),
+            **tables_resources(ComfortDatabase(data_dir=str(trained_dir))),
         },
         tags=dict(request.tags),
         instance=instance,
@@ -416,7 +408,7 @@ def test_a_72_hour_backfill_of_last_month_is_predicted_through_the_sensor(
     assert predicted.success
 
     table = PREDICTIONS.table()
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'weather' / 'weather.db'}")
+    engine = sa.create_engine(f"sqlite:///{trained_dir / 'weather.db'}")
     with engine.connect() as connection:
         query = sa.select(
             sa.func.count(), sa.func.min(table.c.prediction_datetime), sa.func.max(table.c.prediction_datetime)

@@ -27,7 +27,7 @@ from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import CHAMPION, MODEL_NAME, ModelRegistry
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
-from weather_assets_tests.conftest import REPO, STATIONS, free_port, missing_tool, serving
+from weather_assets_tests.helpers import REPO, STATIONS, free_port, missing_tool, serving
 
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)

@@ -1,0 +1,29 @@
+"""pytest's hooks for weather_assets_tests/, and where its fixtures come from.
+
+Here, not in weather_assets_tests/, because pytest reads `pytest_plugins` only from the conftest.py of the rootdir
+(pyproject.toml's folder), however the tests are started. The fixtures are in weather_assets_tests/fixtures.py, the
+plain helpers in weather_assets_tests/helpers.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from weather_assets.defs import QUIETED
+
+pytest_plugins = ["weather_assets_tests.fixtures"]
+
+# A test that asks for one of these, itself or through another fixture, is slow (`pytest -m "not slow"` leaves it
+# out); tests that start a process say so themselves, with @pytest.mark.slow.
+SLOW_FIXTURES = {"trained_template"}  # trains a model (once per session)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The code location's silenced warnings, silenced in every test too (pytest resets the filters per test), and
+    the slow mark on every test of a slow fixture."""
+    for item in items:
+        for message, category in QUIETED:
+            item.add_marker(pytest.mark.filterwarnings(f"ignore:{message}:{category.__module__}.{category.__name__}"))
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
