@@ -74,15 +74,18 @@ class OnDemand:
         with self._guard:
             self._check_backoff(hour)
             running = self._inflight.get(hour)
-            if running is None:
-                running = self._pool.submit(self._compute, hour)
-                self._inflight[hour] = running
-                running.add_done_callback(lambda _: self._forget(hour))
-            return running
+            if running is not None:
+                return running
+            running = self._inflight[hour] = self._pool.submit(self._compute, hour)
+        # Outside the lock: a computation that already ended runs the callback right here, in this thread, and
+        # `_forget` takes the lock (registered under it, that deadlocked the worker's on-demand path for good).
+        running.add_done_callback(lambda done: self._forget(hour, done))
+        return running
 
-    def _forget(self, hour: datetime) -> None:
+    def _forget(self, hour: datetime, done: Future[None]) -> None:
         with self._guard:
-            self._inflight.pop(hour, None)
+            if self._inflight.get(hour) is done:  # not a later computation of the same hour
+                del self._inflight[hour]
 
     def _check_backoff(self, hour: datetime) -> None:
         failed = self._failed.get(hour)
