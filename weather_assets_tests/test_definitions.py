@@ -196,7 +196,7 @@ def test_the_api_hub_client_does_not_load_the_offline_generator() -> None:
 def test_loading_the_code_location_leaves_the_libraries_of_some_runs_unimported() -> None:
     """Every process that loads the definitions (the code server, each launched run) would pay for these: MLflow and
     scikit-learn load in the runs that train or predict, dagster-aws and boto3 when an s3:// lake opens
-    (`benchmarks/load_time.py` prints the seconds)."""
+    (`python -X importtime -c "import weather_assets.definitions"` shows the seconds)."""
     program = (
         "import sys, weather_assets.definitions\n"
         "print(sorted({n.partition('.')[0] for n in sys.modules} & {'mlflow', 'dagster_mlflow', 'sklearn', 'scipy',"
