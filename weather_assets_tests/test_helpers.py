@@ -4,6 +4,7 @@ has a champion of its own."""
 from __future__ import annotations
 
 import ast
+import gc
 import shutil
 from pathlib import Path
 
@@ -18,10 +19,22 @@ def shared_wrongly(module: str) -> bool:
     return module.startswith(".") or any(part == "conftest" or part.startswith("test_") for part in module.split("."))
 
 
+def parsed(path: Path) -> ast.Module:
+    """The file's syntax tree, parsed with the garbage collector paused: on CPython 3.11.7 a finalizer that logs a
+    traceback during `ast.parse` (the traceback parses its source line too) fails the outer parse with "AST
+    constructor recursion depth mismatch" (python/cpython#106905), and SQLAlchemy's pool logs from finalizers."""
+    gc.collect()
+    gc.disable()
+    try:
+        return ast.parse(path.read_text(), str(path))
+    finally:
+        gc.enable()
+
+
 def imported_modules(path: Path) -> set[str]:
     """Every module the file imports, as written (`from x import y` counts as x)."""
     modules: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             modules |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

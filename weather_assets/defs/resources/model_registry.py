@@ -72,7 +72,14 @@ def _load(uri: str, version: str) -> tuple[RegressorMixin, list[str]]:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     local = mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{version}")
-    return load_model(local), Model.load(local).get_input_schema().input_names()
+    return _one_job(load_model(local)), Model.load(local).get_input_schema().input_names()
+
+
+def _one_job(model: RegressorMixin) -> RegressorMixin:
+    """The model predicting on one job: a forest's threads add their trees' predictions in the order they finish,
+    so the same hour could round to a different second decimal in a range run and in a one-hour run."""
+    jobs = [name for name in model.get_params() if name == "n_jobs" or name.endswith("__n_jobs")]
+    return model.set_params(**dict.fromkeys(jobs, 1))
 
 
 def champion_version(client: MlflowClient) -> str | None:
