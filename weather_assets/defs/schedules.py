@@ -1,4 +1,5 @@
-"""Schedules that follow the clock: each hour from KMA to the predictions table as KMA publishes it, a daily retrain."""
+"""Schedules that follow the clock: each hour from KMA to the predictions table as KMA publishes it, a daily retrain,
+the daily monitoring of the champion."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, train_job
+from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, monitor_job, train_job
 from weather_assets.defs.partitions import base_times_cron
 from weather_assets.domain.hours import KST, TIMEZONE, current_hour, partition_key
 from weather_assets.environment import ingest_minute
@@ -67,5 +68,16 @@ forecast_skill_daily = dg.ScheduleDefinition(
     cron_schedule="50 4 * * *",
     execution_timezone=TIMEZONE,
     description="At 04:50 KST, the forecast skill of the last two weeks.",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
+# The previous KST day, once its last hour (23:00, published about 23:10) is surely in: the day's partition is the
+# newest whole one at 04:20.
+model_monitoring_daily = dg.build_schedule_from_partitioned_job(
+    monitor_job,
+    name="model_monitoring_daily",
+    description="At 04:20 KST, monitor the champion on the previous day (live error, drift, their checks).",
+    hour_of_day=4,
+    minute_of_hour=20,
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )

@@ -17,6 +17,8 @@ so a write is predicted once. A record of a run that predicts the same hours its
 the API's `ingest_and_predict` runs) requests nothing once that run succeeded; if it failed, was canceled or is
 unknown to the instance, its hours are requested as any other record's; while it is still going, the record
 waits in the cursor and is read again (by its key, not listed) on the next ticks, for at most `MAX_WAIT`.
+
+`retrain_on_monitoring_error`, the sensor that follows the model's monitoring, is at the end of this module.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from weather_assets.defs.jobs import predict_job
+from weather_assets.defs import checks
+from weather_assets.defs.assets.monitoring import model_monitoring
+from weather_assets.defs.jobs import predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.lake import (
     ARRIVALS_PREFIX,
@@ -38,8 +43,11 @@ from weather_assets.defs.resources.lake import (
     arrival_key,
     arrival_time,
 )
-from weather_assets.domain.hours import KST, current_hour, partition_key
+from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
 from weather_assets.environment import Env
+
+if TYPE_CHECKING:
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord  # what the instance gives
 
 SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
 MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order
@@ -212,3 +220,49 @@ def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.Sen
     return dg.SensorResult(
         run_requests=[request.run_request() for request in result.requests], cursor=json.dumps(result.cursor)
     )
+
+
+MONITORING_CHECK_KEYS = [dg.AssetCheckKey(model_monitoring.key, spec.name) for spec in checks.MONITORING_CHECKS]
+
+
+def _evaluation(record: AssetCheckExecutionRecord | None) -> tuple[int, dg.AssetCheckEvaluation] | None:
+    """A check's latest record as its id and evaluation, or None while it has none or is still running."""
+    if (
+        record is None
+        or record.event is None
+        or record.event.dagster_event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ):
+        return None
+    return record.id, record.event.dagster_event.asset_check_evaluation_data
+
+
+@dg.sensor(
+    name="retrain_on_monitoring_error",
+    job=train_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def retrain_on_monitoring_error(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """A `train` run when a `model_monitoring` check fails with ERROR: at most one a KST day (run key
+    ``monitoring-<day>``), and the champion gate still decides whether the new model replaces the champion.
+
+    It reads the latest evaluation of each monitoring check; the cursor is the newest evaluation it has seen, so an
+    evaluation requests a run once, and one still running is read on a later tick.
+    """
+    seen = int(context.cursor or 0)
+    latest = [
+        _evaluation(context.instance.get_latest_asset_check_evaluation_record(key)) for key in MONITORING_CHECK_KEYS
+    ]
+    evaluations = [item for item in latest if item is not None]
+    failed = [
+        evaluation
+        for record_id, evaluation in evaluations
+        if record_id > seen and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    cursor = str(max([seen, *(record_id for record_id, _ in evaluations)]))
+    if not failed:
+        return dg.SensorResult(skip_reason="no new ERROR from the monitoring checks", cursor=cursor)
+    judged = "; ".join(f"{item.check_name} ({item.metadata['partitions'].value})" for item in failed)
+    context.log.info(f"requesting a train run: {judged} failed")
+    request = dg.RunRequest(run_key=f"monitoring-{kst_now().date()}", tags={"weather/monitoring_errors": judged})
+    return dg.SensorResult(run_requests=[request], cursor=cursor)
