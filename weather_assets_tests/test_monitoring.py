@@ -28,10 +28,12 @@ from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import kst_now
 from weather_assets.offline import observations
 from weather_assets.offline.observations import Fault
-from weather_assets_tests.helpers import STATIONS, ingest
+from weather_assets_tests.helpers import ingest
 
 TRAINED_FROM = datetime(2026, 9, 1)  # the champion's 30-day window: September
 FAULT_FROM = datetime(2026, 10, 8)  # station 108's humidity sensor stuck at 100 % from here on
+# A mountain station (the worst fitted), Seoul, Incheon and Busan: four of ten, to keep the ingest and training short.
+STATIONS = "100,108,112,159"
 
 
 def day_frame(day: datetime, stations: tuple[int, ...] = (108, 112), **columns: list[float]) -> pd.DataFrame:
@@ -192,10 +194,10 @@ def test_thirty_ordinary_days_raise_no_error_and_show_their_figures(history: His
     results = history.monitor(FAULT_FROM - timedelta(days=30), 30, dg.DagsterInstance.ephemeral())
     assert [errors(result) for result in results] == [[]] * 30
     meta = runs.metadata(results[-1], "model_monitoring")
-    assert meta["hours"] == 24 and meta["dagster/row_count"] == 240 and meta["champion"] == "comfort-model/1"
+    assert meta["hours"] == 24 and meta["dagster/row_count"] == 96 and meta["champion"] == "comfort-model/1"
     assert meta["live_mae"] < 2 * meta["validation_mae"]
     assert {f"psi_{name}" for name in MEASUREMENTS} <= set(meta) and meta["stuck_sensors"] == 0
-    assert meta["by_station"].count("\n") == 11  # header, rule, ten stations
+    assert meta["by_station"].count("\n") == 5  # header, rule, four stations
 
 
 @pytest.mark.slow
