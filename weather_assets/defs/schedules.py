@@ -71,13 +71,20 @@ forecast_skill_daily = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 
-# The previous KST day, once its last hour (23:00, published about 23:10) is surely in: the day's partition is the
-# newest whole one at 04:20.
-model_monitoring_daily = dg.build_schedule_from_partitioned_job(
-    monitor_job,
+
+@dg.schedule(
     name="model_monitoring_daily",
-    description="At 04:20 KST, monitor the champion on the previous day (live error, drift, their checks).",
-    hour_of_day=4,
-    minute_of_hour=20,
+    job=monitor_job,
+    cron_schedule="20 4 * * *",
+    execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
+def model_monitoring_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """At 04:20 KST, monitor the champion on the previous KST day (live error, drift, their checks): its last hour,
+    23:00, was published about 23:10.
+
+    A plain schedule rather than `build_schedule_from_partitioned_job`, which calls a deprecated Dagster API (a
+    DeprecationWarning at each tick).
+    """
+    day = (context.scheduled_execution_time.astimezone(KST) - timedelta(days=1)).strftime("%Y-%m-%d")
+    return dg.RunRequest(run_key=day, partition_key=day)
