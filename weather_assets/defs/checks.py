@@ -141,7 +141,11 @@ def live_error_within_bounds(error: LiveError, reference: Reference) -> dg.Asset
     return _graded(
         ratio > LIVE_ERROR_ERROR,
         ratio > LIVE_ERROR_WARN,
-        {"live_mae": round(error.mae, 4), "validation_mae": round(reference.validation_mae, 4), "ratio": ratio},
+        {
+            "live_mae": round(error.mae, 4),
+            "validation_mae": round(reference.validation_mae, 4),
+            "ratio": round(ratio, 3),
+        },
     )
 
 

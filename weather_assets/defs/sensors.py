@@ -223,17 +223,16 @@ def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.Sen
 
 
 MONITORING_CHECK_KEYS = [dg.AssetCheckKey(model_monitoring.key, spec.name) for spec in checks.MONITORING_CHECKS]
+# Records read per check and tick, newest first (a planned record and an evaluation per day): 50 days, more than a
+# backfill of days evaluates between two ticks.
+HISTORY = 100
 
 
-def _evaluation(record: AssetCheckExecutionRecord | None) -> tuple[int, dg.AssetCheckEvaluation] | None:
-    """A check's latest record as its id and evaluation, or None while it has none or is still running."""
-    if (
-        record is None
-        or record.event is None
-        or record.event.dagster_event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ):
+def _evaluation(record: AssetCheckExecutionRecord) -> dg.AssetCheckEvaluation | None:
+    """A check record's evaluation; None for the record of a planned evaluation."""
+    if record.event is None or record.event.dagster_event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION:
         return None
-    return record.id, record.event.dagster_event.asset_check_evaluation_data
+    return record.event.dagster_event.asset_check_evaluation_data
 
 
 @dg.sensor(
@@ -246,23 +245,29 @@ def retrain_on_monitoring_error(context: dg.SensorEvaluationContext) -> dg.Senso
     """A `train` run when a `model_monitoring` check fails with ERROR: at most one a KST day (run key
     ``monitoring-<day>``), and the champion gate still decides whether the new model replaces the champion.
 
-    It reads the latest evaluation of each monitoring check; the cursor is the newest evaluation it has seen, so an
-    evaluation requests a run once, and one still running is read on a later tick.
+    It reads each monitoring check's newest evaluations (a backfill of days evaluates many between two ticks); the
+    cursor is the newest record id it has judged, so an evaluation is judged once. The checks are not partitioned,
+    so each evaluation is a record of its own, written when it is done (ids in the order of evaluation); the planned
+    records of the asset's partitions never turn into evaluations and are passed over.
     """
     seen = int(context.cursor or 0)
-    latest = [
-        _evaluation(context.instance.get_latest_asset_check_evaluation_record(key)) for key in MONITORING_CHECK_KEYS
+    storage = context.instance.event_log_storage
+    done = [
+        (record.id, evaluation)
+        for key in MONITORING_CHECK_KEYS
+        for record in storage.get_asset_check_execution_history(key, limit=HISTORY)
+        if record.id > seen and (evaluation := _evaluation(record)) is not None
     ]
-    evaluations = [item for item in latest if item is not None]
     failed = [
         evaluation
-        for record_id, evaluation in evaluations
-        if record_id > seen and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        for _, evaluation in done
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     ]
-    cursor = str(max([seen, *(record_id for record_id, _ in evaluations)]))
+    cursor = str(max([seen, *(record_id for record_id, _ in done)]))
     if not failed:
         return dg.SensorResult(skip_reason="no new ERROR from the monitoring checks", cursor=cursor)
-    judged = "; ".join(f"{item.check_name} ({item.metadata['partitions'].value})" for item in failed)
-    context.log.info(f"requesting a train run: {judged} failed")
-    request = dg.RunRequest(run_key=f"monitoring-{kst_now().date()}", tags={"weather/monitoring_errors": judged})
+    judged = sorted(f"{item.check_name} ({item.metadata['partitions'].value})" for item in failed)
+    shown = "; ".join(judged[:5]) + (f"; and {len(judged) - 5} more" if len(judged) > 5 else "")
+    context.log.info(f"requesting a train run: {shown} failed")
+    request = dg.RunRequest(run_key=f"monitoring-{kst_now().date()}", tags={"weather/monitoring_errors": shown})
     return dg.SensorResult(run_requests=[request], cursor=cursor)
