@@ -8,6 +8,7 @@ import dagster as dg
 from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.monitoring import model_monitoring
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill
 from weather_assets.defs.jobs import (
@@ -15,6 +16,7 @@ from weather_assets.defs.jobs import (
     forecast_skill_job,
     ingest_and_predict_job,
     ingest_job,
+    monitor_job,
     predict_job,
     train_job,
 )
@@ -24,8 +26,14 @@ from weather_assets.defs.resources.mlflow_tracking import MLflowTracking
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, tables_resources
-from weather_assets.defs.schedules import forecast_issued, forecast_skill_daily, ingest_hourly, train_daily
-from weather_assets.defs.sensors import new_feature_files
+from weather_assets.defs.schedules import (
+    forecast_issued,
+    forecast_skill_daily,
+    ingest_hourly,
+    model_monitoring_daily,
+    train_daily,
+)
+from weather_assets.defs.sensors import new_feature_files, retrain_on_monitoring_error
 from weather_assets.environment import Env
 
 
@@ -77,15 +85,16 @@ defs = dg.Definitions(
         kma_observations,
         weather_features,
         comfort_model,
+        model_monitoring,
         weather_predictions,
         kma_forecasts,
         forecast_features,
         weather_forecasts,
         forecast_skill,
     ],
-    jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job, forecast_job, forecast_skill_job],
-    schedules=[ingest_hourly, train_daily, forecast_issued, forecast_skill_daily],
-    sensors=[new_feature_files],
+    jobs=[ingest_job, train_job, predict_job, ingest_and_predict_job, forecast_job, forecast_skill_job, monitor_job],
+    schedules=[ingest_hourly, train_daily, forecast_issued, forecast_skill_daily, model_monitoring_daily],
+    sensors=[new_feature_files, retrain_on_monitoring_error],
     resources=resources_from_env(),
     # Every run executes its steps in the run's own process. The stages form a chain, so a process per step
     # (the multiprocess default) bought no parallelism and cost seconds per step: a launched one-hour run

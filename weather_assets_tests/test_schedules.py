@@ -1,4 +1,5 @@
-"""The schedules: each hour ingested and predicted in one run as soon as KMA publishes it, and the daily retrain."""
+"""The schedules: each hour ingested and predicted in one run as soon as KMA publishes it, the daily retrain, the
+daily monitoring."""
 
 from __future__ import annotations
 
@@ -62,6 +63,19 @@ def test_retrain_runs_daily_in_kst_and_both_schedules_start_stopped() -> None:
     assert (train.cron_schedule, train.execution_timezone, train.job_name) == ("40 4 * * *", "Asia/Seoul", "train")
     for name in ("ingest_hourly", "train_daily"):
         assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def test_monitoring_tick_at_four_twenty_kst_monitors_the_previous_day_and_starts_stopped() -> None:
+    schedule = defs.resolve_schedule_def("model_monitoring_daily")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 27, 4, 20, tzinfo=KST), repository_def=defs.get_repository_def()
+    )
+
+    assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-11-26"]
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("20 4 * * *", "Asia/Seoul")
+    assert (schedule.job_name, schedule.default_status) == ("monitor", dg.DefaultScheduleStatus.STOPPED)
+    sensor = defs.resolve_sensor_def("retrain_on_monitoring_error")
+    assert (sensor.job_name, sensor.default_status) == ("train", dg.DefaultSensorStatus.STOPPED)
 
 
 def test_the_schedules_run_lands_an_hour_kma_publishes_late_at_the_next_ask(trained_dir: Path, hub: FakeHub) -> None:

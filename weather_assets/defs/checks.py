@@ -14,6 +14,8 @@ Severity and blocking:
   not read back from the lake (its readers lose that hour only; blocking would stop the run's other hours too).
 - WARN: values outside physical ranges, too many missing values, predictions that cover fewer stations
   than the features. Visible, never stopping anything. (A late hour is `weather_features`' freshness policy.)
+- WARN or ERROR by how far off: `model_monitoring`'s live error and drift of a day (their docstrings give the
+  thresholds). An ERROR there is what `retrain_on_monitoring_error` acts on.
 """
 
 from collections.abc import Callable
@@ -22,6 +24,7 @@ import dagster as dg
 import pandas as pd
 
 from weather_assets.domain.hours import partition_key
+from weather_assets.domain.monitoring import Drift, LiveError, Reference
 
 # Physical bounds of each measurement in Korea, generous enough for records (deg C, %, mm/h, ug/m3, m/s, hPa).
 RANGES = {
@@ -121,8 +124,52 @@ def rows_match_features(rows: pd.DataFrame, feature_rows: pd.DataFrame) -> dg.As
     )
 
 
+LIVE_ERROR_WARN, LIVE_ERROR_ERROR = 2.0, 4.0  # times the champion's validation MAE
+OUT_OF_RANGE_WARN, OUT_OF_RANGE_ERROR = 0.1, 0.3  # share of a day's present values outside the training range
+MISSING_RISE_WARN, MISSING_RISE_ERROR = 0.1, 0.3  # rise of a day's missing rate over the training window's
+
+
+def _graded(error: bool, warn: bool, metadata: dict[str, object]) -> dg.AssetCheckResult:
+    severity = dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(passed=not (error or warn), severity=severity, metadata=metadata)
+
+
+def live_error_within_bounds(error: LiveError, reference: Reference) -> dg.AssetCheckResult:
+    """The champion's MAE against the comfort rule on the day's hours: WARN above 2x its validation MAE, ERROR above
+    4x (the model no longer learns what the rule says of today's weather)."""
+    ratio = error.mae / max(reference.validation_mae, 1e-9)
+    return _graded(
+        ratio > LIVE_ERROR_ERROR,
+        ratio > LIVE_ERROR_WARN,
+        {
+            "live_mae": round(error.mae, 4),
+            "validation_mae": round(reference.validation_mae, 4),
+            "ratio": round(ratio, 3),
+        },
+    )
+
+
+def measurements_like_training(drift: dict[str, Drift]) -> dg.AssetCheckResult:
+    """Each measurement of the day against the champion's training window. ERROR: a station's sensor stuck (its
+    readings did not change all day, which was rare in training), or over 30 % of the values outside the training
+    range, or the missing rate 30 points above training's. WARN: over 10 % outside the range, or missing 10 points
+    above. PSI is shown, not judged: one day against a month differs by season and hour of day too much for it."""
+    stuck = {name: item.stuck_stations for name, item in drift.items() if item.stuck_stations}
+    outside = {name: round(item.out_of_range_share, 3) for name, item in drift.items()}
+    missing = {name: round(item.missing_rate_change, 3) for name, item in drift.items()}
+    return _graded(
+        bool(stuck) or max(outside.values()) > OUT_OF_RANGE_ERROR or max(missing.values()) > MISSING_RISE_ERROR,
+        max(outside.values()) > OUT_OF_RANGE_WARN or max(missing.values()) > MISSING_RISE_WARN,
+        {
+            "stuck_stations": dg.MetadataValue.json(stuck),
+            "out_of_range_share": dg.MetadataValue.json(outside),
+            "missing_rate_change": dg.MetadataValue.json(missing),
+        },
+    )
+
+
 def spec(name: str, asset: str, rule: Callable[..., dg.AssetCheckResult], blocking: bool = False) -> dg.AssetCheckSpec:
-    """A check of one hourly asset, described in the UI by the rule that decides it."""
+    """A check of one asset, described in the UI by the rule that decides it."""
     return dg.AssetCheckSpec(name, asset=asset, description=rule.__doc__, blocking=blocking)
 
 
@@ -131,6 +178,10 @@ FEATURES_CHECKS = [
     spec("features_missing_share", "weather_features", missing_share),
     spec("features_one_row_per_station_hour", "weather_features", one_row_per_station_hour, blocking=True),
     spec("features_read_back", "weather_features", reads_back),
+]
+MONITORING_CHECKS = [
+    spec("monitoring_live_error", "model_monitoring", live_error_within_bounds),
+    spec("monitoring_drift", "model_monitoring", measurements_like_training),
 ]
 PREDICTIONS_CHECKS = [
     spec("predictions_one_row_per_station_hour", "weather_predictions", one_row_per_station_hour),
@@ -167,6 +218,19 @@ def predictions_results(
             ),
             "predictions_scores_in_range": scores_in_range(rows),
             "predictions_match_features": rows_match_features(rows, feature_rows),
+        },
+    )
+
+
+def monitoring_results(
+    context: dg.AssetExecutionContext, error: LiveError, drift: dict[str, Drift], reference: Reference
+) -> list[dg.AssetCheckResult]:
+    """The monitoring checks of a day's live error and drift."""
+    return _named(
+        context,
+        {
+            "monitoring_live_error": live_error_within_bounds(error, reference),
+            "monitoring_drift": measurements_like_training(drift),
         },
     )
 

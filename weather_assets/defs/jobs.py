@@ -5,6 +5,7 @@ import dagster as dg
 from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
+from weather_assets.defs.assets.monitoring import model_monitoring
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill
 
@@ -57,4 +58,10 @@ forecast_skill_job = dg.define_asset_job(
     "skill",
     selection=dg.AssetSelection.assets(forecast_skill),
     description="Forecast comfort against observed comfort, by lead time, over the last two weeks.",
+)
+
+monitor_job = dg.define_asset_job(
+    "monitor",
+    selection=dg.AssetSelection.assets(model_monitoring),
+    description="A KST day's live error of the champion and drift of the measurements, with their checks.",
 )

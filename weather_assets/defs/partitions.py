@@ -25,6 +25,19 @@ def hourly_partitions(start: str = PARTITIONS_START) -> dg.HourlyPartitionsDefin
 hourly = hourly_partitions(partitions_start())
 
 
+def daily_partitions(start: str = PARTITIONS_START) -> dg.DailyPartitionsDefinition:
+    """KST days (``%Y-%m-%d``) from the first whole day of the hourly partitions, the last finished day included.
+
+    A day maps to its 24 hourly partitions (Dagster's time-window mapping), so it must not begin before them.
+    """
+    first = datetime.strptime(start, KEY_FORMAT)
+    day = first if first == first.replace(hour=0, minute=0) else first.replace(hour=0, minute=0) + timedelta(days=1)
+    return dg.DailyPartitionsDefinition(start_date=day, timezone=TIMEZONE)
+
+
+daily = daily_partitions(partitions_start())
+
+
 def base_times_cron(minute: int = 0) -> str:
     """A cron at `minute` past each forecast base time (02, 05, ..., 23): the issues' partitions and schedule."""
     return f"{minute} {','.join(str(hour) for hour in BASE_HOURS)} * * *"

@@ -1,4 +1,5 @@
-"""Schedules that follow the clock: each hour from KMA to the predictions table as KMA publishes it, a daily retrain."""
+"""Schedules that follow the clock: each hour from KMA to the predictions table as KMA publishes it, a daily retrain,
+the daily monitoring of the champion."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, train_job
+from weather_assets.defs.jobs import forecast_job, forecast_skill_job, ingest_and_predict_job, monitor_job, train_job
 from weather_assets.defs.partitions import base_times_cron
 from weather_assets.domain.hours import KST, TIMEZONE, current_hour, partition_key
 from weather_assets.environment import ingest_minute
@@ -69,3 +70,21 @@ forecast_skill_daily = dg.ScheduleDefinition(
     description="At 04:50 KST, the forecast skill of the last two weeks.",
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
+
+
+@dg.schedule(
+    name="model_monitoring_daily",
+    job=monitor_job,
+    cron_schedule="20 4 * * *",
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+def model_monitoring_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """At 04:20 KST, monitor the champion on the previous KST day (live error, drift, their checks): its last hour,
+    23:00, was published about 23:10.
+
+    A plain schedule rather than `build_schedule_from_partitioned_job`, which calls a deprecated Dagster API (a
+    DeprecationWarning at each tick).
+    """
+    day = (context.scheduled_execution_time.astimezone(KST) - timedelta(days=1)).strftime("%Y-%m-%d")
+    return dg.RunRequest(run_key=day, partition_key=day)

@@ -17,6 +17,8 @@ so a write is predicted once. A record of a run that predicts the same hours its
 the API's `ingest_and_predict` runs) requests nothing once that run succeeded; if it failed, was canceled or is
 unknown to the instance, its hours are requested as any other record's; while it is still going, the record
 waits in the cursor and is read again (by its key, not listed) on the next ticks, for at most `MAX_WAIT`.
+
+`retrain_on_monitoring_error`, the sensor that follows the model's monitoring, is at the end of this module.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from weather_assets.defs.jobs import predict_job
+from weather_assets.defs import checks
+from weather_assets.defs.assets.monitoring import model_monitoring
+from weather_assets.defs.jobs import predict_job, train_job
 from weather_assets.defs.partitions import hourly, range_tags
 from weather_assets.defs.resources.lake import (
     ARRIVALS_PREFIX,
@@ -38,8 +43,11 @@ from weather_assets.defs.resources.lake import (
     arrival_key,
     arrival_time,
 )
-from weather_assets.domain.hours import KST, current_hour, partition_key
+from weather_assets.domain.hours import KST, current_hour, kst_now, partition_key
 from weather_assets.environment import Env
+
+if TYPE_CHECKING:
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecord  # what the instance gives
 
 SKEW = timedelta(minutes=10)  # how much later than a newer record a record may become listable and still be seen
 MAX_RECORDS = 200  # arrival records handled per tick; the rest follows on the next ticks, in key order
@@ -212,3 +220,54 @@ def new_feature_files(context: dg.SensorEvaluationContext, lake: Lake) -> dg.Sen
     return dg.SensorResult(
         run_requests=[request.run_request() for request in result.requests], cursor=json.dumps(result.cursor)
     )
+
+
+MONITORING_CHECK_KEYS = [dg.AssetCheckKey(model_monitoring.key, spec.name) for spec in checks.MONITORING_CHECKS]
+# Records read per check and tick, newest first (a planned record and an evaluation per day): 50 days, more than a
+# backfill of days evaluates between two ticks.
+HISTORY = 100
+
+
+def _evaluation(record: AssetCheckExecutionRecord) -> dg.AssetCheckEvaluation | None:
+    """A check record's evaluation; None for the record of a planned evaluation."""
+    if record.event is None or record.event.dagster_event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        return None
+    return record.event.dagster_event.asset_check_evaluation_data
+
+
+@dg.sensor(
+    name="retrain_on_monitoring_error",
+    job=train_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def retrain_on_monitoring_error(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """A `train` run when a `model_monitoring` check fails with ERROR: at most one a KST day (run key
+    ``monitoring-<day>``), and the champion gate still decides whether the new model replaces the champion.
+
+    It reads each monitoring check's newest evaluations (a backfill of days evaluates many between two ticks); the
+    cursor is the newest record id it has judged, so an evaluation is judged once. The checks are not partitioned,
+    so each evaluation is a record of its own, written when it is done (ids in the order of evaluation); the planned
+    records of the asset's partitions never turn into evaluations and are passed over.
+    """
+    seen = int(context.cursor or 0)
+    storage = context.instance.event_log_storage
+    done = [
+        (record.id, evaluation)
+        for key in MONITORING_CHECK_KEYS
+        for record in storage.get_asset_check_execution_history(key, limit=HISTORY)
+        if record.id > seen and (evaluation := _evaluation(record)) is not None
+    ]
+    failed = [
+        evaluation
+        for _, evaluation in done
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    cursor = str(max([seen, *(record_id for record_id, _ in done)]))
+    if not failed:
+        return dg.SensorResult(skip_reason="no new ERROR from the monitoring checks", cursor=cursor)
+    judged = sorted(f"{item.check_name} ({item.metadata['partitions'].value})" for item in failed)
+    shown = "; ".join(judged[:5]) + (f"; and {len(judged) - 5} more" if len(judged) > 5 else "")
+    context.log.info(f"requesting a train run: {shown} failed")
+    request = dg.RunRequest(run_key=f"monitoring-{kst_now().date()}", tags={"weather/monitoring_errors": shown})
+    return dg.SensorResult(run_requests=[request], cursor=cursor)

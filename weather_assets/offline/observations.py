@@ -10,9 +10,11 @@ drops in storms, PM10 episodes (worse in spring, washed out by rain) and an occa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Literal
 
 from weather_assets.domain.stations import Station, all_stations
 from weather_assets.kma import wire
@@ -186,18 +188,47 @@ def _stations(stn: str, pm10_only: bool = False) -> list[int]:
     return [s.station_id for s in known.values() if s.has_pm10 or not pm10_only]
 
 
+@dataclass(frozen=True)
+class Fault:
+    """A broken sensor, to test monitoring with: from `start` (naive KST) on, the ASOS field `field` (``TA``, ``HM``,
+    ``WS``, ``PS``) of `station_id` reads its value plus `value` (``shift``; a missing reading stays missing) or
+    `value` itself (``stuck``)."""
+
+    station_id: int
+    field: str
+    kind: Literal["shift", "stuck"]
+    value: float
+    start: datetime
+
+    def apply(self, fields: dict[str, float | int | datetime | None]) -> dict[str, float | int | datetime | None]:
+        """The station-hour's fields as the broken sensor reports them (a copy; `observe` caches its dicts)."""
+        reading = fields[self.field]
+        if fields["STN"] != self.station_id or fields["TM"] < self.start or (self.kind == "shift" and reading is None):
+            return fields
+        return {**fields, self.field: round(self.value if self.kind == "stuck" else reading + self.value, 1)}
+
+
+def _observed(rows: Iterable[tuple[int, datetime]], faults: Sequence[Fault]) -> Iterable[dict]:
+    for station_id, hour in rows:
+        fields = observe(station_id, hour)
+        for fault in faults:
+            fields = fault.apply(fields)
+        yield fields
+
+
 ENDPOINTS = ("kma_sfctm2.php", "kma_sfctm3.php", "kma_pm10.php")
 
 
-def respond(endpoint: str, params: Mapping[str, str]) -> bytes:
-    """The body the API Hub would send for one of `ENDPOINTS` and these query parameters."""
+def respond(endpoint: str, params: Mapping[str, str], faults: Sequence[Fault] = ()) -> bytes:
+    """The body the API Hub would send for one of `ENDPOINTS` and these query parameters, with `faults` if any."""
     when = lambda name: datetime.strptime(params[name], wire.TM_FORMAT)  # noqa: E731
     if endpoint == "kma_sfctm2.php":
         hour = when("tm")
-        return wire.render_asos(observe(stn, hour) for stn in _stations(params.get("stn", "0")))
+        return wire.render_asos(_observed(((stn, hour) for stn in _stations(params.get("stn", "0"))), faults))
     if endpoint == "kma_sfctm3.php":
         stations = _stations(params.get("stn", "0"))
-        return wire.render_asos(observe(stn, hour) for hour in _hours(when("tm1"), when("tm2")) for stn in stations)
+        rows = ((stn, hour) for hour in _hours(when("tm1"), when("tm2")) for stn in stations)
+        return wire.render_asos(_observed(rows, faults))
     if endpoint == "kma_pm10.php":
         first, last = when("tm1"), when("tm2")
         first += timedelta(minutes=-first.minute % 5)

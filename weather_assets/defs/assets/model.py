@@ -11,7 +11,7 @@ from weather_assets.defs.assets.ingest import REWRITE, weather_features
 from weather_assets.defs.resources.lake import Lake
 from weather_assets.defs.resources.mlflow_tracking import run_closed, run_link
 from weather_assets.defs.resources.model_registry import MODEL_NAME, promote_if_better, register
-from weather_assets.domain import comfort
+from weather_assets.domain import comfort, monitoring
 from weather_assets.domain.hours import KEY_FORMAT, current_hour, partition_key
 from weather_assets.domain.training import FEATURES, Fitted, feature_matrix, fit_candidates, time_split
 
@@ -49,8 +49,9 @@ def comfort_model(
 
     Labels come from the comfort rule. The newest hours validate; a linear baseline, a random forest and
     histogram gradient boosting compete and the lowest validation RMSE wins. The winner is registered as
-    `comfort-model`; the `champion` alias, which predictions load, moves to it only when it beats the current
-    champion on the same validation rows. An hour whose feature file cannot be read is left out, with a warning:
+    `comfort-model`, with the window's reference for `model_monitoring` (`domain.monitoring.reference`); the
+    `champion` alias, which predictions load, moves to it only when it beats the current champion on the same
+    validation rows. An hour whose feature file cannot be read is left out, with a warning:
     `unreadable_hours` counts those hours and `unreadable_objects` names each with its object and error.
     """
     with run_closed(mlflow):
@@ -76,7 +77,12 @@ def _train(
     winner = fitted[0]
 
     _log_training(mlflow, config, hours, len(read.unreadable), len(frame), train, validation, fitted)
-    version = register(winner.model, matrix[validation], example_x=matrix[train].head(5))
+    version = register(
+        winner.model,
+        matrix[validation],
+        example_x=matrix[train].head(5),
+        reference=monitoring.reference(frame, winner.scores.mae),
+    )
     decision = promote_if_better(
         mlflow.tracking_uri, version, frame[validation.to_numpy()], labels[validation.to_numpy()]
     )

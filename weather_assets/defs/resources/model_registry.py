@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import Field
 
 from weather_assets.defs.failures import materialize_first
+from weather_assets.domain.monitoring import Reference
 from weather_assets.domain.training import Scores, feature_matrix
 from weather_assets.environment import DATA_DIR, tracking_uri
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "comfort-model"
 CHAMPION = "champion"
+REFERENCE_KEY = "monitoring_reference"  # the MLmodel metadata entry holding a version's `Reference`
 _PLAIN_USER = re.compile(r"[\w.-]+")
 
 
@@ -59,8 +61,9 @@ def _client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _load(uri: str, version: str) -> tuple[RegressorMixin, list[str]]:
-    """A registered version's model and the inputs its signature names, in their order.
+def _load(uri: str, version: str) -> tuple[RegressorMixin, list[str], Reference | None]:
+    """A registered version's model, the inputs its signature names, in their order, and its monitoring reference
+    (None for a version registered before models carried one).
 
     Through MLflow's scikit-learn flavor, not pyfunc: the same model and predictions, without pyfunc's scan of
     every installed package against the model's requirements, which each launched run that predicts would pay.
@@ -72,7 +75,10 @@ def _load(uri: str, version: str) -> tuple[RegressorMixin, list[str]]:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     local = mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{version}")
-    return _one_job(load_model(local)), Model.load(local).get_input_schema().input_names()
+    described = Model.load(local)
+    stored = (described.metadata or {}).get(REFERENCE_KEY)
+    reference = Reference.from_dict(stored) if stored else None
+    return _one_job(load_model(local)), described.get_input_schema().input_names(), reference
 
 
 def _one_job(model: RegressorMixin) -> RegressorMixin:
@@ -92,8 +98,14 @@ def champion_version(client: MlflowClient) -> str | None:
         return None
 
 
-def register(model: RegressorMixin, validation_x: pd.DataFrame, example_x: pd.DataFrame) -> str:
-    """Log `model` to the active MLflow run with its signature and an input example, register it, give its version."""
+def register(
+    model: RegressorMixin, validation_x: pd.DataFrame, example_x: pd.DataFrame, reference: Reference | None = None
+) -> str:
+    """Log `model` to the active MLflow run with its signature and an input example, register it, give its version.
+
+    `reference` (the training window as monitoring judges days against it) goes into the model's MLmodel metadata,
+    so whoever loads the model has it, without reading the training data again.
+    """
     import sklearn
     from mlflow.models import infer_signature
     from mlflow.sklearn import log_model
@@ -110,6 +122,7 @@ def register(model: RegressorMixin, validation_x: pd.DataFrame, example_x: pd.Da
         # skops (MLflow's safe format) asks which types to trust on load: the ones this freshly trained
         # model holds, written by this process, so trusting them is safe.
         skops_trusted_types=get_untrusted_types(data=skops_dumps(model)),
+        metadata={REFERENCE_KEY: reference.to_dict()} if reference else None,
     )
     return str(info.registered_model_version)
 
@@ -126,7 +139,7 @@ class Decision:
 
 
 def _rmse(uri: str, version: str, validation: pd.DataFrame, truth: pd.Series) -> float:
-    model, inputs = _load(uri, version)
+    model, inputs, _ = _load(uri, version)
     return Scores.of(truth, model.predict(feature_matrix(validation, inputs))).rmse
 
 
@@ -164,6 +177,7 @@ class Champion:
     version: str
     model: RegressorMixin
     inputs: list[str]
+    reference: Reference | None = None  # its training window, for monitoring (None: registered before this existed)
 
     @property
     def model_name(self) -> str:
