@@ -299,7 +299,8 @@ def test_the_tick_log_names_a_record_dated_ahead_of_the_clock(
 
 @pytest.mark.slow
 def test_a_tick_lists_what_is_new_not_the_whole_log(s3_bucket: str, instance: dg.DagsterInstance) -> None:
-    """1,500 records a minute apart (two pages of an S3 listing): once caught up, a tick lists the new records and the skew window only."""
+    """1,500 records a minute apart (two pages of an S3 listing): once caught up, a tick lists the new records and
+    the skew window only."""
     lake = Lake(url=f"s3://{s3_bucket}/lake")
     s3 = boto3.client("s3")
     written = datetime(2026, 1, 1, tzinfo=UTC)
