@@ -125,6 +125,7 @@ class SQLClient:
                     f"{self.where} lacks the columns {', '.join(still)} and they could not be added ({error}); "
                     f"run {MIGRATION} as an account that may ALTER the table (docs/tables.md)"
                 ) from None
+            return  # another writer added them meanwhile
         dg.get_dagster_logger().info(f"{self.where}: added the nullable columns {', '.join(missing)}")
 
     def transaction(self, work: Callable[[sa.Connection], T], what: str) -> T:
