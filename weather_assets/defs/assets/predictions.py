@@ -44,8 +44,8 @@ def weather_predictions(
     Table `weather_predictions`, one row per `(prediction_datetime, station_id)`: the score, the six
     measurements it was computed from, the region and the model's name and version, and the row's lineage: the
     model's MLflow run, the feature file and the SHA-256 of the bytes scored (the run id is the IO manager's).
-    Materializing an hour
-    again updates its rows (the tables IO manager upserts); a range of hours is one run and one transaction.
+    Materializing an hour again updates its rows (the tables IO manager upserts); a range of hours is one run and
+    one transaction.
     Its checks (`checks.PREDICTIONS_CHECKS`) read the hours' rows back once they are written: Dagster hands a
     yielded output to the IO manager before this function resumes. An hour whose feature file cannot be read costs
     that hour: the others are predicted and written, then the run fails naming each unreadable hour and its object
