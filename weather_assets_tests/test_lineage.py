@@ -5,9 +5,11 @@ a table created before the lineage columns gains them in place, its rows kept; t
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.tables import FORECASTS, LINEAGE, PREDICTIONS, TableSpec
 from weather_assets.kma.forecast import latest_issue
 from weather_assets.runs import failures
+from weather_assets_tests.concurrent_writer import upsert_hour
 from weather_assets_tests.helpers import HOUR, REPO, TRAINED_STATIONS, at, eventually, ingest_missing, prediction_rows
 
 # The tables as sql/init.sql created them before the lineage columns (the main branch before issue 23), verbatim:
@@ -231,6 +234,24 @@ def test_a_column_another_process_added_meanwhile_is_fine(db_url: str, monkeypat
 
     assert written.inserted == 1
     assert column_names(db_url, PREDICTIONS.name).count("dagster_run_id") == 1
+
+
+@pytest.mark.slow
+def test_writers_racing_to_migrate_all_write(db_url: str) -> None:
+    """Four processes write into the previous version's table at the same moment: each finds the columns missing,
+    one adds them, the others find them there; every row is written with its run, the columns exist once."""
+    create_old_tables(db_url)
+    hours = [datetime(2026, 11, 26, 9) + n * HOUR for n in range(4)]
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(len(hours), mp_context=context) as pool:
+        start = manager.Barrier(len(hours))
+        writes = [pool.submit(upsert_hour, db_url, hour.isoformat(), f"run-{hour:%H}", start) for hour in hours]
+        errors = [write.result(timeout=120) for write in writes]
+
+    assert errors == [""] * len(hours)
+    assert column_names(db_url, PREDICTIONS.name)[-len(LINEAGE) :] == list(LINEAGE)
+    rows = ComfortDatabase(url=db_url).rows(PREDICTIONS)
+    assert list(rows["dagster_run_id"]) == [f"run-{hour:%H}" for hour in hours]
 
 
 @pytest.fixture
