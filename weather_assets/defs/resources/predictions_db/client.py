@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,6 +62,7 @@ class SQLClient:
     table: sa.Table
     max_attempts: int
     backoff_seconds: float
+    present: set[str] = field(default_factory=set, compare=False)  # columns seen on the server: not asked again
 
     @property
     def where(self) -> str:
@@ -91,13 +92,13 @@ class SQLClient:
         if not created:
             self.migrate(lineage)
 
-    def missing(self, columns: Sequence[str]) -> list[str]:
-        """Which of `columns` the table on the server lacks (none while there is no table: it is created whole)."""
+    def missing(self, columns: Sequence[str]) -> list[str] | None:
+        """Which of `columns` the table on the server lacks; None while there is no table."""
 
-        def lacking(connection: sa.Connection) -> list[str]:
+        def lacking(connection: sa.Connection) -> list[str] | None:
             inspector = sa.inspect(connection)
             if not inspector.has_table(self.table.name):
-                return []
+                return None
             present = {column["name"] for column in inspector.get_columns(self.table.name)}
             return [column for column in columns if column not in present]
 
@@ -108,7 +109,11 @@ class SQLClient:
         keeps its rows, which read NULL there. One ALTER TABLE on MySQL and MariaDB (a nullable column added at the
         end is instant on MySQL 8 and MariaDB 10.11), one transaction on SQLite. A column that another process
         added meanwhile is fine; an account that may not ALTER gets a message naming the migration to run."""
-        missing = self.missing(columns)
+        asked = [column for column in columns if column not in self.present]
+        missing = self.missing(asked) if asked else []
+        if missing is None:
+            return  # no table yet: it is created whole
+        self.present.update(column for column in asked if column not in missing)
         if not missing:
             return
 
@@ -119,14 +124,16 @@ class SQLClient:
         try:
             self.transaction(add, f"add the columns {', '.join(missing)}")
         except DatabaseWriteError as error:
-            still = self.missing(columns)
+            still = self.missing(missing)
             if still:
                 raise DatabaseWriteError(
                     f"{self.where} lacks the columns {', '.join(still)} and they could not be added ({error}); "
                     f"run {MIGRATION} as an account that may ALTER the table (docs/tables.md)"
                 ) from None
-            return  # another writer added them meanwhile
-        dg.get_dagster_logger().info(f"{self.where}: added the nullable columns {', '.join(missing)}")
+            # else another writer added them meanwhile
+        else:
+            dg.get_dagster_logger().info(f"{self.where}: added the nullable columns {', '.join(missing)}")
+        self.present.update(missing)
 
     def transaction(self, work: Callable[[sa.Connection], T], what: str) -> T:
         """Run `work` in one transaction; retry the whole of it on a transient error, up to `max_attempts`."""
