@@ -4,10 +4,12 @@
 CREATE DATABASE IF NOT EXISTS weather_mlops CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 USE weather_mlops;
 
--- The same definition as weather_assets/domain/predictions_table.py, from which the IO manager creates the table
+-- The same definition as weather_assets/domain/tables.py, from which the IO manager creates the table
 -- when it is missing; a test applies this file to a real server and compares the two column by column.
 -- One row per KST hour and station: writing an hour again updates its rows (the upsert's unique key).
 -- created_at is set on the first write and never changed; updated_at on every write; both UTC.
+-- The lineage columns (dagster_run_id .. input_sha256, in both tables) are nullable: a table created before them
+-- is given them in place by the IO manager, or by sql/migrations/001_lineage.sql; its rows keep NULL there.
 CREATE TABLE IF NOT EXISTS weather_predictions (
   id BIGINT NOT NULL AUTO_INCREMENT,
   comfort_score DOUBLE NOT NULL,
@@ -23,6 +25,11 @@ CREATE TABLE IF NOT EXISTS weather_predictions (
   region VARCHAR(32) NULL,
   station_id INT NOT NULL,
   model_name VARCHAR(64) NOT NULL,
+  dagster_run_id VARCHAR(64) NULL,
+  model_version VARCHAR(32) NULL,
+  mlflow_run_id VARCHAR(64) NULL,
+  input_object VARCHAR(255) NULL,
+  input_sha256 CHAR(64) NULL,
   PRIMARY KEY (id),
   UNIQUE KEY uk_prediction (prediction_datetime, station_id),
   KEY ix_weather_predictions_prediction_datetime (prediction_datetime),
@@ -30,7 +37,7 @@ CREATE TABLE IF NOT EXISTS weather_predictions (
   KEY ix_weather_predictions_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- The same definition as weather_assets/domain/forecasts_table.py (compared by the same test): the comfort
+-- The same definition as weather_assets/domain/tables.py (compared by the same test): the comfort
 -- forecast of each station and forecast hour, once per forecast issue (issued_at, KST).
 CREATE TABLE IF NOT EXISTS weather_forecasts (
   id BIGINT NOT NULL AUTO_INCREMENT,
@@ -51,6 +58,11 @@ CREATE TABLE IF NOT EXISTS weather_forecasts (
   model_name VARCHAR(64) NOT NULL,
   created_at DATETIME(6) NOT NULL,
   updated_at DATETIME(6) NOT NULL,
+  dagster_run_id VARCHAR(64) NULL,
+  model_version VARCHAR(32) NULL,
+  mlflow_run_id VARCHAR(64) NULL,
+  input_object VARCHAR(255) NULL,
+  input_sha256 CHAR(64) NULL,
   PRIMARY KEY (id),
   UNIQUE KEY uk_forecast (forecast_datetime, station_id, issued_at),
   KEY ix_weather_forecasts_issued_at (issued_at),

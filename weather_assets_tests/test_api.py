@@ -323,6 +323,7 @@ def test_predict_now_answers_in_the_frontends_shape(served: Served) -> None:
         "prediction_type",
         "status",
         "age_seconds",
+        "lineage",  # ignored by the frontend; test_lineage.py checks it
     }
     assert (body["title"], body["prediction_type"], body["status"]) == ("Comfort now", "now", "success")
     assert body["score"] == round(body["score"], 1) and body["label"] in ("excellent", "good", "fair", "poor")

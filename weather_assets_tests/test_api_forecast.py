@@ -163,7 +163,7 @@ def test_the_worst_hour_decides_score_label_and_weather(db_url: str, client: Tes
     }  # fmt: skip
     assert (body["prediction_type"], body["status"]) == ("morning", "success")
     expected = {"title", "score", "label", "evaluation", "prediction_time", "weather_data", "prediction_type"}
-    assert set(body) == expected | {"status", "age_seconds", "issued_at", "hours"}
+    assert set(body) == expected | {"status", "age_seconds", "lineage", "issued_at", "hours"}  # lineage: test_lineage
     assert (evening["score"], evening["label"], evening["weather_data"]["wind_speed"]) == (52.5, "fair", 11.0)
     assert evening["prediction_time"] == "2026-12-01 17:00" and len(evening["hours"]) == 4
 

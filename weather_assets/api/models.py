@@ -26,6 +26,17 @@ class Measurements(BaseModel):
     pressure: float | None
 
 
+class Lineage(BaseModel):
+    """What computed an answer: the row's lineage as stored (each null on a row written before the lineage columns
+    existed). The app's frontend ignores this field."""
+
+    model_version: str | None = Field(description="The comfort model's registry version.")
+    mlflow_run_id: str | None = Field(description="The MLflow run that trained that version.")
+    dagster_run_id: str | None = Field(description="The Dagster run that computed and wrote the row.")
+    input_object: str | None = Field(description="The lake key of the object the row was computed from.")
+    input_sha256: str | None = Field(description="The SHA-256 of that object's bytes as read.")
+
+
 class Comfort(Measurements):
     """One station-hour's comfort, as stored."""
 
@@ -38,6 +49,7 @@ class Comfort(Measurements):
     model_name: str
     model_version: str
     age_seconds: float = Field(description="Seconds from the hour (KST) to now: how old the observation is.")
+    lineage: Lineage
 
 
 class History(BaseModel):
@@ -56,6 +68,7 @@ class ForecastHour(Measurements):
     label: str
     forecast_inputs: list[str] = Field(description="Model inputs taken from KMA's forecast.")
     carried_inputs: list[str] = Field(description="Model inputs carried from the station's latest observation.")
+    lineage: Lineage
 
 
 class Forecast(BaseModel):
@@ -93,6 +106,7 @@ class Prediction(BaseModel):
     prediction_type: str
     status: str
     age_seconds: float = Field(description="Seconds from that hour (KST) to now.")
+    lineage: Lineage = Field(description="What computed the answer (for a commute window: its worst hour).")
 
 
 class WindowHour(BaseModel):

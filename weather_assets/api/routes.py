@@ -89,6 +89,7 @@ def _prediction(result: Comfort, prediction_type: str) -> Prediction:
         prediction_type=prediction_type,
         status="success",
         age_seconds=result.age_seconds,
+        lineage=result.lineage,
     )
 
 

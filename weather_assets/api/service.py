@@ -22,6 +22,7 @@ from weather_assets.api.models import (
     Comfort,
     Forecast,
     ForecastHour,
+    Lineage,
     WeatherData,
     WindowHour,
     WindowPrediction,
@@ -240,6 +241,7 @@ def window_prediction(kind: str, now: datetime, hours: list[datetime], rows: lis
         prediction_type=kind,
         status="success",
         age_seconds=round((now - start).total_seconds(), 1),
+        lineage=lineage(worst),
         issued_at=max(row["issued_at"] for row in rows),
         hours=[window_hour(row) for row in rows],
     )
@@ -268,7 +270,13 @@ def forecast_hour(row: dict[str, Any]) -> ForecastHour:
         **_measurements(row),
         forecast_inputs=_names(row["forecast_inputs"]),
         carried_inputs=_names(row["carried_inputs"]),
+        lineage=lineage(row),
     )
+
+
+def lineage(row: dict[str, Any]) -> Lineage:
+    """A row's lineage columns (NULL on a row written before they existed, or read from a table that lacks them)."""
+    return Lineage(**{name: row[name] for name in Lineage.model_fields})
 
 
 def _measurements(row: dict[str, Any]) -> dict[str, Any]:
@@ -316,4 +324,5 @@ def comfort(row: dict[str, Any], now: datetime) -> Comfort:
         model_name=name,
         model_version=version,
         age_seconds=age(row["prediction_datetime"], now),
+        lineage=lineage(row),
     )

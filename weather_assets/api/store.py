@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from weather_assets.domain.hours import kst_now
-from weather_assets.domain.tables import PREDICTIONS, forecasts_table
+from weather_assets.domain.tables import FORECASTS, PREDICTIONS, forecasts_table
 
 log = logging.getLogger("uvicorn.error.weather_api")
 ASYNC_DRIVERS = {"mysql": "asyncmy", "mariadb": "asyncmy", "sqlite": "aiosqlite"}
@@ -67,24 +68,30 @@ def reader_engine(url: str) -> AsyncEngine:
     )
 
 
-def _statements(table: sa.Table) -> dict[str, sa.Select]:
-    """The API's reads, built once; values are bound per request (never formatted into SQL)."""
-    c = table.c
+def _selected(table: sa.Table, lacking: Collection[str]) -> list[sa.ColumnElement[Any]]:
+    """The table's columns, those in `lacking` (lineage a table not yet migrated lacks) read as NULL."""
+    return [sa.null().label(column.name) if column.name in lacking else column for column in table.c]
+
+
+def _statements(table: sa.Table, lacking: Collection[str] = ()) -> dict[str, sa.Select]:
+    """The API's reads, built once (again when the table's columns turn out to differ); values are bound per
+    request (never formatted into SQL)."""
+    c, columns = table.c, _selected(table, lacking)
     station = c.station_id == sa.bindparam("station_id")
     return {
-        "at": sa.select(table).where(c.prediction_datetime == sa.bindparam("hour"), station),
-        "latest": sa.select(table)
+        "at": sa.select(*columns).where(c.prediction_datetime == sa.bindparam("hour"), station),
+        "latest": sa.select(*columns)
         .where(station, c.prediction_datetime <= sa.bindparam("hour"))
         .order_by(c.prediction_datetime.desc())
         .limit(sa.bindparam("count")),
-        "history": sa.select(table)
+        "history": sa.select(*columns)
         .where(station, c.prediction_datetime.between(sa.bindparam("first"), sa.bindparam("last")))
         .order_by(c.prediction_datetime),
         "newest": sa.select(sa.func.max(c.prediction_datetime)),
     }
 
 
-def _forecast_statements(table: sa.Table) -> dict[str, sa.Select]:
+def _forecast_statements(table: sa.Table, lacking: Collection[str] = ()) -> dict[str, sa.Select]:
     """A station's hours first..last, each from the newest issue that forecasts it: one statement (the newest
     issue per hour, joined back to its row), so a newer issue that starts after an hour never hides it."""
     c = table.c
@@ -98,7 +105,8 @@ def _forecast_statements(table: sa.Table) -> dict[str, sa.Select]:
     joined = table.join(
         newest, sa.and_(c.forecast_datetime == newest.c.forecast_datetime, c.issued_at == newest.c.issued_at)
     )
-    return {"issue": sa.select(table).select_from(joined).where(station).order_by(c.forecast_datetime)}
+    columns = _selected(table, lacking)
+    return {"issue": sa.select(*columns).select_from(joined).where(station).order_by(c.forecast_datetime)}
 
 
 def _version_statement(table: sa.Table, time_column: str) -> sa.Select:
@@ -108,9 +116,19 @@ def _version_statement(table: sa.Table, time_column: str) -> sa.Select:
     return sa.select(*newest)
 
 
+def _lacking(connection: sa.Connection, table: str, lineage: Collection[str]) -> set[str] | None:
+    """The `lineage` columns `table` lacks, or None when there is no such table."""
+    inspector = sa.inspect(connection)
+    if not inspector.has_table(table):
+        return None
+    return set(lineage) - {column["name"] for column in inspector.get_columns(table)}
+
+
 class Store:
     """The predictions and forecasts tables, read-only. Before its first materialization a table does not exist:
-    no rows (whether it exists is asked again until it does)."""
+    no rows (whether it exists is asked again until it does). A table created before the lineage columns (the API
+    deployed before the pipeline that adds them) is read with NULL lineage; whether it has them yet is asked again
+    at most every `FILE_CHECK_SECONDS`, so the lineage is served soon after the pipeline's first write adds it."""
 
     def __init__(self, reader: AsyncEngine) -> None:
         self.reader = reader
@@ -124,6 +142,8 @@ class Store:
         self._tables = {name: self.table.name for name in self.statements}
         self._tables |= {name: self.forecasts.name for name in ("issue", f"version:{self.forecasts.name}")}
         self._existing: set[str] = set()
+        self._without: dict[str, set[str]] = {}  # the lineage columns each table is read without (it lacks them)
+        self._looked: dict[str, float] = {}  # when a table read without lineage was last looked at (monotonic)
         self.file = sqlite_file(reader.url)
         self._opened: tuple[int, int] | None = None  # the identity of the file the pool's connections read
         self._checked = -math.inf  # monotonic time of the last look at the file
@@ -155,11 +175,28 @@ class Store:
             log.error("the SQLite file %s was deleted; it has no rows until the pipeline writes one", self.file)
 
     async def ready(self, table: str = PREDICTIONS.name) -> bool:
-        if table not in self._existing:
+        looked = self._looked.get(table)
+        if table not in self._existing or (looked is not None and time.monotonic() - looked >= FILE_CHECK_SECONDS):
+            spec = FORECASTS if table == self.forecasts.name else PREDICTIONS
             async with self.reader.connect() as connection:
-                if await connection.run_sync(lambda sync: sa.inspect(sync).has_table(table)):
-                    self._existing.add(table)
+                lacking = await connection.run_sync(lambda sync: _lacking(sync, table, spec.lineage))
+            if lacking is not None:
+                self._existing.add(table)
+                self._read_without(table, lacking)
         return table in self._existing
+
+    def _read_without(self, table: str, lacking: set[str]) -> None:
+        """The table's reads rebuilt to read the lineage columns it lacks as NULL, or all columns once it has them."""
+        if lacking != self._without.get(table, set()):
+            if table == self.forecasts.name:
+                self.statements |= _forecast_statements(self.forecasts, lacking)
+            else:
+                self.statements |= _statements(self.table, lacking)
+            self._without[table] = lacking
+        if lacking:
+            self._looked[table] = time.monotonic()
+        else:
+            self._looked.pop(table, None)
 
     async def _rows(self, name: str, **values: Any) -> list[dict[str, Any]]:
         if not await self.present() or not await self.ready(self._tables[name]):

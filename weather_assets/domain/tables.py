@@ -11,6 +11,10 @@ from the station's latest observation (PM10 and pressure: the short-term forecas
 
 In both, ``created_at`` is set when a row is first written and never changed by an upsert; ``updated_at`` is set
 on every write. Both are UTC, to the microsecond.
+
+Both carry the row's lineage (`LINEAGE`), nullable because rows written before it existed have none: the Dagster
+run that wrote the row, the model's registry version and the MLflow run that trained it, and the lake object the
+row was computed from with the SHA-256 of its bytes as read.
 """
 
 from __future__ import annotations
@@ -31,6 +35,22 @@ TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 NUMBER = sa.Double().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
 
 
+def lineage_columns() -> tuple[sa.Column, ...]:
+    """The lineage columns, nullable: a table created before them gains them in place, its rows keeping NULL."""
+    return (
+        sa.Column("dagster_run_id", sa.String(64), nullable=True),
+        sa.Column("model_version", sa.String(32), nullable=True),
+        sa.Column("mlflow_run_id", sa.String(64), nullable=True),
+        sa.Column("input_object", sa.String(255), nullable=True),
+        sa.Column("input_sha256", sa.CHAR(64), nullable=True),
+    )
+
+
+# What each row's lineage holds; the IO manager stamps dagster_run_id, the asset gives the others.
+LINEAGE = tuple(column.name for column in lineage_columns())
+RUN_ID = "dagster_run_id"
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """What the database needs to know of a table it upserts and reads: its columns, key and partition column."""
@@ -41,15 +61,29 @@ class TableSpec:
     columns: tuple[str, ...]  # what an asset hands the IO manager; id, created_at and updated_at are the IO manager's
     required: tuple[str, ...]  # columns that may not be empty
     define: Callable[[str, sa.MetaData | None], sa.Table]
+    lineage: tuple[str, ...] = LINEAGE  # nullable columns a table created before them is migrated to have
 
     def table(self, name: str | None = None, metadata: sa.MetaData | None = None) -> sa.Table:
         """The table under `name` (default: the spec's own), checked: it ends up in SQL."""
         return self.define(identifier(name or self.name), metadata)
 
     @property
+    def given(self) -> tuple[str, ...]:
+        """What an asset may hand the IO manager: its columns and the lineage but the run id, which the IO manager
+        stamps."""
+        return self.columns + tuple(column for column in self.lineage if column != RUN_ID)
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        """Every column an upsert writes but created_at and updated_at."""
+        return self.columns + self.lineage
+
+    @property
     def updated(self) -> tuple[str, ...]:
-        """What an upsert overwrites on a row that exists; created_at keeps the time the row was first written."""
-        return tuple(column for column in self.columns if column not in self.key) + ("updated_at",)
+        """What an upsert overwrites on a row that exists; created_at keeps the time the row was first written.
+        Lineage is overwritten too, to NULL when a write has none: a row never names inputs it was not computed
+        from."""
+        return tuple(column for column in self.written if column not in self.key) + ("updated_at",)
 
 
 def identifier(name: str, what: str = "table name") -> str:
@@ -74,6 +108,7 @@ def predictions_table(name: str = "weather_predictions", metadata: sa.MetaData |
         sa.Column("region", sa.String(32), nullable=True),
         sa.Column("station_id", sa.Integer(), nullable=False),
         sa.Column("model_name", sa.String(64), nullable=False),
+        *lineage_columns(),
         sa.UniqueConstraint(*PREDICTIONS.key, name="uk_prediction"),
         # Index names carry the table's: SQLite's index names are per database, not per table.
         sa.Index(f"ix_{name}_prediction_datetime", "prediction_datetime"),
@@ -113,6 +148,7 @@ def forecasts_table(name: str = "weather_forecasts", metadata: sa.MetaData | Non
         sa.Column("model_name", sa.String(64), nullable=False),
         sa.Column("created_at", TIME, nullable=False),
         sa.Column("updated_at", TIME, nullable=False),
+        *lineage_columns(),
         sa.UniqueConstraint(*FORECASTS.key, name="uk_forecast"),
         sa.Index(f"ix_{name}_issued_at", "issued_at"),
         sa.Index(f"ix_{name}_station_forecast", "station_id", "forecast_datetime"),

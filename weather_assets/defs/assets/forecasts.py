@@ -12,7 +12,13 @@ from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import forecast_issues, kst_window
 from weather_assets.defs.resources.kma_client import KMAClient, KMAError, KMAForecastTooLong, KMAForecastUnpublished
-from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, forecast_features_key, forecast_raw_key
+from weather_assets.defs.resources.lake import (
+    Lake,
+    LakeObjectMissingError,
+    Source,
+    forecast_features_key,
+    forecast_raw_key,
+)
 from weather_assets.defs.resources.model_registry import ModelRegistry
 from weather_assets.defs.resources.predictions_db import stored_in
 from weather_assets.domain import features
@@ -180,16 +186,27 @@ def weather_forecasts(context: dg.AssetExecutionContext, lake: Lake, model_regis
 
     Table `weather_forecasts`, one row per `(forecast_datetime, station_id, issued_at)`: every issue keeps its own
     forecast of an hour, so the forecast skill can compare lead times. Writing an issue again updates its rows.
+    Each row's lineage names the model's MLflow run and the issue's forecast feature file (`forecasts/`) with the
+    SHA-256 of the bytes scored: that one object holds every input scored, KMA's forecast read from the issue's raw
+    pages and the values carried from observations, which the raw pages alone do not (the run id is the IO
+    manager's).
     """
     issued = _issue(context)
+    key = forecast_features_key(issued)
     try:
-        rows = pd.read_parquet(io.BytesIO(lake.read(forecast_features_key(issued))))
+        data = lake.read(key)
     except LakeObjectMissingError as missing:
         raise materialize_first("forecast_features", missing) from None
+    rows, source = pd.read_parquet(io.BytesIO(data)), Source.of(key, data)
     champion = model_registry.champion_for_run()
     forecasts = rows.assign(
-        forecast_datetime=rows["observed_at"], comfort_score=champion.comfort(rows), model_name=champion.model_name
-    )[list(FORECASTS.columns)]
+        forecast_datetime=rows["observed_at"],
+        comfort_score=champion.comfort(rows),
+        model_name=champion.model_name,
+        **champion.lineage,
+        input_object=source.key,
+        input_sha256=source.sha256,
+    )[list(FORECASTS.given)]
     context.add_output_metadata({"station_108": _forecast_chart(forecasts, 108)})
     return forecasts
 

@@ -1,6 +1,7 @@
 """Prediction stage: the champion model's comfort score for every station-hour, upserted into MySQL."""
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import dagster as dg
 import numpy as np
@@ -12,8 +13,8 @@ from weather_assets.defs.assets.metadata import bar_chart, comfort_row
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.failures import materialize_first
 from weather_assets.defs.partitions import hourly, kst_hours, kst_window
-from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError
-from weather_assets.defs.resources.model_registry import ModelRegistry
+from weather_assets.defs.resources.lake import Lake, LakeObjectMissingError, Source
+from weather_assets.defs.resources.model_registry import Champion, ModelRegistry
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, stored_in
 from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
@@ -41,8 +42,10 @@ def weather_predictions(
     """The comfort score (0 to 100) of each station and KST hour, from the champion model, in MySQL.
 
     Table `weather_predictions`, one row per `(prediction_datetime, station_id)`: the score, the six
-    measurements it was computed from, the region and the model's name and version. Materializing an hour
-    again updates its rows (the tables IO manager upserts); a range of hours is one run and one transaction.
+    measurements it was computed from, the region and the model's name and version, and the row's lineage: the
+    model's MLflow run, the feature file and the SHA-256 of the bytes scored (the run id is the IO manager's).
+    Materializing an hour again updates its rows (the tables IO manager upserts); a range of hours is one run and
+    one transaction.
     Its checks (`checks.PREDICTIONS_CHECKS`) read the hours' rows back once they are written: Dagster hands a
     yielded output to the IO manager before this function resumes. An hour whose feature file cannot be read costs
     that hour: the others are predicted and written, then the run fails naming each unreadable hour and its object
@@ -58,7 +61,7 @@ def weather_predictions(
         champion = model_registry.champion_for_run()
         scores = champion.comfort(rows)
         context.log.info(f"{len(rows)} predictions for {len(hours)} hours with {champion.model_name}")
-        predictions = predictions_frame(rows, scores, champion.model_name)
+        predictions = predictions_frame(rows, scores, champion, read.sources)
         metadata = {"comfort_now": comfort_chart(predictions), "unreadable_hours": len(read.unreadable)}
         yield dg.Output(predictions, metadata=metadata)
         written = database.rows(PREDICTIONS, *kst_window(context.partition_time_window))
@@ -73,8 +76,13 @@ def weather_predictions(
         )
 
 
-def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -> pd.DataFrame:
-    """Rows for the predictions table from feature rows and their scores."""
+def predictions_frame(
+    rows: pd.DataFrame, scores: np.ndarray, champion: Champion, sources: dict[datetime, Source]
+) -> pd.DataFrame:
+    """Rows for the predictions table from feature rows, their scores, the model and the file each hour was read
+    from."""
+    by_hour = {pd.Timestamp(hour): source for hour, source in sources.items()}
+    source = rows["observed_at"].map(by_hour)
     return pd.DataFrame(
         {
             "prediction_datetime": rows["observed_at"],
@@ -82,9 +90,12 @@ def predictions_frame(rows: pd.DataFrame, scores: np.ndarray, model_name: str) -
             "region": rows["region"],
             "comfort_score": scores,
             **{name: rows[name] for name in MEASUREMENTS},
-            "model_name": model_name,
+            "model_name": champion.model_name,
+            **champion.lineage,
+            "input_object": source.map(lambda read: read.key),
+            "input_sha256": source.map(lambda read: read.sha256),
         }
-    )[list(PREDICTIONS.columns)]
+    )[list(PREDICTIONS.given)]
 
 
 def comfort_chart(predictions: pd.DataFrame) -> dg.MetadataValue:

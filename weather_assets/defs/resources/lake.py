@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -141,12 +142,27 @@ class LakeObjectUnreadableError(ValueError):
 
 
 @dataclass(frozen=True)
+class Source:
+    """A lake object as read: its key and the SHA-256 of its bytes, what a row computed from it names as its
+    inputs (the key alone could name a file rewritten since)."""
+
+    key: str
+    sha256: str
+
+    @classmethod
+    def of(cls, key: str, data: bytes) -> Source:
+        return cls(key, hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
 class FeatureHours:
-    """What reading some hours' feature files found: the rows of the readable hours, in their order, and why each
-    unreadable hour could not be read (the error names the hour and the object)."""
+    """What reading some hours' feature files found: the rows of the readable hours, in their order, the object
+    each readable hour was read from, and why each unreadable hour could not be read (the error names the hour and
+    the object)."""
 
     frame: pd.DataFrame
     unreadable: dict[datetime, LakeObjectUnreadableError]
+    sources: dict[datetime, Source]
 
     def unreadable_by_partition(self) -> dict[str, str]:
         """The unreadable hours' errors by partition key, for metadata."""
@@ -340,11 +356,13 @@ class Lake(dg.ConfigurableResource):
         The files join as Arrow tables and convert to pandas once (`features.from_tables`). A missing hour raises
         `LakeObjectMissingError` naming it, or is left out with `skip_missing`.
         """
-        tables, unreadable = [], {}
+        tables, unreadable, sources = [], {}, {}
         for hour in hours:
             key = features_key(hour)
             try:
-                tables.append(features.read_table(self.read(key)))
+                data = self.read(key)
+                tables.append(features.read_table(data))
+                sources[hour] = Source.of(key, data)
             except LakeObjectMissingError as missing:
                 if not skip_missing:
                     raise LakeObjectMissingError(f"no features for {partition_key(hour)} ({missing})") from None
@@ -354,7 +372,7 @@ class Lake(dg.ConfigurableResource):
                 unreadable[hour] = LakeObjectUnreadableError(
                     f"features of {partition_key(hour)}: {self.uri(key)} is not a feature file ({error})"
                 )
-        return FeatureHours(features.from_tables(tables), unreadable)
+        return FeatureHours(features.from_tables(tables), unreadable, sources)
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         """Keys of the objects under `prefix` that sort after `start_after`, in key order (S3's StartAfter)."""

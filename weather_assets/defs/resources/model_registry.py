@@ -172,17 +172,24 @@ def promote_if_better(uri: str, version: str, validation: pd.DataFrame, truth: p
 
 @dataclass(frozen=True)
 class Champion:
-    """The champion model as loaded for predictions, with the name each prediction row carries."""
+    """The champion model as loaded for predictions, with the name each prediction row carries and the MLflow run
+    that trained it (None for a model not loaded from the registry), which each row names as its lineage."""
 
     version: str
     model: RegressorMixin
     inputs: list[str]
     reference: Reference | None = None  # its training window, for monitoring (None: registered before this existed)
+    run_id: str | None = None  # the MLflow run that trained it, for the rows' lineage
 
     @property
     def model_name(self) -> str:
         """Name and version, as stored with every prediction, e.g. ``comfort-model/3``."""
         return f"{MODEL_NAME}/{self.version}"
+
+    @property
+    def lineage(self) -> dict[str, str | None]:
+        """The lineage columns this model gives each row it scores: its registry version and training run."""
+        return {"model_version": self.version, "mlflow_run_id": self.run_id}
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Comfort scores for feature rows (unclipped model output)."""
@@ -201,14 +208,17 @@ def load_champion(uri: str) -> Champion:
     """The current champion, loaded once per process and version.
 
     Each call asks the registry where the alias points (one small query), so a newly promoted champion is
-    used from the next call on, without a restart; the model itself is loaded only when its version is new.
+    used from the next call on, without a restart; the model and the run that trained it are looked up only when
+    its version is new.
     """
-    version = champion_version(_client(uri))
+    client = _client(uri)
+    version = champion_version(client)
     if version is None:
         raise LookupError(f"no {MODEL_NAME}@{CHAMPION} in {display_uri(uri)}")
     with _lock:
         if (uri, version) not in _loaded:
-            _loaded[(uri, version)] = Champion(version, *_load(uri, version))
+            run_id = client.get_model_version(MODEL_NAME, version).run_id
+            _loaded[(uri, version)] = Champion(version, *_load(uri, version), run_id=run_id or None)
         return _loaded[(uri, version)]
 
 

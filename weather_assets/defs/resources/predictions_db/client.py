@@ -8,8 +8,8 @@ exception (its message can carry SQL and rows).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +20,8 @@ import sqlalchemy as sa
 # connection, too many connections, and a server that is shutting down or starting.
 TRANSIENT_CODES = frozenset({1205, 1213, 2003, 2006, 2013, 1040, 1053, 2002})
 T = TypeVar("T")
+# What an operator runs when the account may not ALTER the tables (docs/tables.md).
+MIGRATION = "sql/migrations/001_lineage.sql"
 
 
 class DatabaseWriteError(RuntimeError):
@@ -60,6 +62,7 @@ class SQLClient:
     table: sa.Table
     max_attempts: int
     backoff_seconds: float
+    present: set[str] = field(default_factory=set, compare=False)  # columns seen on the server: not asked again
 
     @property
     def where(self) -> str:
@@ -69,19 +72,68 @@ class SQLClient:
             return f"sqlite:{url.database} table {self.table.name}"
         return f"{url.get_backend_name()}://{url.host}:{url.port or 3306}/{url.database} table {self.table.name}"
 
-    def ensure_table(self) -> None:
-        """Create the table when it is missing (a concurrent creator may win the race: that is fine)."""
+    def ensure_table(self, lineage: Sequence[str] = ()) -> None:
+        """Create the table when it is missing, else add the `lineage` columns it lacks (`migrate`); a concurrent
+        creator may win the race: that is fine."""
 
-        def create(connection: sa.Connection) -> None:
-            if not sa.inspect(connection).has_table(self.table.name):
-                self.table.create(connection, checkfirst=True)
+        def create(connection: sa.Connection) -> bool:
+            if sa.inspect(connection).has_table(self.table.name):
+                return False
+            self.table.create(connection, checkfirst=True)
+            return True
 
         try:
-            self.transaction(create, "create the table")
+            created = self.transaction(create, "create the table")
         except DatabaseWriteError:
             with self.engine.connect() as connection:
                 if not sa.inspect(connection).has_table(self.table.name):
                     raise
+            created = False
+        if not created:
+            self.migrate(lineage)
+
+    def missing(self, columns: Sequence[str]) -> list[str] | None:
+        """Which of `columns` the table on the server lacks; None while there is no table."""
+
+        def lacking(connection: sa.Connection) -> list[str] | None:
+            inspector = sa.inspect(connection)
+            if not inspector.has_table(self.table.name):
+                return None
+            present = {column["name"] for column in inspector.get_columns(self.table.name)}
+            return [column for column in columns if column not in present]
+
+        return self.transaction(lacking, "read the table's columns")
+
+    def migrate(self, columns: Sequence[str]) -> None:
+        """Add those of `columns` (nullable) that the table lacks, in place: a table created by an earlier version
+        keeps its rows, which read NULL there. One ALTER TABLE on MySQL and MariaDB (a nullable column added at the
+        end is instant on MySQL 8 and MariaDB 10.11), one transaction on SQLite. A column that another process
+        added meanwhile is fine; an account that may not ALTER gets a message naming the migration to run."""
+        asked = [column for column in columns if column not in self.present]
+        missing = self.missing(asked) if asked else []
+        if missing is None:
+            return  # no table yet: it is created whole
+        self.present.update(column for column in asked if column not in missing)
+        if not missing:
+            return
+
+        def add(connection: sa.Connection) -> None:
+            for statement in add_columns(self.table, missing, connection.dialect):
+                connection.exec_driver_sql(statement)
+
+        try:
+            self.transaction(add, f"add the columns {', '.join(missing)}")
+        except DatabaseWriteError as error:
+            still = self.missing(missing)
+            if still:
+                raise DatabaseWriteError(
+                    f"{self.where} lacks the columns {', '.join(still)} and they could not be added ({error}); "
+                    f"run {MIGRATION} as an account that may ALTER the table (docs/tables.md)"
+                ) from None
+            # else another writer added them meanwhile
+        else:
+            dg.get_dagster_logger().info(f"{self.where}: added the nullable columns {', '.join(missing)}")
+        self.present.update(missing)
 
     def transaction(self, work: Callable[[sa.Connection], T], what: str) -> T:
         """Run `work` in one transaction; retry the whole of it on a transient error, up to `max_attempts`."""
@@ -102,6 +154,16 @@ class SQLClient:
                 time.sleep(delay)
         # Raised outside the except block: the driver's exception, with its SQL and rows, is not chained.
         raise DatabaseWriteError(f"could not {what} on {self.where} (nothing was written): {problem}")
+
+
+def add_columns(table: sa.Table, names: Sequence[str], dialect: sa.Dialect) -> list[str]:
+    """The statements that add `table`'s columns `names`: one ALTER TABLE on MySQL and MariaDB (atomic), one per
+    column on SQLite (its ALTER TABLE adds one)."""
+    quoted = dialect.identifier_preparer.format_table(table)
+    added = [f"ADD COLUMN {sa.schema.CreateColumn(table.c[name]).compile(dialect=dialect)}" for name in names]
+    if dialect.name == "sqlite":
+        return [f"ALTER TABLE {quoted} {clause}" for clause in added]
+    return [f"ALTER TABLE {quoted} {', '.join(added)}"]
 
 
 def describe(error: sa.exc.DBAPIError) -> str:

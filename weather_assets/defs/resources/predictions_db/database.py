@@ -82,18 +82,26 @@ class ComfortDatabase(dg.ConfigurableResource):
         """A table's rows with ``start <= time column < end`` (naive KST; None: unbounded), in key order: the
         prediction hour for predictions, the issue time for forecasts."""
         spec, client = spec_of(table), self.client(table)
+        client.migrate(spec.lineage)  # a table created before its lineage columns gains them before it is read
         return client.transaction(
             lambda connection: frames.read(spec, connection, client.table, start, end), f"read {spec.name}"
         )
 
-    def upsert(self, table: TableSpec | str, obj: object, window: tuple[datetime, datetime] | None = None) -> Upserted:
+    def upsert(
+        self,
+        table: TableSpec | str,
+        obj: object,
+        window: tuple[datetime, datetime] | None = None,
+        run_id: str | None = None,
+    ) -> Upserted:
         """Check `obj` against the table (and the partitions' `window`) before any SQL, then upsert its rows in one
-        transaction, creating the table when it is missing."""
+        transaction, each naming `run_id` (the Dagster run writing them), creating the table when it is missing and
+        adding the lineage columns to one created before them."""
         spec = spec_of(table)
-        frame = frames.checked(spec, obj, window)
+        frame = frames.checked(spec, obj, window, run_id)
         client = self.client(spec)
         upsert = frames.Upsert.of(spec, client.table, frame, self.batch_size)
-        client.ensure_table()
+        client.ensure_table(spec.lineage)
         rows = upsert.rows
         inserted = client.transaction(upsert.run, f"write {rows} rows") if rows else 0
         return Upserted(spec, frame, inserted, client.where)
@@ -109,7 +117,7 @@ class ComfortDatabase(dg.ConfigurableResource):
         except OSError as error:  # the SQLite file's folder cannot be created
             raise DatabaseWriteError(f"cannot create the SQLite database's folder: {error.strerror}") from None
         try:
-            client.ensure_table()
+            client.ensure_table(PREDICTIONS.lineage)
         except sa.exc.DBAPIError as error:
             raise DatabaseWriteError(f"cannot reach {client.where}: {describe(error)}") from None
         client.transaction(

@@ -15,20 +15,26 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 
-from weather_assets.domain.tables import TableSpec
+from weather_assets.domain.tables import RUN_ID, TableSpec
 
 
-def checked(spec: TableSpec, obj: object, window: tuple[datetime, datetime] | None) -> pd.DataFrame:
-    """The output as the table takes it, or a ValueError that says what is wrong with it, before any SQL."""
+def checked(
+    spec: TableSpec, obj: object, window: tuple[datetime, datetime] | None, run_id: str | None = None
+) -> pd.DataFrame:
+    """The output as the table takes it, stamped with the `run_id` that writes it, or a ValueError that says what is
+    wrong with it, before any SQL. Lineage the output lacks is written as NULL."""
     if not isinstance(obj, pd.DataFrame):
         raise TypeError(f"the IO manager stores pandas DataFrames in {spec.name}, not {type(obj).__name__}")
     missing = [column for column in spec.columns if column not in obj.columns]
-    extra = [column for column in obj.columns if column not in spec.columns]
+    extra = [column for column in obj.columns if column not in spec.given]
     if missing or extra:
+        lineage = [column for column in spec.given if column not in spec.columns]
         raise ValueError(
-            f"rows for {spec.name} must have exactly the columns {list(spec.columns)}; missing {missing}, extra {extra}"
+            f"rows for {spec.name} must have exactly the columns {list(spec.columns)}, and may have the lineage "
+            f"{lineage}; missing {missing}, extra {extra}"
         )
-    frame = obj[list(spec.columns)].copy()
+    frame = obj.reindex(columns=list(spec.written))
+    frame[RUN_ID] = run_id
     for column in spec.key:
         if column.endswith(("_datetime", "_at")):
             frame[column] = pd.to_datetime(frame[column])

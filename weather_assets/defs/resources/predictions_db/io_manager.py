@@ -27,7 +27,8 @@ def stored_in(spec: TableSpec) -> dict[str, str]:
 
 class TablesIOManager(dg.ConfigurableIOManager):
     """Upserts an asset's DataFrame for a partition or a range of partitions into the table its definition
-    metadata names (`stored_in`), through the `database` resource; tables are never loaded as inputs."""
+    metadata names (`stored_in`), through the `database` resource, each row naming the run that wrote it
+    (``dagster_run_id``); tables are never loaded as inputs."""
 
     database: ComfortDatabase
 
@@ -39,8 +40,9 @@ class TablesIOManager(dg.ConfigurableIOManager):
                 f"{asset} names no table: declare metadata=stored_in(<its TableSpec>) on the asset",
                 allow_retries=False,
             )
-        written = self.database.upsert(table, obj, _window(context))
+        written = self.database.upsert(table, obj, _window(context), run_id=context.run_id)
         first_key, last_key = _keys(context, written)
+        shown = written.frame[list(written.spec.columns)]  # the lineage's hashes and ids would crowd the preview
         context.add_output_metadata(
             {
                 "rows_inserted": written.inserted,
@@ -48,7 +50,7 @@ class TablesIOManager(dg.ConfigurableIOManager):
                 "dagster/row_count": len(written.frame),
                 "partition_range": f"{first_key} .. {last_key}",
                 "table": written.where,
-                "preview": dg.MetadataValue.md(written.frame.head(12).to_markdown(index=False)),
+                "preview": dg.MetadataValue.md(shown.head(12).to_markdown(index=False)),
             }
         )
 
