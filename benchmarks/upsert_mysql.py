@@ -4,8 +4,9 @@
 
 In a scratch database, each round on fresh tables: (a) the IO manager's upsert of the rows into an empty table,
 (b) the same upsert again, over the existing rows (all updates), (c) a plain multi-row INSERT of the same rows
-(their lineage and the run id included), already as tuples, into an empty twin table with pymysql's executemany, the floor. Prints the best round's rows
-per second and the ratios a/c and b/c. Targets: (a) at least 0.9x of (c) and at least 20,000 rows/s.
+(their lineage and the run id included), already as tuples, into an empty twin table with pymysql's executemany,
+the floor. Prints the best round's rows per second and the ratios a/c and b/c. Targets: (a) at least 0.9x of (c)
+and at least 20,000 rows/s.
 """
 
 from __future__ import annotations
