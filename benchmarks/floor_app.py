@@ -9,7 +9,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from weather_assets.api.models import Comfort
+from weather_assets.api.models import Comfort, Lineage
 
 ANSWER = Comfort(
     station_id=108,
@@ -27,6 +27,13 @@ ANSWER = Comfort(
     model_name="comfort-model",
     model_version="1",
     age_seconds=60.0,
+    lineage=Lineage(
+        model_version="1",
+        mlflow_run_id="5d1f0c9e2b7a4c3d8e6f1a2b3c4d5e6f",
+        dagster_run_id="0b9e3f4a-6c1d-4e2f-9a8b-7c6d5e4f3a2b",
+        input_object="features/202611260900.parquet",
+        input_sha256="9f2c" * 16,
+    ),
 )
 app = FastAPI()
 
