@@ -32,3 +32,18 @@ def test_a_benchmark_parses_its_arguments_as_documented(module: str) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "usage:" in result.stdout
+
+
+def test_the_api_floor_answers_with_the_apis_response_model() -> None:
+    """api_latency.py serves benchmarks/floor_app.py beside the API: its constant answer must still be a valid
+    `Comfort` when the model gains a field, or the benchmark stops at the floor."""
+    result = subprocess.run(
+        [sys.executable, "-c", "from benchmarks.floor_app import ANSWER; print(ANSWER.model_dump_json())"],
+        cwd=REPO,
+        env=unconfigured_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '"station_id":108' in result.stdout
