@@ -197,14 +197,18 @@ def report_national(instance: dg.DagsterInstance, days: int) -> None:
     """`days` of every station in stations.csv as one launched single-run backfill of `ingest`."""
     stations = len(all_stations())
     first, last = END - timedelta(days=days), END - timedelta(hours=1)
+    started = time.perf_counter()
     with watched() as processes:
-        seconds = launch(instance, "ingest", tags_for(first, last))
+        record = launch_record(instance, "ingest", tags_for(first, last))
+    total = time.perf_counter() - started
     peak = max(memory for memory, _ in processes.values())
     cpu = sum(cpu for _, cpu in processes.values())
     print(
         f"national scale, as launched: {days * 24 * stations:,} station-hours ({days} days x {stations} stations) in "
-        f"one run: {seconds:.0f} s ({seconds / 60:.1f} min; target: 10), peak memory of a process "
-        f"{peak / 2**30:.2f} GiB (target: 2), {cpu:.0f} CPU seconds in the processes it started"
+        f"one run: {total:.0f} s ({total / 60:.1f} min; target: 10) from the launch command to the run's end, of "
+        f"which creating the run {total - elapsed(record):.0f} s (Dagster records a planned materialization per "
+        f"partition and asset); peak memory of a process {peak / 2**30:.2f} GiB (target: 2); {cpu:.0f} CPU seconds "
+        "in the processes it started"
     )
 
 
