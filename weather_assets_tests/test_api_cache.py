@@ -182,14 +182,15 @@ def test_errors_and_refusals_are_never_stored(client: TestClient) -> None:
     assert health.headers["cache-control"] == "no-store"
 
 
-def test_the_browser_may_read_the_etag_across_origins(db_url: str, tmp_path: Path) -> None:
+def test_the_browser_may_read_the_etag_and_retry_after_across_origins(db_url: str, tmp_path: Path) -> None:
     write(db_url, [current_hour() - HOUR])
     settings = Settings(db_url=db_url, data_dir=str(tmp_path / "api"), cors_origins=("https://app.example",))
     with TestClient(create_app(settings)) as client:
         answer = client.get("/predict/now", headers={"Origin": "https://app.example"})
 
     assert answer.headers["access-control-allow-origin"] == "https://app.example"
-    assert "etag" in answer.headers["access-control-expose-headers"].lower() and answer.headers["etag"]
+    exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"etag", "retry-after"} <= exposed and answer.headers["etag"]
 
 
 def test_the_kept_answers_are_bounded(db_url: str, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

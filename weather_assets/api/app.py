@@ -40,7 +40,11 @@ class _StartupCORS:
             origins = list(scope["app"].state.service.settings.cors_origins)
             self.cors = (
                 CORSMiddleware(
-                    self.app, allow_origins=origins, allow_methods=["GET"], allow_headers=["*"], expose_headers=["ETag"]
+                    self.app,
+                    allow_origins=origins,
+                    allow_methods=["GET"],
+                    allow_headers=["*"],
+                    expose_headers=["ETag", "Retry-After"],  # the app's script reads when to ask again after a 429/503
                 )
                 if origins
                 else self.app
