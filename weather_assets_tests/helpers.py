@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from weather_assets import runs
+from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
 from weather_assets.defs.assets.ingest import kma_observations, weather_features
 from weather_assets.defs.assets.model import comfort_model
 from weather_assets.defs.assets.predictions import weather_predictions
@@ -42,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 STATIONS = "100,101,102,104,105,108,112,119,129,133"
 # The trained template's stations (fixtures.trained_template): Seoul and Incheon, and Busan on another grid point.
 TRAINED_STATIONS = "108,112,159"
+# The forecast tests' stations: Seoul and Busan, on two grid points of the short-term forecast.
+FORECAST_STATIONS = "108,159"
 HOUR = timedelta(hours=1)
 
 # --- processes ---------------------------------------------------------------------------------------------------
@@ -174,6 +177,23 @@ def predict(data_dir: Path, first: datetime, last: datetime, db_url: str | None 
         [weather_predictions], resources=resources, tags=range_tags(first, last), instance=instance
     )
     assert predicted.success, runs.failures(predicted)
+
+
+def forecast(data_dir: Path, db_url: str, issue: datetime) -> dg.ExecuteInProcessResult:
+    """The forecast chain (raw pages, features, comfort forecasts) of one issue for `FORECAST_STATIONS`, with the
+    champion and lake under `data_dir`, into `db_url`; not raised on error."""
+    return dg.materialize(
+        [kma_forecasts, forecast_features, weather_forecasts],
+        resources={
+            "kma": OfflineKMAClient(stations=FORECAST_STATIONS),
+            "lake": Lake(data_dir=str(data_dir)),
+            "model_registry": ModelRegistry(data_dir=str(data_dir)),
+            **tables_resources(ComfortDatabase(data_dir=str(data_dir), url=db_url)),
+        },
+        partition_key=partition_key(issue),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
 
 
 def copy_data_dir(source: Path, target: Path) -> Path:

@@ -21,7 +21,6 @@ from weather_assets.defs.assets.forecasts import (
     QUOTA_RETRY_SECONDS,
     forecast_features,
     kma_forecasts,
-    weather_forecasts,
 )
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.assets.skill import forecast_skill, skill_by_lead
@@ -36,11 +35,9 @@ from weather_assets.domain.hours import current_hour, kst_now, partition_key
 from weather_assets.domain.tables import FORECASTS
 from weather_assets.kma.forecast import latest_issue
 from weather_assets.runs import failures, metadata
-from weather_assets_tests.helpers import copy_data_dir, dagster_materialize, ingest_missing
+from weather_assets_tests.helpers import FORECAST_STATIONS, copy_data_dir, dagster_materialize, forecast, ingest_missing
 from weather_assets_tests.kma_hub import FakeHub, status
 from weather_assets_tests.scratch import unconfigured_environment
-
-STATIONS = "108,159"
 
 
 def latest_due_issue() -> datetime:
@@ -55,21 +52,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory, trained_template: Path) ->
     last = current_hour() - timedelta(hours=1)
     ingest_missing(data, last - timedelta(hours=95), last)
     return data
-
-
-def forecast(data: Path, db_url: str, issue: datetime) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [kma_forecasts, forecast_features, weather_forecasts],
-        resources={
-            "kma": OfflineKMAClient(stations=STATIONS),
-            "lake": Lake(data_dir=str(data)),
-            "model_registry": ModelRegistry(data_dir=str(data)),
-            **tables_resources(ComfortDatabase(data_dir=str(data), url=db_url)),
-        },
-        partition_key=partition_key(issue),
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
 
 
 def test_an_issue_becomes_comfort_forecasts_once_per_station_hour_and_issue(trained: Path, db_url: str) -> None:
@@ -254,7 +236,7 @@ def test_the_whole_chain_through_the_dagster_cli_into_mariadb(trained: Path, mys
     """`dagster asset materialize` of one issue, as an operator would from a terminal, into MariaDB."""
     issue = latest_due_issue()
     env = unconfigured_environment()
-    env |= {"WEATHER_DATA_DIR": str(trained), "WEATHER_STATIONS": STATIONS, "WEATHER_DB_URL": mysql_database}
+    env |= {"WEATHER_DATA_DIR": str(trained), "WEATHER_STATIONS": FORECAST_STATIONS, "WEATHER_DB_URL": mysql_database}
     env |= {"DAGSTER_HOME": str(trained)}
     selection = "kma_forecasts,forecast_features,weather_forecasts"
     done = dagster_materialize(env, "--select", selection, "--partition", partition_key(issue))

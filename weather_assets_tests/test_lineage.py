@@ -22,12 +22,10 @@ from mlflow import MlflowClient
 from sqlalchemy.dialects import mysql
 
 from weather_assets.api import Settings, create_app
-from weather_assets.defs.assets.forecasts import forecast_features, kma_forecasts, weather_forecasts
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.lake import Lake, features_key, forecast_features_key
 from weather_assets.defs.resources.model_registry import CHAMPION, MODEL_NAME, ModelRegistry
-from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.defs.resources.predictions_db import ComfortDatabase, DatabaseWriteError, tables_resources
 from weather_assets.defs.resources.predictions_db.client import MIGRATION, SQLClient
 from weather_assets.domain.hours import current_hour, kst_now, partition_key
@@ -35,7 +33,16 @@ from weather_assets.domain.tables import FORECASTS, LINEAGE, PREDICTIONS, TableS
 from weather_assets.kma.forecast import latest_issue
 from weather_assets.runs import failures
 from weather_assets_tests.concurrent_writer import upsert_hour
-from weather_assets_tests.helpers import HOUR, REPO, TRAINED_STATIONS, at, eventually, ingest_missing, prediction_rows
+from weather_assets_tests.helpers import (
+    HOUR,
+    REPO,
+    TRAINED_STATIONS,
+    at,
+    eventually,
+    forecast,
+    ingest_missing,
+    prediction_rows,
+)
 
 # The tables as sql/init.sql created them before the lineage columns (the main branch before issue 23), verbatim:
 # what an existing MySQL or MariaDB stack holds.
@@ -88,7 +95,6 @@ OLD_MYSQL_TABLES = (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci""",
 )
 OLD_ROW_TIME = datetime(2026, 1, 1, 3, 4, 5, 678901)  # created_at and updated_at of the old rows: kept as they are
-FORECAST_STATIONS = "108,159"
 
 
 def create_old_tables(db_url: str) -> None:
@@ -384,18 +390,7 @@ def test_an_old_mariadb_table_is_migrated_by_the_predictions_asset(trained_dir: 
 def test_forecast_rows_name_their_run_model_and_the_issues_feature_file(trained_dir: Path, db_url: str) -> None:
     issue = latest_issue(kst_now())
     ingest_missing(trained_dir, issue - 6 * HOUR, min(issue, current_hour() - HOUR))
-    result = dg.materialize(
-        [kma_forecasts, forecast_features, weather_forecasts],
-        resources={
-            "kma": OfflineKMAClient(stations=FORECAST_STATIONS),
-            "lake": Lake(data_dir=str(trained_dir)),
-            "model_registry": ModelRegistry(data_dir=str(trained_dir)),
-            **tables_resources(ComfortDatabase(url=db_url)),
-        },
-        partition_key=partition_key(issue),
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    result = forecast(trained_dir, db_url, issue)
     assert result.success, failures(result)
     version, mlflow_run = registered_champion(trained_dir)
     key = forecast_features_key(issue)

@@ -33,6 +33,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite auto-increments INTEGER PRIMARY KEY only
 TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 NUMBER = sa.Double().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
+MYSQL_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
 
 
 def lineage_columns() -> tuple[sa.Column, ...]:
@@ -114,9 +115,7 @@ def predictions_table(name: str = "weather_predictions", metadata: sa.MetaData |
         sa.Index(f"ix_{name}_prediction_datetime", "prediction_datetime"),
         sa.Index(f"ix_{name}_region", "region"),
         sa.Index(f"ix_{name}_updated_at", "updated_at"),  # the read API's MAX(updated_at), every second
-        mysql_engine="InnoDB",
-        mysql_charset="utf8mb4",
-        mysql_collate="utf8mb4_unicode_ci",
+        **MYSQL_OPTIONS,
     )
 
 
@@ -153,9 +152,7 @@ def forecasts_table(name: str = "weather_forecasts", metadata: sa.MetaData | Non
         sa.Index(f"ix_{name}_issued_at", "issued_at"),
         sa.Index(f"ix_{name}_station_forecast", "station_id", "forecast_datetime"),
         sa.Index(f"ix_{name}_updated_at", "updated_at"),  # the read API's MAX(updated_at), every second
-        mysql_engine="InnoDB",
-        mysql_charset="utf8mb4",
-        mysql_collate="utf8mb4_unicode_ci",
+        **MYSQL_OPTIONS,
     )
 
 
