@@ -81,19 +81,20 @@ def predictions_frame(
 ) -> pd.DataFrame:
     """Rows for the predictions table from feature rows, their scores, the model and the file each hour was read
     from."""
-    by_hour = {pd.Timestamp(hour): source for hour, source in sources.items()}
-    source = rows["observed_at"].map(by_hour)
+    hours = rows["observed_at"]
+    keys = {pd.Timestamp(hour): source.key for hour, source in sources.items()}
+    hashes = {pd.Timestamp(hour): source.sha256 for hour, source in sources.items()}
     return pd.DataFrame(
         {
-            "prediction_datetime": rows["observed_at"],
+            "prediction_datetime": hours,
             "station_id": rows["station_id"],
             "region": rows["region"],
             "comfort_score": scores,
             **{name: rows[name] for name in MEASUREMENTS},
             "model_name": champion.model_name,
             **champion.lineage,
-            "input_object": source.map(lambda read: read.key),
-            "input_sha256": source.map(lambda read: read.sha256),
+            "input_object": hours.map(keys),  # a dict per hour: no Python call per row of a long range
+            "input_sha256": hours.map(hashes),
         }
     )[list(PREDICTIONS.given)]
 
