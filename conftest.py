@@ -24,11 +24,36 @@ pytest_plugins = ["weather_assets_tests.fixtures"]
 # out); tests that start a process say so themselves, with @pytest.mark.slow.
 SLOW_FIXTURES = {"trained_template"}  # trains a model (once per session)
 
+# The files whose tests take longest in all (20 s to 100 s each on the 2-core machine), longest first: xdist hands
+# files to its workers in collection order (`--no-loadscope-reorder` in pyproject.toml), so the file a worker
+# takes last is a short one rather than a minute of servers and training while the other worker idles. A file
+# missing here only runs later; the order changes how long the suite takes, never what it tests.
+LONGEST_FIRST = (
+    "test_api.py",
+    "test_predictions.py",
+    "test_end_to_end.py",
+    "test_main_command.py",
+    "test_comfort_model.py",
+    "test_stack.py",
+    "test_ingest_assets.py",
+    "test_monitoring.py",
+    "test_sensor.py",
+    "test_api_cache.py",
+    "test_lineage.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    name = item.path.name
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by mark
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The code location's silenced warnings, silenced in every test too (pytest resets the filters per test), and
-    the slow mark on every test of a slow fixture."""
+    """The code location's silenced warnings, silenced in every test too (pytest resets the filters per test), the
+    slow mark on every test of a slow fixture, and the longest files first (a stable sort: a file's tests, and the
+    other files, keep their order)."""
+    items.sort(key=_rank)
     for item in items:
         for message, category in QUIETED:
             item.add_marker(pytest.mark.filterwarnings(f"ignore:{message}:{category.__module__}.{category.__name__}"))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from weather_assets.api import Settings, create_app
 from weather_assets.domain.hours import current_hour, partition_key
-from weather_assets_tests.helpers import REPO, dagster_home, free_port, missing_tool, serving
+from weather_assets_tests.helpers import REPO, copy_data_dir, dagster_home, free_port, missing_tool, serving
 from weather_assets_tests.scratch import unconfigured_environment
 
 pytestmark = pytest.mark.slow  # every test here starts processes: the full run, not the fast loop
@@ -59,19 +60,31 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture
-def dagster_dev(tmp_path: Path, trained_dir: Path) -> Iterator[int]:
+@dataclass(frozen=True)
+class DevServer:
+    """`dg dev` serving a data folder: the webserver's port, the folder, and the server's log."""
+
+    port: int
+    data_dir: Path
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(trained_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     """`dg dev` in the repository root, as the README starts it, on embedded defaults with a champion already
-    trained (as after the main command); yields the webserver's port."""
-    home = dagster_home(tmp_path / "dagster_home", "nux:\n  enabled: false\n")  # no dialog over the screenshot
+    trained (as after the main command); one for the module's tests, which write different hours and jobs."""
+    folder = tmp_path_factory.mktemp("dagster_dev")
+    data_dir = copy_data_dir(trained_template, folder / "weather")
+    home = dagster_home(folder / "dagster_home", "nux:\n  enabled: false\n")  # no dialog over the screenshot
     port = free_port()
     env = unconfigured_environment()
-    env |= {"WEATHER_DATA_DIR": str(trained_dir), "DAGSTER_HOME": str(home)}
+    env |= {"WEATHER_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
     env["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)  # as after `source .venv/bin/activate`
     command = [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
     health = f"http://127.0.0.1:{port}/server_info"
-    with serving(command, env, health, tmp_path / "dagster_dev.log", cwd=REPO):
-        yield port
+    log = folder / "dagster_dev.log"
+    with serving(command, env, health, log, cwd=REPO):
+        yield DevServer(port, data_dir, log)
 
 
 def wait_for_backfill(client: DagsterGraphQLClient, backfill_id: str, timeout: float = 420) -> str:
@@ -86,9 +99,9 @@ def wait_for_backfill(client: DagsterGraphQLClient, backfill_id: str, timeout: f
 
 
 def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_the_assets(
-    dagster_dev: int, trained_dir: Path, tmp_path: Path
+    dagster_dev: DevServer, tmp_path: Path
 ) -> None:
-    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev)
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev.port)
     params = {
         "partitionNames": [partition_key(hour) for hour in HOURS],
         "assetSelection": [
@@ -101,8 +114,8 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
 
     status = wait_for_backfill(client, launched["backfillId"])
 
-    assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (tmp_path / "dagster_dev.log").read_text()[-5000:]
-    with sqlite3.connect(trained_dir / "weather.db") as db:
+    assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, dagster_dev.log.read_text()[-5000:]
+    with sqlite3.connect(dagster_dev.data_dir / "weather.db") as db:
         rows = db.execute(
             "SELECT prediction_datetime, COUNT(*) FROM weather_predictions GROUP BY prediction_datetime ORDER BY 1"
         ).fetchall()
@@ -114,7 +127,7 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "asset_graph.png"
     # weather_predictions' lineage, upstream: the four assets in their two groups
-    url = f"http://127.0.0.1:{dagster_dev}/assets/weather_predictions?view=lineage&lineageScope=upstream&lineageDepth=3"
+    url = f"http://127.0.0.1:{dagster_dev.port}/assets/weather_predictions?view=lineage&lineageScope=upstream&lineageDepth=3"
     flags = [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -129,14 +142,14 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
 
 
 def test_read_api_computes_a_missing_hour_through_the_webservers_graphql_api(
-    dagster_dev: int, trained_dir: Path, tmp_path: Path
+    dagster_dev: DevServer, tmp_path: Path
 ) -> None:
     """With DAGSTER_GRAPHQL_URL set, a cache miss launches an ingest_and_predict run on the webserver (in the UI)."""
     hour = current_hour() - timedelta(hours=1)  # a recent hour: the only kind the API computes
     settings = Settings(
-        db_url=f"sqlite:///{trained_dir / 'weather.db'}",
+        db_url=f"sqlite:///{dagster_dev.data_dir / 'weather.db'}",
         data_dir=str(tmp_path / "api"),
-        graphql_url=f"http://127.0.0.1:{dagster_dev}",
+        graphql_url=f"http://127.0.0.1:{dagster_dev.port}",
         wait_seconds=300,
     )
     with TestClient(create_app(settings)) as api:
@@ -144,7 +157,7 @@ def test_read_api_computes_a_missing_hour_through_the_webservers_graphql_api(
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["prediction_datetime"] == hour.isoformat()
-    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev)
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev.port)
     runs = client._execute(SERVE_RUNS)["runsOrError"]["results"]  # noqa: SLF001
     assert [run["status"] for run in runs] == ["SUCCESS"]
     assert {"key": "dagster/partition", "value": partition_key(hour)} in runs[0]["tags"]
