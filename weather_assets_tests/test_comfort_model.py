@@ -13,6 +13,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from threadpoolctl import ThreadpoolController
 
 from weather_assets import runs
 from weather_assets.defs.assets.model import comfort_model
@@ -31,6 +32,7 @@ from weather_assets.defs.resources.model_registry import (
 )
 from weather_assets.defs.resources.offline_kma_client import OfflineKMAClient
 from weather_assets.domain import comfort, features
+from weather_assets.domain.features import MEASUREMENTS
 from weather_assets.domain.hours import partition_key
 from weather_assets.domain.training import FEATURES, candidates, feature_matrix, fit_candidates, time_split
 from weather_assets_tests.helpers import STATIONS, copy_data_dir, ingest
@@ -287,3 +289,33 @@ def test_a_loaded_forest_scores_an_hour_alone_as_it_does_in_a_range(history: His
     assert {value for name, value in champion.model.get_params().items() if name.endswith("n_jobs")} == {1}
     one_by_one = [champion.comfort(hour) for hour in hours]
     assert (champion.comfort(rows) == pd.Series([score for hour in one_by_one for score in hour])).all()
+
+
+class OpenMPThreadsSeen:
+    """A model that answers zeros and notes how many OpenMP threads its `predict` was given."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def predict(self, frame: pd.DataFrame) -> list[float]:
+        self.threads += [pool["num_threads"] for pool in ThreadpoolController().select(user_api="openmp").info()]
+        return [0.0] * len(frame)
+
+
+def test_the_champion_predicts_on_one_openmp_thread_and_leaves_the_process_as_it_was() -> None:
+    """Gradient boosting's threads wait for each other at every tree: an hour's rows score faster on one, and runs
+    that predict at once keep to a core each (benchmarks/README.md)."""
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime, as a loaded champion has
+
+    model = OpenMPThreadsSeen()
+    rows = pd.DataFrame({name: [1.0, 2.0] for name in MEASUREMENTS}).assign(
+        observed_at=[datetime(2026, 11, 20, 8), datetime(2026, 11, 20, 9)]
+    )
+    openmp = ThreadpoolController().select(user_api="openmp")
+    assert openmp.info(), "scikit-learn loads an OpenMP runtime"
+    with openmp.limit(limits=2):
+        assert Champion("1", model, list(FEATURES)).predict(rows).tolist() == [0.0, 0.0]
+        after = [pool["num_threads"] for pool in openmp.info()]
+
+    assert model.threads and set(model.threads) == {1}
+    assert set(after) == {2}

@@ -2,7 +2,6 @@
 from what it was trained on."""
 
 import dagster as dg
-from threadpoolctl import threadpool_limits
 
 from weather_assets.defs import checks
 from weather_assets.defs.assets.ingest import weather_features
@@ -41,10 +40,7 @@ def model_monitoring(
     if champion.reference is None:
         raise materialize_first("comfort_model", f"champion {champion.model_name} carries no monitoring reference")
     reference = champion.reference
-    # A day's few hundred rows predict faster on one OpenMP thread: 17 ms against 60 to 80 ms on all the cores of a
-    # shared 2-core machine, where gradient boosting's threads wait for each other (benchmarks/README.md).
-    with threadpool_limits(limits=1):
-        predicted = champion.comfort(frame)
+    predicted = champion.comfort(frame)
     error = monitoring.live_error(frame, predicted, comfort.score(frame))
     drift = monitoring.drift(frame, reference)
     context.log.info(f"{context.partition_key}: {champion.model_name} live MAE {error.mae:.3f}")

@@ -6,6 +6,7 @@ process that loads the code location imports this one, and only the runs that tr
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
+from threadpoolctl import ThreadpoolController
 
 from weather_assets.defs.failures import materialize_first
 from weather_assets.domain.monitoring import Reference
@@ -192,12 +194,24 @@ class Champion:
         return {"model_version": self.version, "mlflow_run_id": self.run_id}
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Comfort scores for feature rows (unclipped model output)."""
-        return np.asarray(self.model.predict(feature_matrix(frame, self.inputs)), dtype="float64")
+        """Comfort scores for feature rows (unclipped model output), on one OpenMP thread.
+
+        The rows of an hour to a month predict faster so, since gradient boosting's threads wait for each other
+        at every tree (benchmarks/README.md), and runs that predict at once keep to a core each.
+        """
+        with _thread_pools().limit(limits=1):
+            return np.asarray(self.model.predict(feature_matrix(frame, self.inputs)), dtype="float64")
 
     def comfort(self, frame: pd.DataFrame) -> np.ndarray:
         """Comfort scores for feature rows as stored: within 0 to 100, to two decimals."""
         return np.round(np.clip(self.predict(frame), 0, 100), 2)
+
+
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    """The process's thread pools, OpenMP's among them, found once (after a model has loaded scikit-learn's):
+    limiting them through this costs 0.02 ms a call, `threadpool_limits` 2 ms, which looks them up every time."""
+    return ThreadpoolController()
 
 
 _loaded: dict[tuple[str, str], Champion] = {}
