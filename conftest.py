@@ -26,14 +26,16 @@ SLOW_FIXTURES = {"trained_template"}  # trains a model (once per session)
 
 # The files whose tests take longest in all (20 s to 100 s each on the 2-core machine), longest first: xdist hands
 # files to its workers in collection order (`--no-loadscope-reorder` in pyproject.toml), so the file a worker
-# takes last is a short one rather than a minute of servers and training while the other worker idles. A file
-# missing here only runs later; the order changes how long the suite takes, never what it tests.
+# takes last is a short one rather than a minute of servers and training while the other worker idles. The second
+# worker starts with test_comfort_model, which trains its own models, while the first trains the session's
+# champion (fixtures.trained_template) that both need after. A file missing here only runs later; the order
+# changes how long the suite takes, never what it tests.
 LONGEST_FIRST = (
     "test_api.py",
-    "test_predictions.py",
-    "test_end_to_end.py",
-    "test_main_command.py",
     "test_comfort_model.py",
+    "test_end_to_end.py",
+    "test_predictions.py",
+    "test_main_command.py",
     "test_stack.py",
     "test_ingest_assets.py",
     "test_monitoring.py",

@@ -4,6 +4,7 @@ only (a moto S3 server over HTTP, the MariaDB test server, the API Hub stand-in,
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 import sqlalchemy as sa
+from filelock import FileLock
 from moto.server import ThreadedMotoServer
 
 from weather_assets.domain.hours import current_hour
@@ -27,12 +29,20 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder (WEATHER_DATA_DIR) with TRAINED_STATIONS' 96 hours before this session's hour ingested and a
     champion trained on them: the one training of a session that tests do not train for their own sake.
 
+    Once per session, however many xdist workers share it (pytest-xdist's recipe for a session fixture made once):
+    the first worker to ask trains it, under a lock, and marks it done; the others wait for the lock and take it.
     Never written to: a test takes a copy (`trained_dir`, or `helpers.copy_data_dir` in a wider-scoped fixture).
     A test using it is slow (conftest.py marks it).
     """
-    data_dir = tmp_path_factory.mktemp("trained") / "weather"
-    last = current_hour() - timedelta(hours=1)
-    train(data_dir, last - timedelta(hours=95), last, TRAINED_STATIONS)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.getenv("PYTEST_XDIST_WORKER") else base  # with xdist: the session's, not a worker's
+    data_dir, done = shared / "trained" / "weather", shared / "trained" / "done"
+    with FileLock(shared / "trained.lock"):
+        if not done.exists():  # a worker whose training failed leaves no mark: the next one trains afresh
+            shutil.rmtree(data_dir, ignore_errors=True)
+            last = current_hour() - timedelta(hours=1)
+            train(data_dir, last - timedelta(hours=95), last, TRAINED_STATIONS)
+            done.touch()
     return data_dir
 
 
