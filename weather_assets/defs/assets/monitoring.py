@@ -40,8 +40,7 @@ def model_monitoring(
     if champion.reference is None:
         raise materialize_first("comfort_model", f"champion {champion.model_name} carries no monitoring reference")
     reference = champion.reference
-    predicted = champion.comfort(frame)
-    error = monitoring.live_error(frame, predicted, comfort.score(frame))
+    error = monitoring.live_error(frame, champion.comfort(frame), comfort.score(frame))
     drift = monitoring.drift(frame, reference)
     context.log.info(f"{context.partition_key}: {champion.model_name} live MAE {error.mae:.3f}")
     return dg.MaterializeResult(
