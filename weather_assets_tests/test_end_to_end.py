@@ -11,7 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,10 +51,16 @@ query Status($id: String!) {
   }
 }
 """
+BACKFILL_RUNS = """
+query Runs($id: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) { ... on Runs { results { status } } }
+}
+"""
 SERVE_RUNS = """
 { runsOrError(filter: {pipelineName: "ingest_and_predict"}) { ... on Runs { results { status tags { key value } } } } }
 """
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING"}
+RUN_ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def chromium() -> str | None:
@@ -87,15 +94,34 @@ def dagster_dev(trained_template: Path, tmp_path_factory: pytest.TempPathFactory
         yield DevServer(port, data_dir, log)
 
 
-def wait_for_backfill(client: DagsterGraphQLClient, backfill_id: str, timeout: float = 420) -> str:
-    deadline = time.monotonic() + timeout
+def predicted_hours(data_dir: Path) -> list[tuple[str, int]]:
+    """Each predicted hour (to the minute) with its row count in the embedded database of `data_dir` (none before
+    the first write, which creates the table; the file is opened read-only, so never created here)."""
+    try:
+        with closing(sqlite3.connect(f"file:{data_dir / 'weather.db'}?mode=ro", uri=True)) as db:
+            rows = db.execute(
+                "SELECT prediction_datetime, COUNT(*) FROM weather_predictions GROUP BY prediction_datetime ORDER BY 1"
+            ).fetchall()
+    except sqlite3.OperationalError:  # no file or no table yet
+        return []
+    return [(hour[:16], count) for hour, count in rows]
+
+
+def wait_for_backfill(client: DagsterGraphQLClient, backfill_id: str, done: Callable[[], bool]) -> tuple[str, list]:
+    """The backfill's status and its runs' once its runs have ended and `done()` holds, or once it has ended.
+
+    Not its status alone: the daemon marks a backfill completed at its next iteration, up to 30 s after its runs.
+    """
+    deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         answer = client._execute(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]  # noqa: SLF001
         assert answer["__typename"] == "PartitionBackfill", answer
-        if answer["status"] in TERMINAL:
-            return answer["status"]
-        time.sleep(2)
-    pytest.fail(f"backfill {backfill_id} did not finish within {timeout} s")
+        runs = client._execute(BACKFILL_RUNS, {"id": backfill_id})["runsOrError"]["results"]  # noqa: SLF001
+        statuses = [run["status"] for run in runs]
+        if answer["status"] in TERMINAL or (statuses and RUN_ENDED.issuperset(statuses) and done()):
+            return answer["status"], statuses
+        time.sleep(1)
+    pytest.fail(f"backfill {backfill_id} did not finish within 420 s")
 
 
 def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_the_assets(
@@ -112,14 +138,14 @@ def test_backfill_through_the_graphql_api_writes_predictions_and_the_ui_draws_th
     launched = client._execute(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]  # noqa: SLF001
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
 
-    status = wait_for_backfill(client, launched["backfillId"])
+    expected = [(f"{h:%Y-%m-%d %H:%M}", 10) for h in HOURS]
+    status, runs = wait_for_backfill(
+        client, launched["backfillId"], lambda: predicted_hours(dagster_dev.data_dir) == expected
+    )
 
-    assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, dagster_dev.log.read_text()[-5000:]
-    with sqlite3.connect(dagster_dev.data_dir / "weather.db") as db:
-        rows = db.execute(
-            "SELECT prediction_datetime, COUNT(*) FROM weather_predictions GROUP BY prediction_datetime ORDER BY 1"
-        ).fetchall()
-    assert [(hour[:16], count) for hour, count in rows] == [(f"{h:%Y-%m-%d %H:%M}", 10) for h in HOURS]
+    assert status not in {"COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING"}, dagster_dev.log.read_text()[-5000:]
+    assert runs and set(runs) == {"SUCCESS"}, runs
+    assert predicted_hours(dagster_dev.data_dir) == expected
 
     browser = chromium()
     if browser is None:
