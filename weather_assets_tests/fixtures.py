@@ -3,6 +3,7 @@ only (a moto S3 server over HTTP, the MariaDB test server, the API Hub stand-in,
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ def hub() -> Iterator[FakeHub]:
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 in server mode: a real HTTP endpoint on loopback, as MinIO or AWS would be."""
     port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the server's log of every request, off
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
