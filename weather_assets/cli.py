@@ -14,7 +14,7 @@ dagster.yaml is the embedded instance ``dg dev`` uses, shows them in the UI); ot
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -283,7 +283,9 @@ def succeeded(result: dg.ExecuteInProcessResult) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args, hours = parse_args(argv)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store set-up chatter; the report says what matters
+    # MLflow sets its loggers' level from this when it loads (lazily, to train): its store set-up chatter off, as
+    # the report says what matters; its warnings still show, and a user's own setting wins.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     problem = settings_problem() or (None if args.no_train else database_problem())
     if problem:
         print(problem, file=sys.stderr)

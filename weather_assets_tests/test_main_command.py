@@ -49,6 +49,7 @@ def test_main_command_ingests_trains_and_reports(tmp_path: Path) -> None:
     done = main_command(tmp_path, "108,159", "--days", "4")
 
     assert done.returncode == 0, done.stderr
+    assert "INFO" not in done.stderr and "WARN" not in done.stderr.upper()  # no library's chatter, no warning
     assert "Source: offline" in done.stdout
     summary = done.stdout.split("The last 24 hours per station:", 1)[1].split("Training", 1)[0]
     rows = [line.split() for line in summary.splitlines() if line.split()[:1] in (["108"], ["159"])]
