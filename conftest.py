@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 # One OpenMP thread per test process, set before scikit-learn loads and inherited by the processes tests start:
-# pytest-xdist already runs a worker per core, and gradient boosting's threads in two busy workers wait on each
-# other at every barrier (a training measured 2.5x slower, 50 s against 20 s).
+# pytest-xdist already runs a worker per core and one more, and gradient boosting's threads in busy workers wait on
+# each other at every barrier (a training measured 2.5x slower, 50 s against 20 s).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
