@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from sqlalchemy.dialects import mysql
 
-from weather_assets.api import Settings, create_app
+from weather_assets.api import Settings, create_app, store
 from weather_assets.defs.assets.predictions import weather_predictions
 from weather_assets.defs.partitions import range_tags
 from weather_assets.defs.resources.lake import Lake, features_key, forecast_features_key
@@ -438,9 +438,14 @@ def test_the_api_answers_name_the_model_version_and_the_run_that_computed_them(d
     assert morning["lineage"] == forecast
 
 
-def test_a_table_not_yet_migrated_is_served_with_null_lineage_then_with_it(db_url: str, client: TestClient) -> None:
+def test_a_table_not_yet_migrated_is_served_with_null_lineage_then_with_it(
+    db_url: str, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The API deployed before the pipeline that adds the columns: it reads the old table (lineage null), and once a
-    write has added them, serves the lineage without a restart."""
+    write has added them, serves the lineage without a restart. The API looks for the columns again every 5 s here,
+    so its first read of the new hour comes before it has seen them, as it does whenever a write is quick: the answer
+    kept from that read must not outlive the next look."""
+    monkeypatch.setattr(store, "FILE_CHECK_SECONDS", 5.0)
     now = current_hour()
     create_old_tables(db_url)
     insert_old_rows(db_url, PREDICTIONS, prediction_rows([now - 2 * HOUR]))

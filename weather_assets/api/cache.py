@@ -2,7 +2,8 @@
 
 The newest hour changes about once an hour, yet every request read the database. Now each table is asked, at
 most once every `FRESH_SECONDS` per worker, for its version: its newest `updated_at` and its newest hour (the
-forecasts: issue), two index lookups, and for SQLite the file read. A changed version drops every answer
+forecasts: issue), two index lookups, for SQLite the file read, and the lineage columns it is read without (a
+table not yet migrated). A changed version drops every answer
 kept from that table; an answer is otherwise served as it was read.
 
 The bound, `FRESH_SECONDS`: an answer reflects every write committed more than `FRESH_SECONDS` (plus that

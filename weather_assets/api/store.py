@@ -228,10 +228,12 @@ class Store:
         return next(iter(rows[0].values())) if rows else None
 
     async def version(self, table: str) -> tuple[Any, ...]:
-        """What changes when `table` is written: the file read (SQLite), its newest `updated_at` and its newest hour
-        (forecasts: issue); Nones while the table does not exist."""
+        """What changes when `table` is written: the file read (SQLite), the lineage columns read as NULL (fewer
+        once a write has added them), its newest `updated_at` and its newest hour (forecasts: issue); Nones while
+        the table does not exist."""
         rows = await self._rows(f"version:{table}")
-        return (self._opened, *(rows[0].values() if rows else (None, None)))
+        lacking = tuple(sorted(self._without.get(table, ())))
+        return (self._opened, lacking, *(rows[0].values() if rows else (None, None)))
 
     async def forecast(self, station_id: int, first: datetime, last: datetime) -> list[dict[str, Any]]:
         """The station's forecast hours first..last, each from the newest issue that forecasts it, earliest first."""
